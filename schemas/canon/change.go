@@ -1,0 +1,96 @@
+package canon
+
+import "time"
+
+// ChangeKind says what a change record carries.
+type ChangeKind string
+
+// Change kinds.
+const (
+	ChangeEvent   ChangeKind = "event"   // an accepted event and the profile it resolved to
+	ChangeProfile ChangeKind = "profile" // a profile's new version
+	ChangeDelete  ChangeKind = "delete"  // a profile id is gone (absorbed or erased)
+	ChangeMapping ChangeKind = "mapping" // an identifier now maps to a profile (or nothing)
+	ChangeLog     ChangeKind = "log"     // an identity-log record: merge, split, conflict, ...
+	ChangeErase   ChangeKind = "erase"   // a person was erased: sinks delete their rows
+)
+
+// Change is one record of the engine's change log (the outbox). The engine
+// commits changes in the same transaction as the state and offsets that
+// caused them; each sink tails the log with its own cursor. Seq is dense and
+// increasing. Exactly one of the pointer fields is set, matching Kind.
+type Change struct {
+	Seq  uint64     `json:"seq"`
+	Kind ChangeKind `json:"kind"`
+	At   time.Time  `json:"at"` // commit time
+
+	Event   *EventRecord `json:"event,omitempty"`
+	Profile *Profile     `json:"profile,omitempty"`
+	Delete  *Deletion    `json:"delete,omitempty"`
+	Mapping *Mapping     `json:"mapping,omitempty"`
+	Log     *LogRecord   `json:"log,omitempty"`
+	Erase   *Erasure     `json:"erase,omitempty"`
+}
+
+// EventRecord is an accepted event with the profile it resolved to.
+type EventRecord struct {
+	Event
+	ProfileID string `json:"profile_id"`
+}
+
+// Deletion says a profile id no longer exists.
+type Deletion struct {
+	ProfileID string `json:"profile_id"`
+	Reason    string `json:"reason"`             // "absorbed" or "erased"
+	Survivor  string `json:"survivor,omitempty"` // for absorbed profiles
+}
+
+// Mapping is one row of the identity map. ProfileID is empty when the
+// identifier was removed (erasure).
+type Mapping struct {
+	Identifier Identifier `json:"identifier"`
+	ProfileID  string     `json:"profile_id"`
+	Version    uint64     `json:"version"`
+}
+
+// LogType names an identity-log record.
+type LogType string
+
+// Identity-log record types.
+const (
+	LogMerge      LogType = "merge"
+	LogSplit      LogType = "split"
+	LogConflict   LogType = "conflict"
+	LogQuarantine LogType = "quarantine"
+	LogRelease    LogType = "release"
+	LogCandidate  LogType = "candidate"
+	LogLink       LogType = "link"
+	LogUnlink     LogType = "unlink"
+	LogErase      LogType = "erase"
+)
+
+// LogRecord is one entry of the identity log. Identifiers in it are given as
+// type plus a keyed hash for erase records, and in clear otherwise.
+type LogRecord struct {
+	Type       LogType     `json:"type"`
+	ProfileID  string      `json:"profile_id"`       // survivor, or the profile concerned
+	Others     []string    `json:"others,omitempty"` // absorbed, split-off or conflicting profiles
+	Identifier *Identifier `json:"identifier,omitempty"`
+	Reason     string      `json:"reason,omitempty"`
+	Evidence   *Evidence   `json:"evidence,omitempty"`
+}
+
+// Evidence is why a link exists: which message said so, when, how trusted.
+type Evidence struct {
+	Channel   Channel   `json:"channel"`
+	MessageID string    `json:"message_id"`
+	Time      time.Time `json:"time"`
+	Trust     Trust     `json:"trust"`
+}
+
+// Erasure tells sinks to delete a person's rows.
+type Erasure struct {
+	ProfileIDs []string  `json:"profile_ids"` // the profile and every id it absorbed
+	Hashes     []string  `json:"hashes"`      // keyed hashes of the erased identifiers
+	At         time.Time `json:"at"`
+}

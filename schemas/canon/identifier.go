@@ -1,0 +1,101 @@
+package canon
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+)
+
+// IDType names a kind of identifier. The defaults are listed in priority
+// order in DefaultIDTypes; the engine's configuration may change the order.
+type IDType string
+
+// The canonical identifier types.
+const (
+	UserID      IDType = "user_id"      // CIAM account
+	CRMID       IDType = "crm_id"       // CRM / support-desk contact
+	Email       IDType = "email"        // trimmed and lower-cased
+	Phone       IDType = "phone"        // E.164
+	LoyaltyID   IDType = "loyalty_id"   // loyalty card
+	CardFP      IDType = "card_fp"      // payment card fingerprint
+	DeviceID    IDType = "device_id"    // mobile install or smart device
+	AnonymousID IDType = "anonymous_id" // web cookie / SDK anonymous id
+)
+
+// DefaultIDTypes lists the identifier types, highest priority first.
+var DefaultIDTypes = []IDType{UserID, CRMID, Email, Phone, LoyaltyID, CardFP, DeviceID, AnonymousID}
+
+// Valid reports whether t is one of the canonical identifier types.
+func (t IDType) Valid() bool {
+	for _, d := range DefaultIDTypes {
+		if t == d {
+			return true
+		}
+	}
+	return false
+}
+
+// Identifier is one normalized identifier value.
+type Identifier struct {
+	Type  IDType `json:"type"`
+	Value string `json:"value"`
+}
+
+// String returns "type:value". It contains the value: never log it; Identifier
+// logs through LogValue instead.
+func (i Identifier) String() string { return string(i.Type) + ":" + i.Value }
+
+// Key is the identifier's storage key: type, a NUL byte, value.
+func (i Identifier) Key() string { return string(i.Type) + "\x00" + i.Value }
+
+// ShortHash is a short, stable, non-reversible tag for an identifier, for
+// logs and error messages that must not carry PII.
+func (i Identifier) ShortHash() string {
+	sum := sha256.Sum256([]byte("spine-log:" + i.Key()))
+	return hex.EncodeToString(sum[:4])
+}
+
+// LogValue implements slog.LogValuer: the type plus a short hash, never the value.
+func (i Identifier) LogValue() slog.Value {
+	return slog.StringValue(string(i.Type) + "#" + i.ShortHash())
+}
+
+// Trust is how strongly a source vouches for a link between identifiers.
+type Trust uint8
+
+// Trust levels, weakest first.
+const (
+	Observed Trust = iota + 1 // co-occurrence on a device or cookie
+	Asserted                  // typed into a form, or given to a cashier or agent
+	Verified                  // verified by the CIAM
+)
+
+var trustNames = map[Trust]string{Observed: "observed", Asserted: "asserted", Verified: "verified"}
+
+func (t Trust) String() string {
+	if s, ok := trustNames[t]; ok {
+		return s
+	}
+	return "unknown"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (t Trust) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (t *Trust) UnmarshalText(b []byte) error {
+	for k, v := range trustNames {
+		if v == string(b) {
+			*t = k
+			return nil
+		}
+	}
+	return &FieldError{Field: "trust", Rule: "must be observed, asserted or verified"}
+}
+
+// Observation is an identifier as one event carries it, with the trust the
+// event gives it.
+type Observation struct {
+	Identifier
+	Trust Trust `json:"trust"`
+}

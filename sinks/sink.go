@@ -1,0 +1,49 @@
+package sinks
+
+import (
+	"context"
+	"errors"
+
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// Sink is one destination of the change log.
+//
+// Write must be idempotent: after a crash or a failed Write the same batch
+// (or a batch overlapping it) comes again, and writing it twice must leave
+// the destination as writing it once. Write must not keep the slice after it
+// returns. Wrap transient failures with Retryable; any other error stops the
+// sink. A Sink is used by one goroutine at a time.
+type Sink interface {
+	Name() string
+	Write(ctx context.Context, batch []canon.Change) error
+	Close(ctx context.Context) error
+}
+
+// ChangeLog is the engine's outbox as a sink sees it. *engine.Engine
+// satisfies it. Read returns up to max changes after the sink's cursor,
+// blocking until at least one is there or ctx ends; Ack moves the cursor to
+// upTo (a Seq), which allows the engine to drop what every sink has written.
+type ChangeLog interface {
+	Read(ctx context.Context, sink string, max int) ([]canon.Change, error)
+	Ack(ctx context.Context, sink string, upTo uint64) error
+}
+
+type retryable struct{ err error }
+
+func (r retryable) Error() string { return r.err.Error() }
+func (r retryable) Unwrap() error { return r.err }
+
+// Retryable marks err as transient: Run retries the batch with backoff.
+func Retryable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return retryable{err}
+}
+
+// IsRetryable reports whether err was marked with Retryable.
+func IsRetryable(err error) bool {
+	var r retryable
+	return errors.As(err, &r)
+}
