@@ -1,4 +1,4 @@
-package ingest
+package msg
 
 import (
 	"errors"
@@ -6,10 +6,6 @@ import (
 
 	"github.com/spinecdp/spine/schemas/canon"
 )
-
-// Decoder turns one message's bytes into a canonical event. It is a pure
-// function: no I/O, no clock, no shared state. Bad input returns a *Reject.
-type Decoder func(raw []byte) (canon.Event, error)
 
 // Reason is a rejection's code: a short, stable, bounded set, used as the
 // DLQ header and as a metric label.
