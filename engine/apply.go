@@ -1,0 +1,130 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/spinecdp/spine/engine/store"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// apply commits a batch in transactions of at most MaxTxnEvents events;
+// the positions go with the last one. A transaction too big for Badger is
+// split in halves and tried again.
+func (e *Engine) apply(ctx context.Context, b *canon.Batch) error {
+	events := b.Events
+	size := e.cfg.MaxTxnEvents
+	for {
+		n := min(size, len(events))
+		last := n == len(events)
+		err := e.applyTxn(events[:n], b.Positions, last)
+		if errors.Is(err, store.ErrTxnTooBig) && n > 1 {
+			size = n / 2
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		events = events[n:]
+		if last {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+func (e *Engine) applyTxn(events []canon.Event, pos map[canon.Partition]int64, last bool) error {
+	start := time.Now()
+	var applied, dups []canon.Channel
+	var logs []canon.LogType
+	err := e.st.Update(e.cfg.Now(), func(tx *store.Txn) error {
+		applied, dups = applied[:0], dups[:0]
+		var touched []uint64
+		for i := range events {
+			ev := &events[i]
+			seen, err := tx.Seen(ev.Channel, ev.MessageID)
+			if err != nil {
+				return err
+			}
+			if seen {
+				dups = append(dups, ev.Channel)
+				continue
+			}
+			if err := tx.MarkSeen(ev.Channel, ev.MessageID); err != nil {
+				return err
+			}
+			comps, err := e.applyEvent(tx, ev)
+			if err != nil {
+				return err
+			}
+			for _, c := range comps {
+				if !slices.Contains(touched, c) {
+					touched = append(touched, c)
+				}
+			}
+			applied = append(applied, ev.Channel)
+		}
+		for _, c := range touched {
+			st, err := tx.Profile(c)
+			if err != nil {
+				return err
+			}
+			if st != nil {
+				e.finalize(tx, st)
+			}
+		}
+		if last {
+			for p, off := range pos {
+				if err := tx.SetPosition(p, off); err != nil {
+					return err
+				}
+			}
+		}
+		logs = logs[:0]
+		for _, c := range tx.Pending() {
+			if c.Log != nil {
+				logs = append(logs, c.Log.Type)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("engine: apply: %w", err)
+	}
+	e.m.applySec.Observe(time.Since(start).Seconds())
+	for _, ch := range applied {
+		e.m.events.WithLabelValues(string(ch)).Inc()
+	}
+	for _, ch := range dups {
+		e.m.duplicates.WithLabelValues(string(ch)).Inc()
+	}
+	for _, t := range logs {
+		e.m.identity.WithLabelValues(string(t)).Inc()
+	}
+	return nil
+}
+
+// applyEvent resolves one event and folds it into its profile. It returns
+// the components whose profiles changed.
+func (e *Engine) applyEvent(tx *store.Txn, ev *canon.Event) ([]uint64, error) {
+	res, err := e.graph.Resolve(tx, ev)
+	if err != nil {
+		return nil, err
+	}
+	st, err := tx.Profile(res.Comp)
+	if err != nil {
+		return nil, err
+	}
+	st.AddEvent(ev)
+	tx.PutProfile(st)
+	if err := tx.PutEvent(res.Anchor, ev); err != nil {
+		return nil, err
+	}
+	tx.Emit(canon.Change{Kind: canon.ChangeEvent, Event: &canon.EventRecord{Event: *ev, ProfileID: st.ID}})
+	return res.Touched, nil
+}

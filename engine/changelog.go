@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spinecdp/spine/engine/store"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// trimBatch bounds the change-log records deleted in one transaction.
+const trimBatch = 20_000
+
+// Read returns up to max change records the sink has not acknowledged,
+// blocking until there is at least one or ctx ends. It satisfies
+// sinks.ChangeLog.
+func (e *Engine) Read(ctx context.Context, sink string, max int) ([]canon.Change, error) {
+	for {
+		e.mu.Lock()
+		cur, ok := e.cursors[sink]
+		e.mu.Unlock()
+		if !ok {
+			return nil, fmt.Errorf("engine: read: sink %q is not registered", sink)
+		}
+		changed := e.st.Changed() // taken before reading, so no commit is missed
+		if e.st.LastSeq() > cur {
+			var out []canon.Change
+			err := e.st.View(func(r *store.Reader) error {
+				var err error
+				out, err = r.Changes(cur, max)
+				return err
+			})
+			if err != nil {
+				return nil, fmt.Errorf("engine: read changes: %w", err)
+			}
+			if len(out) > 0 {
+				return out, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-changed:
+		}
+	}
+}
+
+// Ack records that a sink wrote every change up to upTo.
+func (e *Engine) Ack(ctx context.Context, sink string, upTo uint64) error {
+	return e.submit(ctx, e.ctrlCh, &request{ack: &ackReq{sink, upTo}})
+}
+
+func (e *Engine) ack(a *ackReq) error {
+	e.mu.Lock()
+	cur, ok := e.cursors[a.sink]
+	e.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("engine: ack: sink %q is not registered", a.sink)
+	}
+	if a.upTo <= cur {
+		return nil
+	}
+	if last := e.st.LastSeq(); a.upTo > last {
+		return fmt.Errorf("engine: ack: sink %q acked %d past the newest change %d", a.sink, a.upTo, last)
+	}
+	e.mu.Lock()
+	e.cursors[a.sink] = a.upTo
+	low := e.lowCursor()
+	e.mu.Unlock()
+	trimmed := e.trimmed
+	err := e.st.Update(e.cfg.Now(), func(tx *store.Txn) error {
+		if err := tx.SetCursor(a.sink, a.upTo); err != nil {
+			return err
+		}
+		if low > e.trimmed {
+			var err error
+			if trimmed, err = tx.TrimLog(e.trimmed, low, trimBatch); err != nil {
+				return err
+			}
+			return tx.SetCursor(trimKey, trimmed)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("engine: ack: %w", err)
+	}
+	e.trimmed = trimmed
+	return nil
+}
+
+// lowCursor is the slowest sink's cursor; with no sinks, everything is
+// acknowledged. e.mu must be held.
+func (e *Engine) lowCursor() uint64 {
+	if len(e.cursors) == 0 {
+		return e.st.LastSeq()
+	}
+	low := ^uint64(0)
+	for _, c := range e.cursors {
+		low = min(low, c)
+	}
+	return low
+}
+
+// backlog is how far the slowest sink lags.
+func (e *Engine) backlog() uint64 {
+	e.mu.Lock()
+	low := e.lowCursor()
+	e.mu.Unlock()
+	return e.st.LastSeq() - low
+}

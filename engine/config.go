@@ -1,0 +1,75 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spinecdp/spine/engine/graph"
+	"github.com/spinecdp/spine/engine/store"
+)
+
+// Config configures the engine.
+type Config struct {
+	Store store.Options
+	Graph graph.Config
+	// Sinks names every sink that tails the change log. Records are kept
+	// until all of them acknowledged them.
+	Sinks []string
+	// MaxBacklog is the most change records the slowest sink may lag
+	// behind; past it the engine stops applying batches (back-pressure).
+	MaxBacklog uint64
+	// MaxTxnEvents bounds the events applied in one transaction.
+	MaxTxnEvents int
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the defaults for a state directory.
+func DefaultConfig(dir string) Config {
+	return Config{
+		Store:        store.DefaultOptions(dir),
+		Graph:        graph.DefaultConfig(),
+		MaxBacklog:   500_000,
+		MaxTxnEvents: 1000,
+		Now:          time.Now,
+	}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Store.Dir == "" && !c.Store.InMemory {
+		errs = append(errs, errors.New("engine: state directory is required"))
+	}
+	if err := c.Graph.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxBacklog < 1000 {
+		errs = append(errs, fmt.Errorf("engine: max backlog %d is below 1000", c.MaxBacklog))
+	}
+	if c.MaxTxnEvents < 1 {
+		errs = append(errs, errors.New("engine: max events per transaction must be at least 1"))
+	}
+	if n := len(c.Store.EncryptionKey); n != 0 && n != 16 && n != 24 && n != 32 {
+		errs = append(errs, fmt.Errorf("engine: encryption key must be 16, 24 or 32 bytes, not %d", n))
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Sinks {
+		if s == "" || seen[s] {
+			errs = append(errs, fmt.Errorf("engine: sink name %q empty or repeated", s))
+		}
+		seen[s] = true
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) defaults(log *slog.Logger) {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Store.Logger == nil {
+		c.Store.Logger = log
+	}
+}

@@ -1,0 +1,252 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spinecdp/spine/engine/graph"
+	"github.com/spinecdp/spine/engine/profile"
+	"github.com/spinecdp/spine/engine/store"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// Engine is the single writer of one tenant's state.
+type Engine struct {
+	cfg   Config
+	log   *slog.Logger
+	m     *metrics
+	st    *store.Store
+	graph *graph.Graph
+
+	applyCh chan *request // batches: not taken while back-pressured
+	ctrlCh  chan *request // acks and commands: always taken
+	done    chan struct{} // closed when Run returns
+
+	mu      sync.Mutex
+	cursors map[string]uint64 // acked seq per sink
+	trimmed uint64            // change log deleted up to here
+}
+
+type request struct {
+	ctx   context.Context
+	batch *canon.Batch
+	cmd   *canon.Command
+	ack   *ackReq
+	res   canon.Result
+	err   chan error
+}
+
+type ackReq struct {
+	sink string
+	upTo uint64
+}
+
+const trimKey = "\x00trimmed"
+
+// Open opens the state in cfg.Store.Dir. Run must be called for Apply, Do
+// and Ack to make progress; reads work without it.
+func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg.defaults(log)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	g, err := graph.New(cfg.Graph)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	e := &Engine{
+		cfg: cfg, log: log, m: newMetrics(reg), st: st, graph: g,
+		applyCh: make(chan *request), ctrlCh: make(chan *request),
+		done: make(chan struct{}), cursors: map[string]uint64{},
+	}
+	err = st.View(func(r *store.Reader) error {
+		for _, s := range append([]string{trimKey}, cfg.Sinks...) {
+			c, err := r.Cursor(s)
+			if err != nil {
+				return err
+			}
+			if s == trimKey {
+				e.trimmed = c
+			} else {
+				e.cursors[s] = c
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("engine: read cursors: %w", err)
+	}
+	return e, nil
+}
+
+// Close closes the state. Run must have returned.
+func (e *Engine) Close() error { return e.st.Close() }
+
+// Run is the writer loop. It returns when ctx ends.
+func (e *Engine) Run(ctx context.Context) error {
+	defer close(e.done)
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		applyCh := e.applyCh
+		backlog := e.backlog()
+		e.m.backlog.Set(float64(backlog))
+		if backlog > e.cfg.MaxBacklog {
+			applyCh = nil // back-pressure: only acks and commands get through
+			e.m.backpressed.Set(1)
+		} else {
+			e.m.backpressed.Set(0)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-applyCh:
+			r.err <- e.apply(r.ctx, r.batch)
+		case r := <-e.ctrlCh:
+			switch {
+			case r.ack != nil:
+				r.err <- e.ack(r.ack)
+			case r.cmd != nil:
+				var err error
+				r.res, err = e.do(r.cmd)
+				r.err <- err
+			}
+		case <-tick.C:
+			e.gauges()
+		}
+	}
+}
+
+func (e *Engine) gauges() {
+	_, ib, _, pb := e.st.CacheStats()
+	e.m.cacheBytes.WithLabelValues("identifiers").Set(float64(ib))
+	e.m.cacheBytes.WithLabelValues("profiles").Set(float64(pb))
+}
+
+// submit hands a request to the writer and waits for its answer.
+func (e *Engine) submit(ctx context.Context, ch chan *request, r *request) error {
+	r.ctx = ctx
+	r.err = make(chan error, 1)
+	select {
+	case ch <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.done:
+		return errors.New("engine: stopped")
+	}
+	select {
+	case err := <-r.err:
+		return err
+	case <-ctx.Done():
+		// The writer still finishes the request; its effect is committed
+		// or not as a whole, and the caller retries with dedup to guard.
+		return ctx.Err()
+	}
+}
+
+// Apply applies a batch: every event, then the positions, durably. It
+// blocks while a sink's backlog is over its bound. A failed Apply may have
+// committed a prefix of the batch; applying the batch again is safe,
+// because applied messages are recognized as duplicates.
+func (e *Engine) Apply(ctx context.Context, b canon.Batch) error {
+	return e.submit(ctx, e.applyCh, &request{batch: &b})
+}
+
+// Do runs a command through the writer.
+func (e *Engine) Do(ctx context.Context, c canon.Command) (canon.Result, error) {
+	r := &request{cmd: &c}
+	err := e.submit(ctx, e.ctrlCh, r)
+	return r.res, err
+}
+
+// Positions returns the stored consume positions: where to resume.
+func (e *Engine) Positions(ctx context.Context) (map[canon.Partition]int64, error) {
+	var out map[canon.Partition]int64
+	err := e.st.View(func(r *store.Reader) error {
+		var err error
+		out, err = r.Positions()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: positions: %w", err)
+	}
+	return out, nil
+}
+
+// Lookup returns the profile holding a normalized identifier.
+func (e *Engine) Lookup(ctx context.Context, id canon.Identifier) (canon.Profile, error) {
+	comp, err := e.st.LookupID(id.Key())
+	if err != nil {
+		return canon.Profile{}, fmt.Errorf("engine: lookup: %w", err)
+	}
+	return e.profileOf(comp)
+}
+
+// Profile returns a profile by id. An absorbed id answers with the
+// survivor, whose merged_from lists the id asked for.
+func (e *Engine) Profile(ctx context.Context, pid string) (canon.Profile, error) {
+	comp, err := e.st.LookupAlias(pid)
+	if err != nil {
+		return canon.Profile{}, fmt.Errorf("engine: profile: %w", err)
+	}
+	return e.profileOf(comp)
+}
+
+func (e *Engine) profileOf(comp uint64) (canon.Profile, error) {
+	if comp == 0 {
+		return canon.Profile{}, canon.ErrNotFound
+	}
+	st, err := e.st.LoadProfile(comp)
+	if err != nil {
+		return canon.Profile{}, fmt.Errorf("engine: load profile: %w", err)
+	}
+	if st == nil {
+		return canon.Profile{}, canon.ErrNotFound
+	}
+	return st.Profile, nil
+}
+
+// Stats is a snapshot of the engine's size.
+type Stats struct {
+	LastSeq        uint64
+	Backlog        uint64
+	DiskLSM        int64
+	DiskVLog       int64
+	CachedIDs      int
+	CachedProfiles int
+}
+
+// Stats reports the engine's size.
+func (e *Engine) Stats() Stats {
+	lsm, vlog := e.st.Size()
+	ids, _, profiles, _ := e.st.CacheStats()
+	return Stats{LastSeq: e.st.LastSeq(), Backlog: e.backlog(), DiskLSM: lsm, DiskVLog: vlog, CachedIDs: ids, CachedProfiles: profiles}
+}
+
+func (e *Engine) prio(t canon.IDType) int { return e.graph.Priority(t) }
+
+// finalize derives a touched profile's computed values and emits its new
+// version.
+func (e *Engine) finalize(tx *store.Txn, st *profile.State) {
+	st.Finalize(e.prio)
+	st.UpdatedAt = tx.Now()
+	p := st.Profile
+	seq := tx.Emit(canon.Change{Kind: canon.ChangeProfile, Profile: &p})
+	p.Version, st.Version = seq, seq
+	tx.PutProfile(st)
+	e.m.profiles.Inc()
+}

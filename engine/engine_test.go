@@ -1,0 +1,244 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/spinecdp/spine/engine"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+var t0 = time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+
+func ev(ch canon.Channel, id string, kind canon.Kind, at int, ids ...canon.Observation) canon.Event {
+	return canon.Event{Channel: ch, MessageID: id, Kind: kind, Time: t0.Add(time.Duration(at) * time.Minute), Identifiers: ids}
+}
+
+func obs(t canon.IDType, v string) canon.Observation {
+	return canon.Observation{Identifier: canon.Identifier{Type: t, Value: v}, Trust: canon.Asserted}
+}
+
+// open starts an engine on dir and stops it at cleanup.
+func open(t *testing.T, dir string, sinks ...string) *engine.Engine {
+	t.Helper()
+	e, stop := start(t, dir, sinks...)
+	t.Cleanup(stop)
+	return e
+}
+
+// start starts an engine on dir; stop stops and closes it.
+func start(t *testing.T, dir string, sinks ...string) (*engine.Engine, func()) {
+	t.Helper()
+	cfg := engine.DefaultConfig(dir)
+	cfg.Store.SyncWrites = false
+	cfg.Sinks = sinks
+	e, err := engine.Open(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.Run(ctx) }()
+	return e, func() {
+		cancel()
+		<-done
+		if err := e.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func lookup(t *testing.T, e *engine.Engine, typ canon.IDType, v string) canon.Profile {
+	t.Helper()
+	p, err := e.Lookup(t.Context(), canon.Identifier{Type: typ, Value: v})
+	if err != nil {
+		t.Fatalf("Lookup(%s:%s): %v", typ, v, err)
+	}
+	return p
+}
+
+func TestStitchAndCount(t *testing.T) {
+	e := open(t, t.TempDir())
+	order := ev(canon.Web, "m3", canon.KindOrder, 3, obs(canon.AnonymousID, "a1"))
+	order.Amount = &canon.Money{Currency: "EUR", Micros: 12_500_000}
+	batch := canon.Batch{Events: []canon.Event{
+		ev(canon.Web, "m1", canon.KindPage, 1, obs(canon.AnonymousID, "a1")),
+		ev(canon.Mobile, "m2", canon.KindScreen, 2, obs(canon.DeviceID, "d1")),
+		order,
+		// Sign-up on the web links the cookie; login on mobile links the device.
+		ev(canon.Web, "m4", canon.KindIdentify, 4, obs(canon.AnonymousID, "a1"), obs(canon.UserID, "u1"), obs(canon.Email, "bob@shop.io")),
+		ev(canon.Mobile, "m5", canon.KindLogin, 5, obs(canon.DeviceID, "d1"), obs(canon.UserID, "u1")),
+	}, Positions: map[canon.Partition]int64{{Topic: "spine.web", Partition: 0}: 42}}
+	if err := e.Apply(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	p := lookup(t, e, canon.DeviceID, "d1")
+	if q := lookup(t, e, canon.AnonymousID, "a1"); q.ID != p.ID {
+		t.Fatalf("cookie and device in different profiles: %s, %s", q.ID, p.ID)
+	}
+	c := p.Computed
+	if c.EventsByChannel[canon.Web] != 3 || c.EventsByChannel[canon.Mobile] != 2 || c.OrderCount != 1 || c.TotalSpend["EUR"] != 12_500_000 {
+		t.Errorf("computed = %+v", c)
+	}
+	if p.Level != canon.Registered || c.LifecycleStage != canon.StageCustomer {
+		t.Errorf("level %s, stage %s", p.Level, c.LifecycleStage)
+	}
+	if len(p.MergedFrom) != 1 {
+		t.Errorf("merged_from = %v, want the absorbed profile", p.MergedFrom)
+	}
+	// The absorbed id answers with the survivor.
+	q, err := e.Profile(t.Context(), p.MergedFrom[0])
+	if err != nil || q.ID != p.ID {
+		t.Errorf("Profile(absorbed) = %s, %v; want %s", q.ID, err, p.ID)
+	}
+	// A replayed batch changes nothing.
+	if err := e.Apply(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if again := lookup(t, e, canon.UserID, "u1"); again.Computed.OrderCount != 1 || again.Computed.EventsByChannel[canon.Web] != 3 {
+		t.Errorf("replay changed counters: %+v", again.Computed)
+	}
+	pos, err := e.Positions(t.Context())
+	if err != nil || pos[canon.Partition{Topic: "spine.web"}] != 42 {
+		t.Errorf("Positions = %v, %v", pos, err)
+	}
+	if _, err := e.Lookup(t.Context(), canon.Identifier{Type: canon.Email, Value: "nobody@shop.io"}); !errors.Is(err, canon.ErrNotFound) {
+		t.Errorf("unknown identifier: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestSharedTabletNeverMergesTwoCustomers(t *testing.T) {
+	for _, order := range [][]int{{0, 1, 2}, {2, 1, 0}, {1, 0, 2}, {1, 2, 0}} {
+		t.Run(fmt.Sprint(order), func(t *testing.T) {
+			e := open(t, t.TempDir())
+			all := []canon.Event{
+				ev(canon.Mobile, "x1", canon.KindLogin, 1, obs(canon.DeviceID, "tablet"), obs(canon.UserID, "alice")),
+				ev(canon.Mobile, "x2", canon.KindLogin, 2, obs(canon.DeviceID, "tablet"), obs(canon.UserID, "bob")),
+				ev(canon.Mobile, "x3", canon.KindScreen, 3, obs(canon.UserID, "bob")),
+			}
+			var b canon.Batch
+			for _, i := range order {
+				b.Events = append(b.Events, all[i])
+			}
+			if err := e.Apply(t.Context(), b); err != nil {
+				t.Fatal(err)
+			}
+			a, bob := lookup(t, e, canon.UserID, "alice"), lookup(t, e, canon.UserID, "bob")
+			if a.ID == bob.ID {
+				t.Fatal("two registered customers merged through a shared tablet")
+			}
+			if n := a.Computed.EventsByChannel[canon.Mobile] + bob.Computed.EventsByChannel[canon.Mobile]; n != 3 {
+				t.Errorf("events counted %d times, want 3", n)
+			}
+		})
+	}
+}
+
+func TestRestartResumes(t *testing.T) {
+	dir := t.TempDir()
+	e, stop := start(t, dir)
+	b := canon.Batch{
+		Events:    []canon.Event{ev(canon.Web, "r1", canon.KindPage, 1, obs(canon.AnonymousID, "a9"))},
+		Positions: map[canon.Partition]int64{{Topic: "spine.web", Partition: 3}: 7},
+	}
+	if err := e.Apply(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	e, stop = start(t, dir)
+	defer stop()
+	pos, err := e.Positions(t.Context())
+	if err != nil || pos[canon.Partition{Topic: "spine.web", Partition: 3}] != 7 {
+		t.Fatalf("Positions after restart = %v, %v", pos, err)
+	}
+	// The dedup window survives the restart too.
+	if err := e.Apply(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	if p := lookup(t, e, canon.AnonymousID, "a9"); p.Computed.EventsByChannel[canon.Web] != 1 {
+		t.Errorf("events after restart and replay = %d, want 1", p.Computed.EventsByChannel[canon.Web])
+	}
+}
+
+func TestChangeLogReadAckAndBackpressure(t *testing.T) {
+	e := open(t, t.TempDir(), "test")
+	var events []canon.Event
+	for i := range 3 {
+		events = append(events, ev(canon.Web, fmt.Sprint("c", i), canon.KindPage, i, obs(canon.AnonymousID, fmt.Sprint("anon", i))))
+	}
+	if err := e.Apply(t.Context(), canon.Batch{Events: events}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.Read(t.Context(), "test", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[canon.ChangeKind]int{}
+	for i, c := range got {
+		kinds[c.Kind]++
+		if i > 0 && c.Seq != got[i-1].Seq+1 {
+			t.Fatalf("seq not dense: %d after %d", c.Seq, got[i-1].Seq)
+		}
+	}
+	if kinds[canon.ChangeEvent] != 3 || kinds[canon.ChangeProfile] != 3 || kinds[canon.ChangeMapping] != 3 {
+		t.Errorf("change kinds = %v", kinds)
+	}
+	if err := e.Ack(t.Context(), "test", got[len(got)-1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if more, err := e.Read(ctx, "test", 10); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Read after full ack = %d changes, %v; want to block", len(more), err)
+	}
+	if err := e.Ack(t.Context(), "test", got[len(got)-1].Seq+100); err == nil {
+		t.Error("ack past the newest change was accepted")
+	}
+}
+
+func TestBackpressureBlocksApply(t *testing.T) {
+	cfg := engine.DefaultConfig(t.TempDir())
+	cfg.Store.SyncWrites = false
+	cfg.Sinks = []string{"slow"}
+	cfg.MaxBacklog = 1000
+	e, err := engine.Open(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.Run(ctx) }()
+	defer func() { cancel(); <-done; e.Close() }()
+	var events []canon.Event
+	for i := range 400 { // 3 changes each: past the bound
+		events = append(events, ev(canon.Web, fmt.Sprint("b", i), canon.KindPage, i, obs(canon.AnonymousID, fmt.Sprint("bp", i))))
+	}
+	if err := e.Apply(t.Context(), canon.Batch{Events: events}); err != nil {
+		t.Fatal(err)
+	}
+	short, stop := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer stop()
+	next := canon.Batch{Events: []canon.Event{ev(canon.Web, "late", canon.KindPage, 0, obs(canon.AnonymousID, "late"))}}
+	if err := e.Apply(short, next); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Apply over the backlog bound = %v, want it to block", err)
+	}
+	// Once the sink catches up, ingestion resumes.
+	for {
+		got, err := e.Read(t.Context(), "slow", 5000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Ack(t.Context(), "slow", got[len(got)-1].Seq); err != nil {
+			t.Fatal(err)
+		}
+		if e.Stats().Backlog == 0 {
+			break
+		}
+	}
+	if err := e.Apply(t.Context(), next); err != nil {
+		t.Fatalf("Apply after the sink caught up: %v", err)
+	}
+}

@@ -1,0 +1,312 @@
+package graph
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/spinecdp/spine/engine/profile"
+	"github.com/spinecdp/spine/engine/store"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// Graph applies the resolution rule. It holds only configuration; all state
+// is in the store transaction it is given. It is not safe for concurrent
+// use with the same transaction.
+type Graph struct {
+	prio   map[canon.IDType]int
+	limit  map[canon.IDType]int
+	policy map[canon.IDType]TypeConfig
+}
+
+// New returns a graph for a validated configuration.
+func New(c Config) (*Graph, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	g := &Graph{prio: map[canon.IDType]int{}, limit: map[canon.IDType]int{}, policy: map[canon.IDType]TypeConfig{}}
+	for i, t := range c.Types {
+		g.prio[t.Type] = i
+		g.limit[t.Type] = t.Limit
+		g.policy[t.Type] = t
+	}
+	return g, nil
+}
+
+// Priority orders identifier types: lower is higher priority.
+func (g *Graph) Priority(t canon.IDType) int { return g.prio[t] }
+
+// Limit is the most values of a type one profile may hold.
+func (g *Graph) Limit(t canon.IDType) int { return g.limit[t] }
+
+func (g *Graph) policyOf(o canon.Observation) Policy {
+	tc := g.policy[o.Type]
+	if p, ok := tc.ByTrust[o.Trust]; ok {
+		return p
+	}
+	return tc.Policy
+}
+
+// Resolution is where an event landed.
+type Resolution struct {
+	Comp   uint64 // the event's profile's component
+	Anchor string // idkey the event is filed under
+	// Touched lists every component whose profile changed.
+	Touched []uint64
+}
+
+func (r *Resolution) touch(c uint64) {
+	if !slices.Contains(r.Touched, c) {
+		r.Touched = append(r.Touched, c)
+	}
+}
+
+// Sort orders observations by priority, then value, and folds duplicates
+// (keeping the highest trust).
+func (g *Graph) Sort(obs []canon.Observation) []canon.Observation {
+	out := slices.Clone(obs)
+	slices.SortFunc(out, func(a, b canon.Observation) int {
+		if pa, pb := g.prio[a.Type], g.prio[b.Type]; pa != pb {
+			return pa - pb
+		}
+		switch {
+		case a.Value < b.Value:
+			return -1
+		case a.Value > b.Value:
+			return 1
+		}
+		return int(b.Trust) - int(a.Trust)
+	})
+	return slices.CompactFunc(out, func(a, b canon.Observation) bool { return a.Identifier == b.Identifier })
+}
+
+// Resolve applies the rule of DESIGN section 3 to one event's identifiers:
+// it picks the event's profile, links the other identifiers into it, merges
+// profiles where the limits allow, and records refused links as conflicts.
+// Identity-log and mapping changes are emitted into tx.
+func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
+	obs := g.Sort(ev.Identifiers)
+	if len(obs) == 0 {
+		return nil, fmt.Errorf("graph: event has no identifiers")
+	}
+	evidence := func(o canon.Observation) *canon.Evidence {
+		return &canon.Evidence{Channel: ev.Channel, MessageID: ev.MessageID, Time: ev.Time, Trust: o.Trust}
+	}
+	comps := make([]uint64, len(obs))
+	known := -1
+	for i, o := range obs {
+		c, err := tx.ID(o.Key())
+		if err != nil {
+			return nil, err
+		}
+		comps[i] = c
+		if c != 0 && known < 0 {
+			known = i
+		}
+	}
+	res := &Resolution{}
+	// Step 1: the anchor is the profile of the highest-priority known
+	// identifier, unless a new identifier of higher priority cannot join it.
+	anchor := -1
+	if known >= 0 {
+		st, err := g.load(tx, comps[known])
+		if err != nil {
+			return nil, err
+		}
+		anchor = known
+		for i := range known {
+			if g.policyOf(obs[i]) != Attach && st.Count(obs[i].Type) >= g.limit[obs[i].Type] {
+				anchor = i
+				break
+			}
+		}
+	} else {
+		anchor = 0
+	}
+	if comps[anchor] == 0 {
+		st := g.create(tx, obs[anchor], ev.Time)
+		comps[anchor] = st.Comp
+		tx.PutProfile(st)
+	}
+	comp := comps[anchor]
+	res.touch(comp)
+	anchorKey := obs[anchor].Key()
+	// Step 2: link every other identifier into the anchor's profile.
+	for i, o := range obs {
+		if i == anchor {
+			continue
+		}
+		c, err := tx.ID(o.Key())
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case c == comp:
+			continue
+		case c == 0:
+			st, err := g.load(tx, comp)
+			if err != nil {
+				return nil, err
+			}
+			if st.Count(o.Type) >= g.limit[o.Type] {
+				// The identifier has no home: it gets its own profile, and
+				// the refusal is on record.
+				alone := g.create(tx, o, ev.Time)
+				tx.PutProfile(alone)
+				res.touch(alone.Comp)
+				g.conflict(tx, st, alone, o, "limit", evidence(o))
+				continue
+			}
+			g.join(tx, st, o, ev.Time)
+			if err := tx.PutEdge(anchorKey, o.Key(), *evidence(o)); err != nil {
+				return nil, err
+			}
+		default:
+			if g.policyOf(o) == Attach {
+				continue
+			}
+			a, err := g.load(tx, comp)
+			if err != nil {
+				return nil, err
+			}
+			b, err := g.load(tx, c)
+			if err != nil {
+				return nil, err
+			}
+			if t, ok := g.fits(a, b); !ok {
+				g.conflict(tx, a, b, o, "limit:"+string(t), evidence(o))
+				res.touch(c)
+				continue
+			}
+			survivor := g.merge(tx, a, b, o, evidence(o))
+			if err := tx.PutEdge(anchorKey, o.Key(), *evidence(o)); err != nil {
+				return nil, err
+			}
+			comp = survivor.Comp
+			res.touch(comp)
+		}
+	}
+	res.Comp = comp
+	res.Anchor = anchorKey
+	// Identifiers seen again may come with more trust (a verified email) or
+	// an earlier time (a late event). The event is filed under its
+	// highest-priority identifier in the event's profile: a split keys on it.
+	st, err := g.load(tx, comp)
+	if err != nil {
+		return nil, err
+	}
+	filed := false
+	for _, o := range obs {
+		c, err := tx.ID(o.Key())
+		if err != nil {
+			return nil, err
+		}
+		if c != comp {
+			continue
+		}
+		st.AddIdentifier(canon.ProfileIdentifier{Type: o.Type, Value: o.Value, Trust: o.Trust, FirstSeen: ev.Time})
+		if !filed {
+			res.Anchor, filed = o.Key(), true
+		}
+	}
+	tx.PutProfile(st)
+	res.Touched = slices.DeleteFunc(res.Touched, func(c uint64) bool {
+		st, _ := tx.Profile(c)
+		return st == nil
+	})
+	return res, nil
+}
+
+func (g *Graph) load(tx *store.Txn, comp uint64) (*profile.State, error) {
+	st, err := tx.Profile(comp)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, fmt.Errorf("graph: component %d has no profile", comp)
+	}
+	return st, nil
+}
+
+// create starts a profile holding one identifier.
+func (g *Graph) create(tx *store.Txn, o canon.Observation, at time.Time) *profile.State {
+	st := profile.New(newProfileID(), tx.NewComp(), tx.NewCreated())
+	tx.SetAlias(st.ID, st.Comp)
+	g.join(tx, st, o, at)
+	return st
+}
+
+// join files a new identifier under a profile.
+func (g *Graph) join(tx *store.Txn, st *profile.State, o canon.Observation, at time.Time) {
+	st.AddIdentifier(canon.ProfileIdentifier{Type: o.Type, Value: o.Value, Trust: o.Trust, FirstSeen: at})
+	tx.SetID(o.Key(), st.Comp)
+	tx.PutProfile(st)
+	tx.Emit(canon.Change{Kind: canon.ChangeMapping, Mapping: &canon.Mapping{Identifier: o.Identifier, ProfileID: st.ID}})
+}
+
+// fits reports whether two profiles may merge within the type limits, and
+// the first type that would overflow.
+func (g *Graph) fits(a, b *profile.State) (canon.IDType, bool) {
+	for t, lim := range g.limit {
+		if a.Count(t)+b.Count(t) > lim {
+			return t, false
+		}
+	}
+	return "", true
+}
+
+// merge unites two profiles. The survivor's id is the higher identity
+// level's, then the older one's; the record stays in the larger component
+// and the smaller side's identifiers are relabelled.
+func (g *Graph) merge(tx *store.Txn, a, b *profile.State, via canon.Observation, ev *canon.Evidence) *profile.State {
+	survivor, absorbed := a, b
+	if la, lb := profile.Level(a.Identifiers).Rank(), profile.Level(b.Identifiers).Rank(); lb > la || (lb == la && b.Created < a.Created) {
+		survivor, absorbed = b, a
+	}
+	big, small := a, b
+	if len(b.Identifiers) > len(a.Identifiers) {
+		big, small = b, a
+	}
+	keepID, keepCreated, goneID := survivor.ID, survivor.Created, absorbed.ID
+	for _, pi := range small.Identifiers {
+		tx.SetID(canon.Identifier{Type: pi.Type, Value: pi.Value}.Key(), big.Comp)
+	}
+	for _, id := range append([]string{small.ID}, small.MergedFrom...) {
+		tx.SetAlias(id, big.Comp)
+	}
+	big.Absorb(small)
+	big.ID, big.Created = keepID, keepCreated
+	big.MergedFrom = slices.DeleteFunc(big.MergedFrom, func(s string) bool { return s == keepID })
+	if !slices.Contains(big.MergedFrom, goneID) {
+		big.MergedFrom = append(big.MergedFrom, goneID)
+		slices.Sort(big.MergedFrom)
+	}
+	tx.DeleteProfile(small.Comp)
+	tx.PutProfile(big)
+	// Identifiers whose profile id changed get new identity-map rows.
+	for _, pi := range absorbed.Identifiers {
+		id := canon.Identifier{Type: pi.Type, Value: pi.Value}
+		tx.Emit(canon.Change{Kind: canon.ChangeMapping, Mapping: &canon.Mapping{Identifier: id, ProfileID: keepID}})
+	}
+	viaID := via.Identifier
+	tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{
+		Type: canon.LogMerge, ProfileID: keepID, Others: []string{goneID}, Identifier: &viaID, Reason: "shared identifier", Evidence: ev,
+	}})
+	tx.Emit(canon.Change{Kind: canon.ChangeDelete, Delete: &canon.Deletion{ProfileID: goneID, Reason: "absorbed", Survivor: keepID}})
+	return big
+}
+
+func (g *Graph) conflict(tx *store.Txn, a, b *profile.State, via canon.Observation, reason string, ev *canon.Evidence) {
+	viaID := via.Identifier
+	tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{
+		Type: canon.LogConflict, ProfileID: a.ID, Others: []string{b.ID}, Identifier: &viaID, Reason: reason, Evidence: ev,
+	}})
+}
+
+func newProfileID() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return "prf_" + hex.EncodeToString(b[:])
+}

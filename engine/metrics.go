@@ -1,0 +1,48 @@
+package engine
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	events      *prometheus.CounterVec
+	duplicates  *prometheus.CounterVec
+	identity    *prometheus.CounterVec
+	profiles    prometheus.Counter
+	applySec    prometheus.Histogram
+	backlog     prometheus.Gauge
+	backpressed prometheus.Gauge
+	cacheBytes  *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spine_engine_events_total", Help: "Events applied to profiles, by channel.",
+		}, []string{"channel"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spine_engine_duplicates_total", Help: "Duplicate deliveries recognized and skipped, by channel.",
+		}, []string{"channel"}),
+		identity: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spine_engine_identity_total", Help: "Identity-log records: merge, split, conflict, quarantine, candidate, erase.",
+		}, []string{"type"}),
+		profiles: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spine_engine_profile_versions_total", Help: "Profile versions written.",
+		}),
+		applySec: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "spine_engine_apply_seconds", Help: "Time to apply and commit one transaction.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "spine_engine_backlog_records", Help: "Change records the slowest sink has not acknowledged.",
+		}),
+		backpressed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "spine_engine_backpressure", Help: "1 while ingestion is paused because a sink lags.",
+		}),
+		cacheBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "spine_engine_cache_bytes", Help: "Bytes held by the state caches.",
+		}, []string{"cache"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes)
+	}
+	return m
+}

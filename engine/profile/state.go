@@ -1,0 +1,220 @@
+package profile
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// State is a profile as the engine stores it: the public view plus what the
+// fold needs that the view does not show.
+type State struct {
+	canon.Profile
+	// Comp is the internal component id the identity graph files the
+	// profile under; it never leaves the engine.
+	Comp uint64 `json:"comp"`
+	// Created orders profiles by age, for the survivor rule of merges.
+	Created uint64 `json:"created"`
+	// FirstOrders keeps the three earliest order times, from which the
+	// customer and loyal lifecycle steps are dated.
+	FirstOrders []time.Time `json:"first_orders,omitempty"`
+}
+
+// New returns an empty profile.
+func New(id string, comp, created uint64) *State {
+	s := &State{Comp: comp, Created: created}
+	s.ID = id
+	s.Level = canon.Anonymous
+	return s
+}
+
+// Clone returns a deep copy, so that a cached state is never mutated.
+func (s *State) Clone() *State {
+	c := *s
+	c.Identifiers = slices.Clone(s.Identifiers)
+	c.Traits = maps.Clone(s.Traits)
+	c.TraitSources = maps.Clone(s.TraitSources)
+	c.Consent = maps.Clone(s.Consent)
+	c.Groups = slices.Clone(s.Groups)
+	c.MergedFrom = slices.Clone(s.MergedFrom)
+	c.FirstOrders = slices.Clone(s.FirstOrders)
+	c.Computed.Channels = slices.Clone(s.Computed.Channels)
+	c.Computed.EventsByChannel = maps.Clone(s.Computed.EventsByChannel)
+	c.Computed.TotalSpend = maps.Clone(s.Computed.TotalSpend)
+	c.Computed.ReturnTotal = maps.Clone(s.Computed.ReturnTotal)
+	c.Computed.RefundTotal = maps.Clone(s.Computed.RefundTotal)
+	c.Computed.Lifecycle = maps.Clone(s.Computed.Lifecycle)
+	return &c
+}
+
+// Count returns how many identifiers of type t the profile holds.
+func (s *State) Count(t canon.IDType) int {
+	n := 0
+	for _, i := range s.Identifiers {
+		if i.Type == t {
+			n++
+		}
+	}
+	return n
+}
+
+// Has reports whether the profile holds id.
+func (s *State) Has(id canon.Identifier) bool {
+	return s.index(id) >= 0
+}
+
+func (s *State) index(id canon.Identifier) int {
+	for k, i := range s.Identifiers {
+		if i.Type == id.Type && i.Value == id.Value {
+			return k
+		}
+	}
+	return -1
+}
+
+// AddIdentifier adds id, or strengthens the one held: the highest trust and
+// the earliest first-seen time survive.
+func (s *State) AddIdentifier(pi canon.ProfileIdentifier) {
+	if k := s.index(canon.Identifier{Type: pi.Type, Value: pi.Value}); k >= 0 {
+		cur := &s.Identifiers[k]
+		cur.Trust = max(cur.Trust, pi.Trust)
+		if pi.FirstSeen.Before(cur.FirstSeen) {
+			cur.FirstSeen = pi.FirstSeen
+		}
+		return
+	}
+	s.Identifiers = append(s.Identifiers, pi)
+}
+
+// RemoveIdentifier drops id from the profile.
+func (s *State) RemoveIdentifier(id canon.Identifier) {
+	if k := s.index(id); k >= 0 {
+		s.Identifiers = slices.Delete(s.Identifiers, k, k+1)
+	}
+}
+
+// AddEvent folds one event into the profile.
+func (s *State) AddEvent(e *canon.Event) {
+	c := &s.Computed
+	if c.EventsByChannel == nil {
+		c.EventsByChannel = map[canon.Channel]int64{}
+	}
+	c.EventsByChannel[e.Channel]++
+	s.seen(e.Time, e.Channel)
+	switch e.Kind {
+	case canon.KindOrder:
+		c.OrderCount++
+		addMoney(&c.TotalSpend, e.Amount)
+		s.FirstOrders = earliest3(append(s.FirstOrders, e.Time))
+	case canon.KindReturn:
+		addMoney(&c.ReturnTotal, e.Amount)
+	case canon.KindRefund:
+		c.RefundCount++
+		addMoney(&c.RefundTotal, e.Amount)
+	case canon.KindTicketOpened:
+		c.TicketsOpened++
+	case canon.KindCSAT:
+		c.CSATSum += int64(e.CSAT)
+		c.CSATCount++
+	}
+	if e.GroupID != "" {
+		s.addGroup(e.GroupID)
+	}
+	src := Source(e)
+	for k, v := range e.Traits {
+		s.setTrait(k, v, src)
+	}
+	for purpose, v := range e.Consent {
+		s.SetConsent(purpose, canon.ConsentState{Value: v, Time: e.Time, Source: string(e.Channel)})
+	}
+}
+
+// seen widens first/last seen; last_channel is the channel of the latest
+// event, with ties broken by name so the result is order-independent.
+func (s *State) seen(t time.Time, ch canon.Channel) {
+	c := &s.Computed
+	if c.FirstSeen.IsZero() || t.Before(c.FirstSeen) {
+		c.FirstSeen = t
+	}
+	if c.LastSeen.IsZero() || t.After(c.LastSeen) || (t.Equal(c.LastSeen) && ch > c.LastChannel) {
+		c.LastSeen = t
+		c.LastChannel = ch
+	}
+}
+
+func (s *State) addGroup(g string) {
+	if i, found := slices.BinarySearch(s.Groups, g); !found {
+		s.Groups = slices.Insert(s.Groups, i, g)
+	}
+}
+
+func addMoney(dst *canon.Amounts, m *canon.Money) {
+	if m == nil {
+		return
+	}
+	if *dst == nil {
+		*dst = canon.Amounts{}
+	}
+	(*dst)[m.Currency] += m.Micros
+}
+
+func addAmounts(dst *canon.Amounts, src canon.Amounts) {
+	for cur, v := range src {
+		addMoney(dst, &canon.Money{Currency: cur, Micros: v})
+	}
+}
+
+func earliest3(ts []time.Time) []time.Time {
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	if len(ts) > 3 {
+		ts = ts[:3]
+	}
+	return ts
+}
+
+// Absorb merges o into s. s keeps its id, component and age; o's id joins
+// merged_from. The result is the same whichever side absorbs the other,
+// except for those three fields.
+func (s *State) Absorb(o *State) {
+	for _, i := range o.Identifiers {
+		s.AddIdentifier(i)
+	}
+	for k, v := range o.Traits {
+		s.setTrait(k, v, o.TraitSources[k])
+	}
+	for p, c := range o.Consent {
+		s.SetConsent(p, c)
+	}
+	for _, g := range o.Groups {
+		s.addGroup(g)
+	}
+	c, oc := &s.Computed, &o.Computed
+	if c.EventsByChannel == nil && len(oc.EventsByChannel) > 0 {
+		c.EventsByChannel = map[canon.Channel]int64{}
+	}
+	for ch, n := range oc.EventsByChannel {
+		c.EventsByChannel[ch] += n
+	}
+	if !oc.FirstSeen.IsZero() {
+		s.seen(oc.FirstSeen, oc.LastChannel)
+		s.seen(oc.LastSeen, oc.LastChannel)
+	}
+	c.OrderCount += oc.OrderCount
+	addAmounts(&c.TotalSpend, oc.TotalSpend)
+	addAmounts(&c.ReturnTotal, oc.ReturnTotal)
+	c.RefundCount += oc.RefundCount
+	addAmounts(&c.RefundTotal, oc.RefundTotal)
+	c.TicketsOpened += oc.TicketsOpened
+	c.CSATSum += oc.CSATSum
+	c.CSATCount += oc.CSATCount
+	s.FirstOrders = earliest3(append(s.FirstOrders, o.FirstOrders...))
+	for _, id := range append([]string{o.ID}, o.MergedFrom...) {
+		if id != s.ID && !slices.Contains(s.MergedFrom, id) {
+			s.MergedFrom = append(s.MergedFrom, id)
+		}
+	}
+	slices.Sort(s.MergedFrom)
+	s.Version = max(s.Version, o.Version)
+}

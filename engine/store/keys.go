@@ -1,0 +1,59 @@
+package store
+
+import (
+	"encoding/binary"
+
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+const (
+	pID      = 'i'
+	pProfile = 'p'
+	pAlias   = 'x'
+	pEdge    = 'e'
+	pEvent   = 'v'
+	pDedup   = 'd'
+	pOffset  = 'o'
+	pLog     = 'l'
+	pCursor  = 'c'
+	pMeta    = 'm'
+)
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func keyID(idkey string) []byte { return append([]byte{pID}, idkey...) }
+
+func keyProfile(comp uint64) []byte { return binary.BigEndian.AppendUint64([]byte{pProfile}, comp) }
+
+func keyAlias(pid string) []byte { return append([]byte{pAlias}, pid...) }
+
+// withLen writes a length-prefixed idkey, so that keys of one identifier
+// form a prefix no other identifier's keys can share.
+func withLen(prefix byte, idkey string) []byte {
+	b := binary.AppendUvarint([]byte{prefix}, uint64(len(idkey)))
+	return append(b, idkey...)
+}
+
+func keyEdge(a, b string) []byte { return append(withLen(pEdge, a), b...) }
+
+func keyEvent(idkey string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(withLen(pEvent, idkey), seq)
+}
+
+func keyDedup(ch canon.Channel, msgID string) []byte {
+	b := append([]byte{pDedup}, ch...)
+	b = append(b, 0)
+	return append(b, msgID...)
+}
+
+func keyOffset(p canon.Partition) []byte {
+	b := append([]byte{pOffset}, p.Topic...)
+	b = append(b, 0)
+	return binary.BigEndian.AppendUint32(b, uint32(p.Partition))
+}
+
+func keyLog(seq uint64) []byte { return binary.BigEndian.AppendUint64([]byte{pLog}, seq) }
+
+func keyCursor(sink string) []byte { return append([]byte{pCursor}, sink...) }
+
+func keyMeta(name string) []byte { return append([]byte{pMeta}, name...) }

@@ -1,0 +1,96 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// Reader reads a consistent snapshot.
+type Reader struct{ tx *badger.Txn }
+
+// Edge is one stored link, seen from one of its ends.
+type Edge struct {
+	Other    string // the other end's idkey
+	Evidence canon.Evidence
+}
+
+// Edges lists the links of an identifier.
+func (r *Reader) Edges(idkey string) ([]Edge, error) {
+	prefix := withLen(pEdge, idkey)
+	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 16})
+	defer it.Close()
+	var out []Edge
+	for it.Rewind(); it.Valid(); it.Next() {
+		e := Edge{Other: string(it.Item().Key()[len(prefix):])}
+		err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e.Evidence) })
+		if err != nil {
+			return nil, fmt.Errorf("store: decode edge: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Events calls fn for each event filed under an identifier, oldest first.
+func (r *Reader) Events(idkey string, fn func(e *canon.Event) error) error {
+	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: withLen(pEvent, idkey), PrefetchValues: true, PrefetchSize: 64})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		var e canon.Event
+		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
+			return fmt.Errorf("store: decode event: %w", err)
+		}
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Positions returns every stored consume position.
+func (r *Reader) Positions() (map[canon.Partition]int64, error) {
+	out := map[canon.Partition]int64{}
+	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pOffset}, PrefetchValues: true})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		k := it.Item().Key()[1:]
+		if len(k) < 5 || k[len(k)-5] != 0 {
+			return nil, fmt.Errorf("store: malformed position key")
+		}
+		p := canon.Partition{Topic: string(k[:len(k)-5]), Partition: int32(binary.BigEndian.Uint32(k[len(k)-4:]))}
+		err := it.Item().Value(func(b []byte) error {
+			if len(b) != 8 {
+				return fmt.Errorf("store: malformed position")
+			}
+			out[p] = int64(binary.BigEndian.Uint64(b))
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Cursor returns a sink's acknowledged seq.
+func (r *Reader) Cursor(sink string) (uint64, error) { return getU64(r.tx, keyCursor(sink)) }
+
+// Changes returns up to max change records with seq > after.
+func (r *Reader) Changes(after uint64, max int) ([]canon.Change, error) {
+	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pLog}, PrefetchValues: true, PrefetchSize: 256})
+	defer it.Close()
+	var out []canon.Change
+	for it.Seek(keyLog(after + 1)); it.Valid() && len(out) < max; it.Next() {
+		var c canon.Change
+		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &c) }); err != nil {
+			return nil, fmt.Errorf("store: decode change: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

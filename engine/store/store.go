@@ -1,0 +1,281 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/spinecdp/spine/engine/profile"
+)
+
+// Options configure the store.
+type Options struct {
+	// Dir holds the Badger files. Empty with InMemory for tests.
+	Dir      string
+	InMemory bool
+	// EncryptionKey, when set (16, 24 or 32 bytes), encrypts data at rest.
+	EncryptionKey []byte
+	// CacheBytes bounds the identifier and profile caches together.
+	CacheBytes int64
+	// DedupTTL is how long message ids are remembered for duplicate detection.
+	DedupTTL time.Duration
+	// SyncWrites makes every commit durable on return (fsync).
+	SyncWrites bool
+	// MemTableBytes bounds Badger's memtables (and with them its write
+	// batch size); Badger keeps up to five of them in memory.
+	MemTableBytes int64
+	Logger        *slog.Logger
+}
+
+// DefaultOptions returns the options for a store in dir.
+func DefaultOptions(dir string) Options {
+	return Options{
+		Dir:           dir,
+		CacheBytes:    64 << 20,
+		DedupTTL:      7 * 24 * time.Hour,
+		SyncWrites:    true,
+		MemTableBytes: 32 << 20,
+		Logger:        slog.Default(),
+	}
+}
+
+// Store is the state database. Reads are safe from any goroutine; writes go
+// through Update, which only the engine's writer goroutine may call.
+type Store struct {
+	db       *badger.DB
+	opts     Options
+	ids      *cache[string, uint64]
+	profiles *cache[uint64, *profile.State]
+
+	// mu orders the writer's cache refresh after a commit against readers
+	// filling the cache with what they read (see cache).
+	mu      sync.RWMutex
+	commits atomic.Uint64
+
+	// Counters, owned by the writer, persisted with every commit.
+	seq, comp, created, evseq uint64
+
+	lastSeq  atomic.Uint64 // newest change-log seq, for readers
+	notifyMu sync.Mutex
+	notify   chan struct{} // closed on each commit that appends changes
+}
+
+// ErrTxnTooBig is returned by Update when a transaction exceeds Badger's
+// batch limit; the caller splits its work.
+var ErrTxnTooBig = badger.ErrTxnTooBig
+
+// Open opens (or creates) the store.
+func Open(opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	bo := badger.DefaultOptions(opts.Dir).
+		WithInMemory(opts.InMemory).
+		WithSyncWrites(opts.SyncWrites).
+		WithDetectConflicts(false). // one writer: nothing to detect
+		WithLogger(badgerLogger{opts.Logger}).
+		WithNumVersionsToKeep(1).
+		WithCompression(options.None).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20)
+	if opts.MemTableBytes > 0 {
+		bo = bo.WithMemTableSize(opts.MemTableBytes)
+	}
+	if len(opts.EncryptionKey) > 0 {
+		bo = bo.WithEncryptionKey(opts.EncryptionKey).WithEncryptionKeyRotationDuration(30 * 24 * time.Hour)
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
+	}
+	s := &Store{
+		db:       db,
+		opts:     opts,
+		ids:      newCache[string, uint64](opts.CacheBytes / 4),
+		profiles: newCache[uint64, *profile.State](opts.CacheBytes - opts.CacheBytes/4),
+		notify:   make(chan struct{}),
+	}
+	err = db.View(func(tx *badger.Txn) error {
+		for name, dst := range map[string]*uint64{"seq": &s.seq, "comp": &s.comp, "created": &s.created, "evseq": &s.evseq} {
+			v, err := getU64(tx, keyMeta(name))
+			if err != nil {
+				return err
+			}
+			*dst = v
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: read counters: %w", err)
+	}
+	s.lastSeq.Store(s.seq)
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// Update runs fn in a write transaction and commits it with its overlay,
+// counters and change records. Only one goroutine may call Update.
+func (s *Store) Update(now time.Time, fn func(tx *Txn) error) error {
+	tx := s.newTxn(now)
+	defer tx.tx.Discard()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.commit()
+}
+
+// Size reports Badger's LSM and value-log bytes on disk.
+func (s *Store) Size() (lsm, vlog int64) { return s.db.Size() }
+
+// CacheStats reports entries and bytes held by the identifier and profile caches.
+func (s *Store) CacheStats() (ids int, idBytes int64, profiles int, profileBytes int64) {
+	ids, idBytes = s.ids.size()
+	profiles, profileBytes = s.profiles.size()
+	return
+}
+
+// LookupID returns the component an identifier belongs to, or 0.
+func (s *Store) LookupID(idkey string) (uint64, error) {
+	return s.readU64(string(keyID(idkey)))
+}
+
+// LookupAlias returns the component a profile id (live or absorbed) belongs to, or 0.
+func (s *Store) LookupAlias(pid string) (uint64, error) {
+	return s.readU64(string(keyAlias(pid)))
+}
+
+func (s *Store) readU64(key string) (uint64, error) {
+	if v, ok := s.ids.get(key); ok {
+		return v, nil
+	}
+	before := s.commits.Load()
+	var v uint64
+	err := s.db.View(func(tx *badger.Txn) error {
+		var err error
+		v, err = getU64(tx, []byte(key))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: read %c: %w", key[0], err)
+	}
+	s.fill(before, func() { s.ids.put(key, v, int64(len(key))+48) })
+	return v, nil
+}
+
+// LoadProfile returns the profile of a component, or nil. The result is
+// shared with the cache: callers must not modify it.
+func (s *Store) LoadProfile(comp uint64) (*profile.State, error) {
+	if st, ok := s.profiles.get(comp); ok {
+		return st, nil
+	}
+	before := s.commits.Load()
+	var st *profile.State
+	var size int
+	err := s.db.View(func(tx *badger.Txn) error {
+		var err error
+		st, size, err = getProfile(tx, comp)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		s.fill(before, func() { s.profiles.put(comp, st, int64(size)*2) })
+	}
+	return st, nil
+}
+
+// fill runs put only if no commit happened since before.
+func (s *Store) fill(before uint64, put func()) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.commits.Load() == before {
+		put()
+	}
+}
+
+// View runs fn in a read-only snapshot.
+func (s *Store) View(fn func(r *Reader) error) error {
+	return s.db.View(func(tx *badger.Txn) error { return fn(&Reader{tx: tx}) })
+}
+
+func getU64(tx *badger.Txn, key []byte) (uint64, error) {
+	item, err := tx.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var v uint64
+	err = item.Value(func(b []byte) error {
+		if len(b) != 8 {
+			return fmt.Errorf("store: key %q: want 8 bytes, have %d", key[:1], len(b))
+		}
+		v = binary.BigEndian.Uint64(b)
+		return nil
+	})
+	return v, err
+}
+
+func getProfile(tx *badger.Txn, comp uint64) (*profile.State, int, error) {
+	item, err := tx.Get(keyProfile(comp))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: read profile: %w", err)
+	}
+	var st profile.State
+	size := 0
+	err = item.Value(func(b []byte) error {
+		size = len(b)
+		return json.Unmarshal(b, &st)
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: decode profile: %w", err)
+	}
+	return &st, size, nil
+}
+
+// badgerLogger adapts Badger's logger to slog; Badger's info chatter goes to debug.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error(fmt.Sprintf(f, a...), "component", "badger")
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(fmt.Sprintf(f, a...), "component", "badger")
+}
+func (b badgerLogger) Infof(f string, a ...any) {
+	b.l.Debug(fmt.Sprintf(f, a...), "component", "badger")
+}
+func (b badgerLogger) Debugf(f string, a ...any) {
+	b.l.Debug(fmt.Sprintf(f, a...), "component", "badger")
+}
+
+// LastSeq is the newest change-log seq committed.
+func (s *Store) LastSeq() uint64 { return s.lastSeq.Load() }
+
+// Changed returns a channel closed at the next commit that appends changes.
+func (s *Store) Changed() <-chan struct{} {
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	return s.notify
+}

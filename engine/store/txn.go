@@ -1,0 +1,317 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/spinecdp/spine/engine/profile"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// Txn is the writer's transaction. Identifier entries and profiles are read
+// through an overlay and written back once at commit, so an identifier or
+// profile touched by many events of a batch costs one write. Profiles handed
+// out by Profile belong to the transaction: change them in place and call
+// PutProfile.
+type Txn struct {
+	s   *Store
+	tx  *badger.Txn
+	now time.Time
+
+	u64s     map[string]uint64 // i and x keys; 0 means absent
+	dirtyU64 map[string]bool
+	profiles map[uint64]*profile.State // nil value: deleted
+	dirtyP   map[uint64]bool
+	changes  []canon.Change
+
+	seq, comp, created, evseq uint64
+}
+
+func (s *Store) newTxn(now time.Time) *Txn {
+	return &Txn{
+		s: s, tx: s.db.NewTransaction(true), now: now.UTC(),
+		u64s: map[string]uint64{}, dirtyU64: map[string]bool{},
+		profiles: map[uint64]*profile.State{}, dirtyP: map[uint64]bool{},
+		seq: s.seq, comp: s.comp, created: s.created, evseq: s.evseq,
+	}
+}
+
+// Now is the transaction's commit time.
+func (t *Txn) Now() time.Time { return t.now }
+
+// Reader gives read access to the transaction's view, overlay excluded:
+// edges, events, dedup and positions are written straight through, so the
+// reader sees them.
+func (t *Txn) Reader() *Reader { return &Reader{tx: t.tx} }
+
+func (t *Txn) getU64(key string) (uint64, error) {
+	if v, ok := t.u64s[key]; ok {
+		return v, nil
+	}
+	if v, ok := t.s.ids.get(key); ok {
+		t.u64s[key] = v
+		return v, nil
+	}
+	v, err := getU64(t.tx, []byte(key))
+	if err != nil {
+		return 0, fmt.Errorf("store: read %c: %w", key[0], err)
+	}
+	t.u64s[key] = v
+	return v, nil
+}
+
+func (t *Txn) setU64(key string, v uint64) {
+	t.u64s[key] = v
+	t.dirtyU64[key] = true
+}
+
+// ID returns the component of an identifier, 0 if unknown.
+func (t *Txn) ID(idkey string) (uint64, error) { return t.getU64(string(keyID(idkey))) }
+
+// SetID files an identifier under comp; 0 removes it.
+func (t *Txn) SetID(idkey string, comp uint64) { t.setU64(string(keyID(idkey)), comp) }
+
+// Alias returns the component of a profile id, 0 if unknown.
+func (t *Txn) Alias(pid string) (uint64, error) { return t.getU64(string(keyAlias(pid))) }
+
+// SetAlias points a profile id at comp; 0 removes it.
+func (t *Txn) SetAlias(pid string, comp uint64) { t.setU64(string(keyAlias(pid)), comp) }
+
+// Profile returns the profile of comp for modification, or nil.
+func (t *Txn) Profile(comp uint64) (*profile.State, error) {
+	if st, ok := t.profiles[comp]; ok {
+		return st, nil
+	}
+	var st *profile.State
+	if c, ok := t.s.profiles.get(comp); ok {
+		st = c.Clone()
+	} else {
+		var err error
+		if st, _, err = getProfile(t.tx, comp); err != nil {
+			return nil, err
+		}
+	}
+	t.profiles[comp] = st
+	return st, nil
+}
+
+// PutProfile marks a profile for writing at commit.
+func (t *Txn) PutProfile(st *profile.State) {
+	t.profiles[st.Comp] = st
+	t.dirtyP[st.Comp] = true
+}
+
+// DeleteProfile removes a component's profile at commit.
+func (t *Txn) DeleteProfile(comp uint64) {
+	t.profiles[comp] = nil
+	t.dirtyP[comp] = true
+}
+
+// NewComp allocates a component id.
+func (t *Txn) NewComp() uint64 { t.comp++; return t.comp }
+
+// NewCreated allocates the next creation number, which orders profiles by age.
+func (t *Txn) NewCreated() uint64 { t.created++; return t.created }
+
+// PutEdge stores a link between two identifiers, both ways.
+func (t *Txn) PutEdge(a, b string, ev canon.Evidence) error {
+	v, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("store: encode evidence: %w", err)
+	}
+	if err := t.tx.Set(keyEdge(a, b), v); err != nil {
+		return err
+	}
+	return t.tx.Set(keyEdge(b, a), v)
+}
+
+// DeleteEdge removes the link between two identifiers.
+func (t *Txn) DeleteEdge(a, b string) error {
+	if err := t.tx.Delete(keyEdge(a, b)); err != nil {
+		return err
+	}
+	return t.tx.Delete(keyEdge(b, a))
+}
+
+// PutEvent files an event under the identifier it was anchored to, so a
+// split can rebuild each side's profile from its own events.
+func (t *Txn) PutEvent(idkey string, e *canon.Event) error {
+	v, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("store: encode event: %w", err)
+	}
+	t.evseq++
+	return t.tx.Set(keyEvent(idkey, t.evseq), v)
+}
+
+// DeleteEvents removes every event filed under an identifier.
+func (t *Txn) DeleteEvents(idkey string) (int, error) {
+	return t.deletePrefix(withLen(pEvent, idkey))
+}
+
+// DeleteEdges removes every link of an identifier, both ways.
+func (t *Txn) DeleteEdges(idkey string) (int, error) {
+	edges, err := t.Reader().Edges(idkey)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range edges {
+		if err := t.DeleteEdge(idkey, e.Other); err != nil {
+			return 0, err
+		}
+	}
+	return len(edges), nil
+}
+
+func (t *Txn) deletePrefix(prefix []byte) (int, error) {
+	it := t.tx.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	var keys [][]byte
+	for it.Rewind(); it.Valid(); it.Next() {
+		keys = append(keys, it.Item().KeyCopy(nil))
+	}
+	it.Close()
+	for _, k := range keys {
+		if err := t.tx.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(keys), nil
+}
+
+// Seen reports whether a message id was already applied within the window.
+func (t *Txn) Seen(ch canon.Channel, msgID string) (bool, error) {
+	_, err := t.tx.Get(keyDedup(ch, msgID))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: read dedup: %w", err)
+	}
+	return true, nil
+}
+
+// MarkSeen remembers a message id for the dedup window.
+func (t *Txn) MarkSeen(ch canon.Channel, msgID string) error {
+	return t.tx.SetEntry(badger.NewEntry(keyDedup(ch, msgID), nil).WithTTL(t.s.opts.DedupTTL))
+}
+
+// SetPosition stores the next offset to consume for a partition.
+func (t *Txn) SetPosition(p canon.Partition, next int64) error {
+	return t.tx.Set(keyOffset(p), u64(uint64(next)))
+}
+
+// Emit appends a change record to the change log; it gets its Seq and At
+// here, and a mapping its Version. Emit returns the Seq.
+func (t *Txn) Emit(c canon.Change) uint64 {
+	t.seq++
+	c.Seq = t.seq
+	c.At = t.now
+	if c.Mapping != nil {
+		c.Mapping.Version = c.Seq
+	}
+	t.changes = append(t.changes, c)
+	return c.Seq
+}
+
+// Pending returns the changes emitted so far in this transaction.
+func (t *Txn) Pending() []canon.Change { return t.changes }
+
+// SetCursor stores a sink's acknowledged seq.
+func (t *Txn) SetCursor(sink string, seq uint64) error {
+	return t.tx.Set(keyCursor(sink), u64(seq))
+}
+
+// TrimLog deletes change-log records with seq in (from, to], at most max.
+// It returns the highest seq deleted.
+func (t *Txn) TrimLog(from, to uint64, max int) (uint64, error) {
+	last := from
+	for seq := from + 1; seq <= to && int(seq-from) <= max; seq++ {
+		if err := t.tx.Delete(keyLog(seq)); err != nil {
+			return last, err
+		}
+		last = seq
+	}
+	return last, nil
+}
+
+func (t *Txn) commit() error {
+	type sized struct {
+		st   *profile.State
+		size int64
+	}
+	written := make(map[uint64]sized, len(t.dirtyP))
+	for comp := range t.dirtyP {
+		st := t.profiles[comp]
+		if st == nil {
+			if err := t.tx.Delete(keyProfile(comp)); err != nil {
+				return err
+			}
+			written[comp] = sized{}
+			continue
+		}
+		v, err := json.Marshal(st)
+		if err != nil {
+			return fmt.Errorf("store: encode profile: %w", err)
+		}
+		if err := t.tx.Set(keyProfile(comp), v); err != nil {
+			return err
+		}
+		written[comp] = sized{st, int64(len(v)) * 2}
+	}
+	for key := range t.dirtyU64 {
+		var err error
+		if v := t.u64s[key]; v == 0 {
+			err = t.tx.Delete([]byte(key))
+		} else {
+			err = t.tx.Set([]byte(key), u64(v))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, c := range t.changes {
+		v, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("store: encode change: %w", err)
+		}
+		if err := t.tx.Set(keyLog(c.Seq), v); err != nil {
+			return err
+		}
+	}
+	for name, v := range map[string]uint64{"seq": t.seq, "comp": t.comp, "created": t.created, "evseq": t.evseq} {
+		if err := t.tx.Set(keyMeta(name), u64(v)); err != nil {
+			return err
+		}
+	}
+	if err := t.tx.Commit(); err != nil {
+		// Nothing of the overlay reached the caches, so they stay right.
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	s := t.s
+	s.seq, s.comp, s.created, s.evseq = t.seq, t.comp, t.created, t.evseq
+	s.mu.Lock()
+	for comp, w := range written {
+		if w.st == nil {
+			s.profiles.remove(comp)
+		} else {
+			s.profiles.put(comp, w.st, w.size)
+		}
+	}
+	for key := range t.dirtyU64 {
+		s.ids.put(key, t.u64s[key], int64(len(key))+48)
+	}
+	s.commits.Add(1)
+	s.mu.Unlock()
+	if len(t.changes) > 0 {
+		s.lastSeq.Store(t.seq)
+		s.notifyMu.Lock()
+		close(s.notify)
+		s.notify = make(chan struct{})
+		s.notifyMu.Unlock()
+	}
+	return nil
+}
