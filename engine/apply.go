@@ -105,7 +105,15 @@ func (e *Engine) applyTxn(events []canon.Event, pos map[canon.Partition]int64, l
 	}
 	for _, t := range logs {
 		e.m.identity.WithLabelValues(string(t)).Inc()
+		switch t {
+		case canon.LogMerge:
+			e.merges.Add(1)
+		case canon.LogConflict:
+			e.conflicts.Add(1)
+		}
 	}
+	e.events.Add(uint64(len(applied)))
+	e.duplicates.Add(uint64(len(dups)))
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,9 @@ type Engine struct {
 	applyCh chan *request // batches: not taken while back-pressured
 	ctrlCh  chan *request // acks and commands: always taken
 	done    chan struct{} // closed when Run returns
+
+	// Totals since start, for progress lines; metrics have the same.
+	events, duplicates, merges, conflicts atomic.Uint64
 
 	mu      sync.Mutex
 	cursors map[string]uint64 // acked seq per sink
@@ -224,6 +228,11 @@ func (e *Engine) profileOf(comp uint64) (canon.Profile, error) {
 type Stats struct {
 	LastSeq        uint64
 	Backlog        uint64
+	Profiles       uint64
+	Events         uint64 // applied since start
+	Duplicates     uint64 // skipped since start
+	Merges         uint64 // since start
+	Conflicts      uint64 // since start
 	DiskLSM        int64
 	DiskVLog       int64
 	CachedIDs      int
@@ -234,7 +243,11 @@ type Stats struct {
 func (e *Engine) Stats() Stats {
 	lsm, vlog := e.st.Size()
 	ids, _, profiles, _ := e.st.CacheStats()
-	return Stats{LastSeq: e.st.LastSeq(), Backlog: e.backlog(), DiskLSM: lsm, DiskVLog: vlog, CachedIDs: ids, CachedProfiles: profiles}
+	return Stats{
+		LastSeq: e.st.LastSeq(), Backlog: e.backlog(), Profiles: e.st.Profiles(),
+		Events: e.events.Load(), Duplicates: e.duplicates.Load(), Merges: e.merges.Load(), Conflicts: e.conflicts.Load(),
+		DiskLSM: lsm, DiskVLog: vlog, CachedIDs: ids, CachedProfiles: profiles,
+	}
 }
 
 func (e *Engine) prio(t canon.IDType) int { return e.graph.Priority(t) }

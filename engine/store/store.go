@@ -62,6 +62,7 @@ type Store struct {
 
 	// Counters, owned by the writer, persisted with every commit.
 	seq, comp, created, evseq uint64
+	live                      atomic.Uint64 // profiles that exist
 
 	lastSeq  atomic.Uint64 // newest change-log seq, for readers
 	notifyMu sync.Mutex
@@ -104,13 +105,15 @@ func Open(opts Options) (*Store, error) {
 		notify:   make(chan struct{}),
 	}
 	err = db.View(func(tx *badger.Txn) error {
-		for name, dst := range map[string]*uint64{"seq": &s.seq, "comp": &s.comp, "created": &s.created, "evseq": &s.evseq} {
+		var live uint64
+		for name, dst := range map[string]*uint64{"seq": &s.seq, "comp": &s.comp, "created": &s.created, "evseq": &s.evseq, "live": &live} {
 			v, err := getU64(tx, keyMeta(name))
 			if err != nil {
 				return err
 			}
 			*dst = v
 		}
+		s.live.Store(live)
 		return nil
 	})
 	if err != nil {
@@ -279,3 +282,6 @@ func (s *Store) Changed() <-chan struct{} {
 	defer s.notifyMu.Unlock()
 	return s.notify
 }
+
+// Profiles is how many profiles exist.
+func (s *Store) Profiles() uint64 { return s.live.Load() }

@@ -28,7 +28,7 @@ type Txn struct {
 	dirtyP   map[uint64]bool
 	changes  []canon.Change
 
-	seq, comp, created, evseq uint64
+	seq, comp, created, evseq, live uint64
 }
 
 func (s *Store) newTxn(now time.Time) *Txn {
@@ -36,7 +36,7 @@ func (s *Store) newTxn(now time.Time) *Txn {
 		s: s, tx: s.db.NewTransaction(true), now: now.UTC(),
 		u64s: map[string]uint64{}, dirtyU64: map[string]bool{},
 		profiles: map[uint64]*profile.State{}, dirtyP: map[uint64]bool{},
-		seq: s.seq, comp: s.comp, created: s.created, evseq: s.evseq,
+		seq: s.seq, comp: s.comp, created: s.created, evseq: s.evseq, live: s.live.Load(),
 	}
 }
 
@@ -107,12 +107,15 @@ func (t *Txn) PutProfile(st *profile.State) {
 
 // DeleteProfile removes a component's profile at commit.
 func (t *Txn) DeleteProfile(comp uint64) {
+	if st, _ := t.Profile(comp); st != nil {
+		t.live--
+	}
 	t.profiles[comp] = nil
 	t.dirtyP[comp] = true
 }
 
 // NewComp allocates a component id.
-func (t *Txn) NewComp() uint64 { t.comp++; return t.comp }
+func (t *Txn) NewComp() uint64 { t.comp++; t.live++; return t.comp }
 
 // NewCreated allocates the next creation number, which orders profiles by age.
 func (t *Txn) NewCreated() uint64 { t.created++; return t.created }
@@ -282,7 +285,7 @@ func (t *Txn) commit() error {
 			return err
 		}
 	}
-	for name, v := range map[string]uint64{"seq": t.seq, "comp": t.comp, "created": t.created, "evseq": t.evseq} {
+	for name, v := range map[string]uint64{"seq": t.seq, "comp": t.comp, "created": t.created, "evseq": t.evseq, "live": t.live} {
 		if err := t.tx.Set(keyMeta(name), u64(v)); err != nil {
 			return err
 		}
@@ -293,6 +296,7 @@ func (t *Txn) commit() error {
 	}
 	s := t.s
 	s.seq, s.comp, s.created, s.evseq = t.seq, t.comp, t.created, t.evseq
+	s.live.Store(t.live)
 	s.mu.Lock()
 	for comp, w := range written {
 		if w.st == nil {

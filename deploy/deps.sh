@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# deps.sh installs the Debian packages Spine's tests and demo use besides
+# Go: kcat (a non-Go Kafka client, for the interoperability test). The
+# ClickHouse server is installed by clickhouse.sh. Through sudo when not
+# root; without either, it prints the command to run and fails.
+set -euo pipefail
+
+packages=()
+command -v kcat >/dev/null 2>&1 || packages+=(kcat)
+((${#packages[@]} == 0)) && exit 0
+
+cmd=(apt-get install -y --no-install-recommends "${packages[@]}")
+if [[ $EUID -eq 0 ]]; then
+	sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+	sudo=(sudo)
+else
+	echo "deps.sh: missing ${packages[*]}; run as root: apt-get update && ${cmd[*]}" >&2
+	exit 1
+fi
+echo "deps.sh: installing ${packages[*]}" >&2
+"${sudo[@]}" apt-get update -qq >/dev/null
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" "${cmd[@]}" >/dev/null

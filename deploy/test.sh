@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# test.sh runs every test: it installs and starts what the integration tests
+# need (a private ClickHouse server, kcat), runs vet, the unit and
+# integration tests with the race detector, and each fuzz target for a short
+# time, then stops the server it started.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/.."
+GO=${GO:-go}
+FUZZTIME=${FUZZTIME:-5s}
+
+bash deploy/deps.sh
+chdir=$(mktemp -d /tmp/spine-test-ch.XXXXXX)
+trap 'bash deploy/clickhouse.sh stop "$chdir" >/dev/null 2>&1 || true; rm -rf "$chdir"' EXIT
+bash deploy/clickhouse.sh start "$chdir" >/dev/null
+# shellcheck disable=SC1091
+source "$chdir/env"
+export SPINE_TEST_CLICKHOUSE
+
+echo "== go vet"
+"$GO" vet ./...
+echo "== go test (race detector)"
+"$GO" test -race -count=1 -timeout 20m ./...
+
+echo "== fuzz targets, $FUZZTIME each"
+# Every FuzzXxx in the module, run briefly so regressions in decoders and
+# request bodies surface in CI; longer runs: FUZZTIME=5m make test.
+grep -rl --include='*_test.go' '^func Fuzz' . | while read -r file; do
+	pkg=./$(dirname "${file#./}")
+	for fn in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
+		echo "-- $pkg $fn"
+		"$GO" test -run='^$' -fuzz="^${fn}\$" -fuzztime="$FUZZTIME" "$pkg" >/tmp/spine-fuzz.log 2>&1 || {
+			cat /tmp/spine-fuzz.log
+			exit 1
+		}
+	done
+done
+echo "== all tests passed"
