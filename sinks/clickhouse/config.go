@@ -1,0 +1,84 @@
+package clickhouse
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spinecdp/spine/schemas"
+)
+
+// DialectAuto picks the dialect from the server's version at Open:
+// Legacy before ClickHouse 20, Modern from 20 on.
+const DialectAuto schemas.Dialect = "auto"
+
+// Config configures the sink. Start from DefaultConfig.
+type Config struct {
+	// Addr is the server's native-protocol address, host:port (port 9000
+	// by default on a server).
+	Addr string
+	// Database holds Spine's tables; Migrate creates it. Default "spine".
+	Database string
+	// Dialect is the schema dialect: schemas.Modern (default),
+	// schemas.Legacy for ClickHouse 18.16, or DialectAuto.
+	Dialect schemas.Dialect
+	// Username and Password authenticate; Username defaults to "default".
+	Username string
+	Password string
+	// DialTimeout bounds connecting, ReadTimeout each server round trip.
+	DialTimeout time.Duration
+	ReadTimeout time.Duration
+	// MaxOpenConns bounds the connection pool.
+	MaxOpenConns int
+	// MaxInsertRows bounds the rows of one INSERT; larger groups are split.
+	MaxInsertRows int
+	// MaxDeleteKeys bounds the keys listed in one ALTER TABLE ... DELETE.
+	MaxDeleteKeys int
+}
+
+// DefaultConfig returns the defaults for a server on addr.
+func DefaultConfig(addr string) Config {
+	return Config{
+		Addr:          addr,
+		Database:      "spine",
+		Dialect:       schemas.Modern,
+		Username:      "default",
+		DialTimeout:   5 * time.Second,
+		ReadTimeout:   60 * time.Second,
+		MaxOpenConns:  4,
+		MaxInsertRows: 10_000,
+		MaxDeleteKeys: 1_000,
+	}
+}
+
+// identifier is what the sink accepts as a database name: it is spliced
+// into SQL, so it must need no quoting.
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var b strings.Builder
+	if c.Addr == "" {
+		b.WriteString("clickhouse: Addr is required\n")
+	}
+	if !identifier.MatchString(c.Database) {
+		fmt.Fprintf(&b, "clickhouse: Database %q must match %s\n", c.Database, identifier)
+	}
+	if !c.Dialect.Valid() && c.Dialect != DialectAuto {
+		fmt.Fprintf(&b, "clickhouse: Dialect %q must be modern, legacy or auto\n", c.Dialect)
+	}
+	if c.DialTimeout <= 0 || c.ReadTimeout <= 0 {
+		b.WriteString("clickhouse: DialTimeout and ReadTimeout must be positive\n")
+	}
+	if c.MaxOpenConns < 1 {
+		b.WriteString("clickhouse: MaxOpenConns must be at least 1\n")
+	}
+	if c.MaxInsertRows < 1 || c.MaxDeleteKeys < 1 {
+		b.WriteString("clickhouse: MaxInsertRows and MaxDeleteKeys must be at least 1\n")
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s", strings.TrimSuffix(b.String(), "\n"))
+}

@@ -1,0 +1,232 @@
+package clickhouse
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/spinecdp/spine/schemas"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// The tables the sink writes, as the migrations name them.
+const (
+	tableEvents      = "events"
+	tableProfiles    = "profiles"
+	tableIdentityMap = "identity_map"
+	tableMerges      = "merges"
+)
+
+// row collects one row's column names next to its values, so the two can
+// never drift apart; every row of a table yields the same names, and the
+// first row's names become the INSERT's explicit column list (which 18.16
+// requires for batch inserts).
+type row struct {
+	dialect schemas.Dialect
+	names   []string
+	vals    []any
+}
+
+func (r *row) add(col string, v any) {
+	r.names = append(r.names, col)
+	r.vals = append(r.vals, v)
+}
+
+// minTime and maxTime bound what both DateTime (UInt32 seconds since 1970)
+// and DateTime64(3) hold; times outside, and zero times, are clamped.
+var (
+	minTime = time.Unix(0, 0).UTC()
+	maxTime = time.Date(2105, 12, 31, 0, 0, 0, 0, time.UTC)
+)
+
+// time adds a time as the dialect stores it: one DateTime64(3) column, or
+// DateTime seconds plus a UInt16 of milliseconds (schemas.Dialect.TimeColumns).
+func (r *row) time(col string, t time.Time) {
+	t = t.UTC()
+	if t.Before(minTime) {
+		t = minTime
+	} else if t.After(maxTime) {
+		t = maxTime
+	}
+	cols := r.dialect.TimeColumns(col)
+	if len(cols) == 1 {
+		r.add(cols[0], t.Truncate(time.Millisecond))
+		return
+	}
+	r.add(cols[0], t.Truncate(time.Second))
+	r.add(cols[1], uint16(t.Nanosecond()/int(time.Millisecond)))
+}
+
+func flag(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// jsonString renders v as JSON for a String column; empty maps become "".
+// The values come from decoded JSON, so marshalling cannot fail in practice;
+// if it does the column is left empty rather than failing the batch forever.
+func jsonString[M ~map[K]V, K comparable, V any](v M) string {
+	if len(v) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+func strOr(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
+}
+
+func eventRow(d schemas.Dialect, c *canon.Change) *row {
+	e := c.Event
+	r := &row{dialect: d}
+	r.add("channel", string(e.Channel))
+	r.add("message_id", e.MessageID)
+	r.add("profile_id", e.ProfileID)
+	r.add("kind", string(e.Kind))
+	r.add("name", e.Name)
+	r.time("event_time", e.Time)
+	// Only the types: values live in identity_map, where erasure finds them.
+	types := make([]string, len(e.Identifiers))
+	for i, o := range e.Identifiers {
+		types[i] = string(o.Type)
+	}
+	r.add("id_types", types)
+	var micros int64
+	var currency string
+	if e.Amount != nil {
+		micros, currency = e.Amount.Micros, e.Amount.Currency
+	}
+	r.add("amount_micros", micros)
+	r.add("currency", currency)
+	r.add("csat", uint8(max(0, min(e.CSAT, 255))))
+	r.add("group_id", e.GroupID)
+	r.add("traits", jsonString(e.Traits))
+	r.add("properties", jsonString(e.Props))
+	r.add("consent", jsonString(e.Consent))
+	r.add("seq", c.Seq)
+	r.time("ingested_at", c.At)
+	return r
+}
+
+func traitString(p *canon.Profile, key string) string {
+	s, _ := p.Traits[key].(string)
+	return s
+}
+
+func profileRow(d schemas.Dialect, c *canon.Change) (*row, error) {
+	p := c.Profile
+	doc, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	r := &row{dialect: d}
+	r.add("profile_id", p.ID)
+	r.add("version", p.Version)
+	r.add("identity_level", string(p.Level))
+	userID, _ := p.Identifier(canon.UserID)
+	r.add("user_id", userID)
+	email, ok := p.Identifier(canon.Email)
+	if !ok {
+		email = traitString(p, "email")
+	}
+	r.add("email", email)
+	phone, ok := p.Identifier(canon.Phone)
+	if !ok {
+		phone = traitString(p, "phone")
+	}
+	r.add("phone", phone)
+	r.add("first_name", traitString(p, "first_name"))
+	r.add("last_name", traitString(p, "last_name"))
+	r.time("first_seen", p.Computed.FirstSeen)
+	r.time("last_seen", p.Computed.LastSeen)
+	r.add("order_count", p.Computed.OrderCount)
+	r.add("lifecycle_stage", p.Computed.LifecycleStage)
+	r.add("last_channel", string(p.Computed.LastChannel))
+	r.add("groups", strOr(p.Groups))
+	r.add("deleted", uint8(0))
+	r.add("delete_reason", "")
+	r.add("merged_into", "")
+	r.add("profile", string(doc))
+	r.add("seq", c.Seq)
+	r.time("updated_at", p.UpdatedAt)
+	return r, nil
+}
+
+// deletionRow is a profiles row that marks the id gone. Its seq is above
+// every earlier version's, so it replaces them under FINAL.
+func deletionRow(d schemas.Dialect, c *canon.Change) *row {
+	del := c.Delete
+	r := &row{dialect: d}
+	r.add("profile_id", del.ProfileID)
+	r.add("version", uint64(0))
+	r.add("identity_level", "")
+	r.add("user_id", "")
+	r.add("email", "")
+	r.add("phone", "")
+	r.add("first_name", "")
+	r.add("last_name", "")
+	r.time("first_seen", time.Time{})
+	r.time("last_seen", time.Time{})
+	r.add("order_count", int64(0))
+	r.add("lifecycle_stage", "")
+	r.add("last_channel", "")
+	r.add("groups", []string{})
+	r.add("deleted", uint8(1))
+	r.add("delete_reason", del.Reason)
+	r.add("merged_into", del.Survivor)
+	r.add("profile", "")
+	r.add("seq", c.Seq)
+	r.time("updated_at", c.At)
+	return r
+}
+
+func mappingRow(d schemas.Dialect, c *canon.Change) *row {
+	m := c.Mapping
+	r := &row{dialect: d}
+	r.add("id_type", string(m.Identifier.Type))
+	r.add("id_value", m.Identifier.Value)
+	r.add("profile_id", m.ProfileID)
+	r.add("version", m.Version)
+	r.add("deleted", flag(m.ProfileID == ""))
+	r.add("seq", c.Seq)
+	r.time("updated_at", c.At)
+	return r
+}
+
+func logRow(d schemas.Dialect, c *canon.Change) *row {
+	l := c.Log
+	r := &row{dialect: d}
+	r.add("seq", c.Seq)
+	r.add("type", string(l.Type))
+	r.add("profile_id", l.ProfileID)
+	r.add("others", strOr(l.Others))
+	var idType, idValue string
+	if l.Identifier != nil {
+		idType, idValue = string(l.Identifier.Type), l.Identifier.Value
+	}
+	r.add("id_type", idType)
+	r.add("id_value", idValue)
+	r.add("reason", l.Reason)
+	var ev canon.Evidence
+	if l.Evidence != nil {
+		ev = *l.Evidence
+	}
+	r.add("evidence_channel", string(ev.Channel))
+	r.add("evidence_message_id", ev.MessageID)
+	r.time("evidence_time", ev.Time)
+	trust := ""
+	if ev.Trust != 0 {
+		trust = ev.Trust.String()
+	}
+	r.add("evidence_trust", trust)
+	r.time("logged_at", c.At)
+	return r
+}

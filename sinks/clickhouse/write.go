@@ -1,0 +1,243 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/go-faster/city"
+
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// Write implements sinks.Sink. It inserts the batch's rows table by table,
+// in bounded INSERTs, and runs erasures and identifier removals as
+// mutations. Order matters only between a deletion and the rows it
+// concerns: rows before it in the batch are inserted first (so the
+// deletion removes them too), rows after it are inserted after it (so it
+// does not). A replay repeats the same inserts, which collapse under FINAL,
+// and the same deletions, which remove nothing new.
+func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
+	w := &writer{s: s, ins: map[string][]*row{}, erased: map[string]bool{}, removed: map[canon.IDType]map[uint64]bool{}}
+	skipped := 0
+	for i := range batch {
+		c := &batch[i]
+		var err error
+		switch {
+		case c.Kind == canon.ChangeEvent && c.Event != nil:
+			err = w.add(ctx, tableEvents, eventRow(s.dialect, c), w.erased[c.Event.ProfileID])
+		case c.Kind == canon.ChangeProfile && c.Profile != nil:
+			var r *row
+			if r, err = profileRow(s.dialect, c); err != nil {
+				return fmt.Errorf("clickhouse: encode profile at seq %d: %w", c.Seq, err)
+			}
+			err = w.add(ctx, tableProfiles, r, w.erased[c.Profile.ID])
+		case c.Kind == canon.ChangeDelete && c.Delete != nil:
+			err = w.add(ctx, tableProfiles, deletionRow(s.dialect, c), w.erased[c.Delete.ProfileID])
+		case c.Kind == canon.ChangeMapping && c.Mapping != nil:
+			err = w.mapping(ctx, c)
+		case c.Kind == canon.ChangeLog && c.Log != nil:
+			err = w.add(ctx, tableMerges, logRow(s.dialect, c), w.logErased(c.Log))
+		case c.Kind == canon.ChangeErase && c.Erase != nil:
+			for _, id := range c.Erase.ProfileIDs {
+				w.erased[id] = true
+			}
+		default:
+			// A kind this sink does not know (a newer engine) or a malformed
+			// record: skipping keeps the other destinations flowing.
+			skipped++
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if skipped > 0 {
+		s.log.Warn("clickhouse sink skipped changes it does not know", "count", skipped)
+	}
+	return w.flush(ctx)
+}
+
+// writer holds the rows and deletions of one Write that are not yet sent.
+// Invariant: no pending row is matched by a pending deletion, so pending
+// rows may be sent at any time and deletions always run after them.
+type writer struct {
+	s       *Sink
+	ins     map[string][]*row
+	erased  map[string]bool                  // profile ids to delete everywhere
+	removed map[canon.IDType]map[uint64]bool // identity_map keys to delete, by value hash
+}
+
+// add queues r for table. hit says a pending deletion matches r: the
+// deletion came earlier in the batch, so it runs (after the rows before it)
+// before r is queued.
+func (w *writer) add(ctx context.Context, table string, r *row, hit bool) error {
+	if hit {
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+	}
+	w.ins[table] = append(w.ins[table], r)
+	if len(w.ins[table]) >= w.s.cfg.MaxInsertRows {
+		if err := w.s.insert(ctx, table, w.ins[table]); err != nil {
+			return err
+		}
+		w.ins[table] = nil
+	}
+	return nil
+}
+
+// mapping queues an identity_map row, or the removal of one: an identifier
+// mapped to no profile was erased, and its rows are deleted rather than
+// overwritten, since an overwriting row would keep the value in clear.
+func (w *writer) mapping(ctx context.Context, c *canon.Change) error {
+	m := c.Mapping
+	h := valueHash(m.Identifier.Value)
+	if m.ProfileID == "" {
+		if w.removed[m.Identifier.Type] == nil {
+			w.removed[m.Identifier.Type] = map[uint64]bool{}
+		}
+		w.removed[m.Identifier.Type][h] = true
+		return nil
+	}
+	hit := w.erased[m.ProfileID] || w.removed[m.Identifier.Type][h]
+	return w.add(ctx, tableIdentityMap, mappingRow(w.s.dialect, c), hit)
+}
+
+// logErased reports whether erasing the pending profiles deletes the log
+// record l. Erase records are kept: they hold only hashes and are the
+// receipt that the erasure happened.
+func (w *writer) logErased(l *canon.LogRecord) bool {
+	if l.Type == canon.LogErase {
+		return false
+	}
+	if w.erased[l.ProfileID] {
+		return true
+	}
+	for _, o := range l.Others {
+		if w.erased[o] {
+			return true
+		}
+	}
+	return false
+}
+
+// flush sends the pending rows, then runs the pending deletions.
+func (w *writer) flush(ctx context.Context) error {
+	for _, t := range []string{tableEvents, tableProfiles, tableIdentityMap, tableMerges} {
+		if len(w.ins[t]) == 0 {
+			continue
+		}
+		if err := w.s.insert(ctx, t, w.ins[t]); err != nil {
+			return err
+		}
+		w.ins[t] = nil
+	}
+	if err := w.s.deleteRemoved(ctx, w.removed); err != nil {
+		return err
+	}
+	clear(w.removed)
+	if err := w.s.erase(ctx, w.erased); err != nil {
+		return err
+	}
+	clear(w.erased)
+	return nil
+}
+
+// insert sends rows, which all have the same columns, as one INSERT.
+func (s *Sink) insert(ctx context.Context, table string, rows []*row) error {
+	query := "INSERT INTO " + table + " (" + strings.Join(rows[0].names, ", ") + ")"
+	b, err := s.conn.PrepareBatch(ctx, query)
+	if err != nil {
+		return fmt.Errorf("clickhouse: insert %s: %w", table, classify(err))
+	}
+	for _, r := range rows {
+		if err := b.Append(r.vals...); err != nil {
+			_ = b.Abort()
+			return fmt.Errorf("clickhouse: insert %s: %w", table, classify(err))
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("clickhouse: insert %s: %w", table, classify(err))
+	}
+	s.metrics.addRows(table, len(rows))
+	return nil
+}
+
+// erase deletes every row of the given profiles. The mutations run in the
+// background on the server; WaitMutations waits for them.
+func (s *Sink) erase(ctx context.Context, ids map[string]bool) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	list := make([]string, 0, len(ids))
+	for id := range ids {
+		list = append(list, quote(id))
+	}
+	sort.Strings(list) // the same batch gives the same statements
+	for chunk := range chunks(list, s.cfg.MaxDeleteKeys) {
+		in := strings.Join(chunk, ", ")
+		stmts := []struct{ table, where string }{
+			{tableEvents, "profile_id IN (" + in + ")"},
+			{tableProfiles, "profile_id IN (" + in + ")"},
+			{tableIdentityMap, "profile_id IN (" + in + ")"},
+			{tableMerges, "type != 'erase' AND (profile_id IN (" + in + ") OR hasAny(others, [" + in + "]))"},
+		}
+		for _, st := range stmts {
+			if err := s.conn.Exec(ctx, "ALTER TABLE "+st.table+" DELETE WHERE "+st.where); err != nil {
+				return fmt.Errorf("clickhouse: erase from %s: %w", st.table, classify(err))
+			}
+		}
+	}
+	s.log.Info("clickhouse erasure submitted", "profiles", len(ids))
+	return nil
+}
+
+// deleteRemoved deletes identity_map rows of removed identifiers. It
+// matches on cityHash64 of the value so that the erased values never
+// appear in mutation text, which the server keeps (system.mutations, the
+// query log). Two values of one type colliding on 64 bits is negligible.
+func (s *Sink) deleteRemoved(ctx context.Context, removed map[canon.IDType]map[uint64]bool) error {
+	types := make([]string, 0, len(removed))
+	for t := range removed {
+		types = append(types, string(t))
+	}
+	sort.Strings(types)
+	for _, t := range types {
+		hashes := make([]string, 0, len(removed[canon.IDType(t)]))
+		for h := range removed[canon.IDType(t)] {
+			hashes = append(hashes, strconv.FormatUint(h, 10))
+		}
+		sort.Strings(hashes)
+		for chunk := range chunks(hashes, s.cfg.MaxDeleteKeys) {
+			q := "ALTER TABLE " + tableIdentityMap + " DELETE WHERE id_type = " + quote(t) +
+				" AND cityHash64(id_value) IN (" + strings.Join(chunk, ", ") + ")"
+			if err := s.conn.Exec(ctx, q); err != nil {
+				return fmt.Errorf("clickhouse: delete removed identifiers: %w", classify(err))
+			}
+		}
+	}
+	return nil
+}
+
+// valueHash is ClickHouse's cityHash64 of a String.
+func valueHash(v string) uint64 { return city.CH64([]byte(v)) }
+
+// quote renders s as a ClickHouse string literal.
+func quote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// chunks yields s in pieces of at most n.
+func chunks[T any](s []T, n int) func(func([]T) bool) {
+	return func(yield func([]T) bool) {
+		for len(s) > 0 {
+			k := min(n, len(s))
+			if !yield(s[:k]) {
+				return
+			}
+			s = s[k:]
+		}
+	}
+}
