@@ -120,9 +120,32 @@ func (e *Engine) applyTxn(events []canon.Event, pos map[canon.Partition]int64, l
 // applyEvent resolves one event and folds it into its profile. It returns
 // the components whose profiles changed.
 func (e *Engine) applyEvent(tx *store.Txn, ev *canon.Event) ([]uint64, error) {
+	if ev.Kind == canon.KindErasure {
+		// The CIAM names its own user: erase whoever holds the identifiers,
+		// registered or not. The request itself is not kept.
+		ids := make([]canon.Identifier, 0, len(ev.Identifiers))
+		for _, o := range ev.Identifiers {
+			ids = append(ids, o.Identifier)
+		}
+		erased, err := e.graph.EraseIdentifiers(tx, ids, false, "erasure requested by the CIAM")
+		if err != nil {
+			return nil, err
+		}
+		e.m.erasures.Add(float64(len(erased)))
+		return nil, nil
+	}
 	res, err := e.graph.Resolve(tx, ev)
 	if err != nil {
 		return nil, err
+	}
+	switch {
+	case res.Suppressed:
+		e.m.dropped.WithLabelValues(string(ev.Channel), "erased_subject").Inc()
+		e.m.erasures.Add(float64(len(res.Erased)))
+		return nil, nil
+	case res.Comp == 0:
+		e.m.dropped.WithLabelValues(string(ev.Channel), "quarantined").Inc()
+		return res.Touched, nil
 	}
 	st, err := tx.Profile(res.Comp)
 	if err != nil {
@@ -134,5 +157,25 @@ func (e *Engine) applyEvent(tx *store.Txn, ev *canon.Event) ([]uint64, error) {
 		return nil, err
 	}
 	tx.Emit(canon.Change{Kind: canon.ChangeEvent, Event: &canon.EventRecord{Event: *ev, ProfileID: st.ID}})
-	return res.Touched, nil
+	touched := res.Touched
+	if ev.GroupID != "" {
+		if err := e.joinAccount(tx, ev, st.ID); err != nil {
+			return nil, err
+		}
+	}
+	evidence := &canon.Evidence{Channel: ev.Channel, MessageID: ev.MessageID, Time: ev.Time, Trust: canon.Verified}
+	if ev.Link != nil {
+		// A confirmed link settles any candidate for the same pair.
+		if err := tx.DeleteCandidate(ev.Link.A.Key(), ev.Link.B.Key()); err != nil {
+			return nil, err
+		}
+	}
+	if ev.Unlink != nil {
+		more, _, err := e.graph.Unlink(tx, ev.Unlink.A, ev.Unlink.B, evidence)
+		if err != nil {
+			return nil, err
+		}
+		touched = append(touched, more...)
+	}
+	return touched, nil
 }

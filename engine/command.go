@@ -1,55 +1,140 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"time"
 
+	"github.com/spinecdp/spine/engine/profile"
 	"github.com/spinecdp/spine/engine/store"
 	"github.com/spinecdp/spine/schemas/canon"
 )
 
-// do runs a command in the writer.
-func (e *Engine) do(c *canon.Command) (canon.Result, error) {
-	switch c.Kind {
-	case canon.CmdConsent:
-		return e.consent(c)
-	}
-	return canon.Result{}, fmt.Errorf("%w: unknown command %q", canon.ErrInvalid, c.Kind)
-}
+// apiChannel is the evidence channel of links and unlinks made through
+// the API.
+const apiChannel canon.Channel = "api"
 
-// consent sets purposes on a profile, with the API as the source.
-func (e *Engine) consent(c *canon.Command) (canon.Result, error) {
-	for p := range c.Consent {
-		if !slices.Contains(canon.Purposes, p) {
-			return canon.Result{}, fmt.Errorf("%w: unknown consent purpose", canon.ErrInvalid)
-		}
-	}
-	var out canon.Profile
+// do runs a command in the writer. Every command is one transaction.
+func (e *Engine) do(c *canon.Command) (canon.Result, error) {
+	var res canon.Result
 	err := e.st.Update(e.cfg.Now(), func(tx *store.Txn) error {
-		comp, err := tx.Alias(c.ProfileID)
-		if err != nil {
-			return err
-		}
-		st, err := tx.Profile(comp)
-		if err != nil {
-			return err
-		}
-		if comp == 0 || st == nil {
-			return canon.ErrNotFound
-		}
 		at := c.Time
 		if at.IsZero() {
 			at = tx.Now()
 		}
-		for p, v := range c.Consent {
-			st.SetConsent(p, canon.ConsentState{Value: v, Time: at, Source: "api"})
+		ev := &canon.Evidence{Channel: apiChannel, MessageID: "api:" + c.Actor, Time: at, Trust: canon.Verified}
+		var touched []uint64
+		var err error
+		switch c.Kind {
+		case canon.CmdConsent:
+			touched, err = e.consent(tx, c, at)
+		case canon.CmdErase:
+			res.Receipt, err = e.erase(tx, c.ProfileID)
+		case canon.CmdLink:
+			if c.Pair == nil {
+				return fmt.Errorf("%w: link needs a pair", canon.ErrInvalid)
+			}
+			touched, err = e.graph.Link(tx, c.Pair.A, c.Pair.B, ev)
+		case canon.CmdUnlink:
+			if c.Pair == nil {
+				return fmt.Errorf("%w: unlink needs a pair", canon.ErrInvalid)
+			}
+			var found bool
+			touched, found, err = e.graph.Unlink(tx, c.Pair.A, c.Pair.B, ev)
+			if err == nil && !found {
+				err = fmt.Errorf("%w: no link between these identifiers", canon.ErrNotFound)
+			}
+		case canon.CmdRelease:
+			if c.Identifier == nil {
+				return fmt.Errorf("%w: release needs an identifier", canon.ErrInvalid)
+			}
+			var found bool
+			found, err = e.graph.Release(tx, *c.Identifier)
+			if err == nil && !found {
+				err = fmt.Errorf("%w: identifier is not quarantined", canon.ErrNotFound)
+			}
+		default:
+			return fmt.Errorf("%w: unknown command %q", canon.ErrInvalid, c.Kind)
 		}
-		e.finalize(tx, st)
-		out = st.Profile
+		if err != nil {
+			return err
+		}
+		for _, comp := range touched {
+			st, err := tx.Profile(comp)
+			if err != nil {
+				return err
+			}
+			if st != nil {
+				e.finalize(tx, st)
+				if res.Profile == nil {
+					p := st.Profile
+					res.Profile = &p
+				}
+			}
+		}
 		return nil
 	})
 	if err != nil {
-		return canon.Result{}, fmt.Errorf("engine: consent: %w", err)
+		if errors.Is(err, canon.ErrNotFound) || errors.Is(err, canon.ErrInvalid) || errors.Is(err, canon.ErrConflict) {
+			return canon.Result{}, err
+		}
+		return canon.Result{}, fmt.Errorf("engine: %s: %w", c.Kind, err)
 	}
-	return canon.Result{Profile: &out}, nil
+	return res, nil
+}
+
+// consent sets purposes on a profile with the API as the source. It is
+// filed as an event, so a later split keeps it on the right side.
+func (e *Engine) consent(tx *store.Txn, c *canon.Command, at time.Time) ([]uint64, error) {
+	for p := range c.Consent {
+		if !slices.Contains(canon.Purposes, p) {
+			return nil, fmt.Errorf("%w: unknown consent purpose", canon.ErrInvalid)
+		}
+	}
+	st, err := e.profileByID(tx, c.ProfileID)
+	if err != nil {
+		return nil, err
+	}
+	ev := &canon.Event{Kind: canon.KindConsentUpdated, Name: profile.SourceAPI, Time: at, Consent: c.Consent}
+	st.AddEvent(ev)
+	first := st.Identifiers[0]
+	if err := tx.PutEvent(canon.Identifier{Type: first.Type, Value: first.Value}.Key(), ev); err != nil {
+		return nil, err
+	}
+	return []uint64{st.Comp}, nil
+}
+
+func (e *Engine) erase(tx *store.Txn, pid string) (*canon.Receipt, error) {
+	st, err := e.profileByID(tx, pid)
+	if err != nil {
+		return nil, err
+	}
+	er, err := e.graph.Erase(tx, st.Comp, "erasure requested through the API")
+	if err != nil {
+		return nil, err
+	}
+	e.m.erasures.Inc()
+	return &canon.Receipt{
+		ProfileIDs: er.ProfileIDs, Identifiers: er.Identifiers, Links: er.Links, Events: er.Events,
+		Sinks: append([]string{"state", "cache"}, e.cfg.Sinks...), At: tx.Now(),
+	}, nil
+}
+
+func (e *Engine) profileByID(tx *store.Txn, pid string) (*profile.State, error) {
+	comp, err := tx.Alias(pid)
+	if err != nil {
+		return nil, err
+	}
+	if comp == 0 {
+		return nil, canon.ErrNotFound
+	}
+	st, err := tx.Profile(comp)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil || len(st.Identifiers) == 0 {
+		return nil, canon.ErrNotFound
+	}
+	return st, nil
 }

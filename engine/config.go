@@ -22,6 +22,9 @@ type Config struct {
 	MaxBacklog uint64
 	// MaxTxnEvents bounds the events applied in one transaction.
 	MaxTxnEvents int
+	// ErasureSecret keys the hashes kept of erased identifiers. Empty: a
+	// random secret is created in the state on first start.
+	ErasureSecret []byte
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }

@@ -63,13 +63,21 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g, err := graph.New(cfg.Graph)
-	if err != nil {
-		return nil, err
-	}
 	st, err := store.Open(cfg.Store)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
+	}
+	secret := cfg.ErasureSecret
+	if len(secret) == 0 {
+		if secret, err = st.Secret("erasure"); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+	}
+	g, err := graph.New(cfg.Graph, secret)
+	if err != nil {
+		st.Close()
+		return nil, err
 	}
 	e := &Engine{
 		cfg: cfg, log: log, m: newMetrics(reg), st: st, graph: g,
@@ -197,7 +205,7 @@ func (e *Engine) Lookup(ctx context.Context, id canon.Identifier) (canon.Profile
 	if err != nil {
 		return canon.Profile{}, fmt.Errorf("engine: lookup: %w", err)
 	}
-	return e.profileOf(comp)
+	return e.profileOf(graph.Comp(comp))
 }
 
 // Profile returns a profile by id. An absorbed id answers with the

@@ -11,6 +11,8 @@ type metrics struct {
 	backlog     prometheus.Gauge
 	backpressed prometheus.Gauge
 	cacheBytes  *prometheus.GaugeVec
+	dropped     *prometheus.CounterVec
+	erasures    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,9 +42,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		cacheBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "spine_engine_cache_bytes", Help: "Bytes held by the state caches.",
 		}, []string{"cache"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spine_engine_dropped_total", Help: "Events not applied: an erased person's late events, or only quarantined identifiers.",
+		}, []string{"channel", "reason"}),
+		erasures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spine_engine_erasures_total", Help: "Profiles erased.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes)
+		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.dropped, m.erasures)
 	}
 	return m
 }

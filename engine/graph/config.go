@@ -30,6 +30,12 @@ type TypeConfig struct {
 // priority first.
 type Config struct {
 	Types []TypeConfig `yaml:"types"`
+	// QuarantineAfter quarantines a value whose links were refused for
+	// conflicts in this many different profiles.
+	QuarantineAfter int `yaml:"quarantine_after"`
+	// QuarantineNames quarantines an email or phone seen with more than
+	// this many distinct first names.
+	QuarantineNames int `yaml:"quarantine_names"`
 }
 
 // DefaultConfig returns the defaults of DESIGN section 2.
@@ -38,7 +44,7 @@ func DefaultConfig() Config {
 		canon.UserID: 1, canon.CRMID: 1, canon.Email: 5, canon.Phone: 5,
 		canon.LoyaltyID: 3, canon.CardFP: 10, canon.DeviceID: 50, canon.AnonymousID: 1000,
 	}
-	var c Config
+	c := Config{QuarantineAfter: 3, QuarantineNames: 10}
 	for _, t := range canon.DefaultIDTypes {
 		c.Types = append(c.Types, TypeConfig{Type: t, Limit: limits[t], Policy: Link})
 	}
@@ -65,6 +71,12 @@ func (c Config) Validate() error {
 				fmt.Fprintf(&b, "graph: type %q: unknown policy %q\n", t.Type, p)
 			}
 		}
+	}
+	if c.QuarantineAfter < 2 {
+		fmt.Fprintf(&b, "graph: quarantine_after must be at least 2\n")
+	}
+	if c.QuarantineNames < 2 {
+		fmt.Fprintf(&b, "graph: quarantine_names must be at least 2\n")
 	}
 	for _, t := range canon.DefaultIDTypes {
 		if !seen[t] {

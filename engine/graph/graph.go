@@ -16,17 +16,27 @@ import (
 // is in the store transaction it is given. It is not safe for concurrent
 // use with the same transaction.
 type Graph struct {
-	prio   map[canon.IDType]int
-	limit  map[canon.IDType]int
-	policy map[canon.IDType]TypeConfig
+	prio            map[canon.IDType]int
+	limit           map[canon.IDType]int
+	policy          map[canon.IDType]TypeConfig
+	quarantineAfter int
+	quarantineNames int
+	secret          []byte
 }
 
-// New returns a graph for a validated configuration.
-func New(c Config) (*Graph, error) {
+// New returns a graph for a validated configuration. secret keys the hash
+// kept of erased identifiers.
+func New(c Config, secret []byte) (*Graph, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	g := &Graph{prio: map[canon.IDType]int{}, limit: map[canon.IDType]int{}, policy: map[canon.IDType]TypeConfig{}}
+	if len(secret) < 16 {
+		return nil, fmt.Errorf("graph: erasure secret must be at least 16 bytes")
+	}
+	g := &Graph{
+		prio: map[canon.IDType]int{}, limit: map[canon.IDType]int{}, policy: map[canon.IDType]TypeConfig{},
+		quarantineAfter: c.QuarantineAfter, quarantineNames: c.QuarantineNames, secret: secret,
+	}
 	for i, t := range c.Types {
 		g.prio[t.Type] = i
 		g.limit[t.Type] = t.Limit
@@ -55,6 +65,14 @@ type Resolution struct {
 	Anchor string // idkey the event is filed under
 	// Touched lists every component whose profile changed.
 	Touched []uint64
+	// Suppressed is set when the event carried an erased identifier: it is
+	// not applied, and Erased lists profiles erased along with it.
+	Suppressed bool
+	Erased     []string
+	// Quarantined counts identifiers ignored because they are quarantined.
+	// When it equals the event's identifiers, Comp is 0 and the event has
+	// no profile.
+	Quarantined int
 }
 
 func (r *Resolution) touch(c uint64) {
@@ -84,39 +102,47 @@ func (g *Graph) Sort(obs []canon.Observation) []canon.Observation {
 
 // Resolve applies the rule of DESIGN section 3 to one event's identifiers:
 // it picks the event's profile, links the other identifiers into it, merges
-// profiles where the limits allow, and records refused links as conflicts.
-// Identity-log and mapping changes are emitted into tx.
+// profiles where the limits and policies allow, and records refused links
+// as conflicts. Identity-log and mapping changes are emitted into tx.
 func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
-	obs := g.Sort(ev.Identifiers)
+	res := &Resolution{}
+	var obs []canon.Observation
+	var comps []uint64
+	for _, o := range g.Sort(ev.Identifiers) {
+		c, q, err := entry(tx, o.Key())
+		if err != nil {
+			return nil, err
+		}
+		if q {
+			res.Quarantined++
+			continue
+		}
+		if c == 0 {
+			erased, err := tx.Erased(g.Hash(o.Identifier))
+			if err != nil {
+				return nil, err
+			}
+			if erased {
+				return g.suppress(tx, ev)
+			}
+		}
+		obs, comps = append(obs, o), append(comps, c)
+	}
 	if len(obs) == 0 {
-		return nil, fmt.Errorf("graph: event has no identifiers")
+		return res, nil
 	}
 	evidence := func(o canon.Observation) *canon.Evidence {
 		return &canon.Evidence{Channel: ev.Channel, MessageID: ev.MessageID, Time: ev.Time, Trust: o.Trust}
 	}
-	comps := make([]uint64, len(obs))
-	known := -1
-	for i, o := range obs {
-		c, err := tx.ID(o.Key())
-		if err != nil {
-			return nil, err
-		}
-		comps[i] = c
-		if c != 0 && known < 0 {
-			known = i
-		}
-	}
-	res := &Resolution{}
 	// Step 1: the anchor is the profile of the highest-priority known
 	// identifier, unless a new identifier of higher priority cannot join it.
-	anchor := -1
-	if known >= 0 {
-		st, err := g.load(tx, comps[known])
+	anchor := slices.IndexFunc(comps, func(c uint64) bool { return c != 0 })
+	if anchor >= 0 {
+		st, err := g.load(tx, comps[anchor])
 		if err != nil {
 			return nil, err
 		}
-		anchor = known
-		for i := range known {
+		for i := range anchor {
 			if g.policyOf(obs[i]) != Attach && st.Count(obs[i].Type) >= g.limit[obs[i].Type] {
 				anchor = i
 				break
@@ -128,68 +154,72 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 	if comps[anchor] == 0 {
 		st := g.create(tx, obs[anchor], ev.Time)
 		comps[anchor] = st.Comp
-		tx.PutProfile(st)
 	}
 	comp := comps[anchor]
 	res.touch(comp)
-	anchorKey := obs[anchor].Key()
+	anchorObs := obs[anchor]
 	// Step 2: link every other identifier into the anchor's profile.
 	for i, o := range obs {
 		if i == anchor {
 			continue
 		}
-		c, err := tx.ID(o.Key())
+		c, _, err := entry(tx, o.Key())
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case c == comp:
+		if c == comp {
 			continue
-		case c == 0:
-			st, err := g.load(tx, comp)
-			if err != nil {
-				return nil, err
-			}
-			if st.Count(o.Type) >= g.limit[o.Type] {
+		}
+		a, err := g.load(tx, comp)
+		if err != nil {
+			return nil, err
+		}
+		if c == 0 {
+			if a.Count(o.Type) >= g.limit[o.Type] {
 				// The identifier has no home: it gets its own profile, and
 				// the refusal is on record.
 				alone := g.create(tx, o, ev.Time)
-				tx.PutProfile(alone)
 				res.touch(alone.Comp)
-				g.conflict(tx, st, alone, o, "limit", evidence(o))
+				if err := g.conflict(tx, a, alone, o, "limit:"+string(o.Type), evidence(o)); err != nil {
+					return nil, err
+				}
 				continue
 			}
-			g.join(tx, st, o, ev.Time)
-			if err := tx.PutEdge(anchorKey, o.Key(), *evidence(o)); err != nil {
+			g.join(tx, a, o, ev.Time)
+			if err := tx.PutEdge(anchorObs.Key(), o.Key(), *evidence(o)); err != nil {
 				return nil, err
 			}
-		default:
-			if g.policyOf(o) == Attach {
-				continue
-			}
-			a, err := g.load(tx, comp)
-			if err != nil {
-				return nil, err
-			}
-			b, err := g.load(tx, c)
-			if err != nil {
-				return nil, err
-			}
-			if t, ok := g.fits(a, b); !ok {
-				g.conflict(tx, a, b, o, "limit:"+string(t), evidence(o))
-				res.touch(c)
-				continue
-			}
-			survivor := g.merge(tx, a, b, o, evidence(o))
-			if err := tx.PutEdge(anchorKey, o.Key(), *evidence(o)); err != nil {
-				return nil, err
-			}
-			comp = survivor.Comp
-			res.touch(comp)
+			continue
 		}
+		b, err := g.load(tx, c)
+		if err != nil {
+			return nil, err
+		}
+		switch g.policyOf(o) {
+		case Attach:
+			continue
+		case Candidate:
+			if err := g.propose(tx, anchorObs.Identifier, o, a, b, evidence(o)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if t, ok := g.fits(a, b); !ok {
+			res.touch(c)
+			if err := g.conflict(tx, a, b, o, "limit:"+string(t), evidence(o)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		survivor := g.merge(tx, a, b, o, evidence(o))
+		if err := tx.PutEdge(anchorObs.Key(), o.Key(), *evidence(o)); err != nil {
+			return nil, err
+		}
+		comp = survivor.Comp
+		res.touch(comp)
 	}
 	res.Comp = comp
-	res.Anchor = anchorKey
+	res.Anchor = anchorObs.Key()
 	// Identifiers seen again may come with more trust (a verified email) or
 	// an earlier time (a late event). The event is filed under its
 	// highest-priority identifier in the event's profile: a split keys on it.
@@ -198,17 +228,22 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 		return nil, err
 	}
 	filed := false
+	name, _ := ev.Traits["first_name"].(string)
 	for _, o := range obs {
-		c, err := tx.ID(o.Key())
+		c, _, err := entry(tx, o.Key())
 		if err != nil {
 			return nil, err
 		}
-		if c != comp {
-			continue
+		if c == comp {
+			st.AddIdentifier(canon.ProfileIdentifier{Type: o.Type, Value: o.Value, Trust: o.Trust, FirstSeen: ev.Time})
+			if !filed {
+				res.Anchor, filed = o.Key(), true
+			}
 		}
-		st.AddIdentifier(canon.ProfileIdentifier{Type: o.Type, Value: o.Value, Trust: o.Trust, FirstSeen: ev.Time})
-		if !filed {
-			res.Anchor, filed = o.Key(), true
+		if name != "" && (o.Type == canon.Email || o.Type == canon.Phone) {
+			if err := g.noteName(tx, o.Identifier, name); err != nil {
+				return nil, err
+			}
 		}
 	}
 	tx.PutProfile(st)
@@ -298,11 +333,18 @@ func (g *Graph) merge(tx *store.Txn, a, b *profile.State, via canon.Observation,
 	return big
 }
 
-func (g *Graph) conflict(tx *store.Txn, a, b *profile.State, via canon.Observation, reason string, ev *canon.Evidence) {
+// conflict records a refused link, and counts it toward quarantining the
+// identifier that tried to link.
+func (g *Graph) conflict(tx *store.Txn, a, b *profile.State, via canon.Observation, reason string, ev *canon.Evidence) error {
 	viaID := via.Identifier
 	tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{
 		Type: canon.LogConflict, ProfileID: a.ID, Others: []string{b.ID}, Identifier: &viaID, Reason: reason, Evidence: ev,
 	}})
+	a.AddConflict(canon.LogRecord{Type: canon.LogConflict, ProfileID: a.ID, Others: []string{b.ID}, Identifier: &viaID, Reason: reason, Evidence: ev})
+	b.AddConflict(canon.LogRecord{Type: canon.LogConflict, ProfileID: b.ID, Others: []string{a.ID}, Identifier: &viaID, Reason: reason, Evidence: ev})
+	tx.PutProfile(a)
+	tx.PutProfile(b)
+	return g.noteConflict(tx, viaID, a.ID)
 }
 
 func newProfileID() string {

@@ -20,6 +20,8 @@ type State struct {
 	// FirstOrders keeps the three earliest order times, from which the
 	// customer and loyal lifecycle steps are dated.
 	FirstOrders []time.Time `json:"first_orders,omitempty"`
+	// Conflicts are the most recent refused links, for the graph view.
+	Conflicts []canon.LogRecord `json:"conflicts,omitempty"`
 }
 
 // New returns an empty profile.
@@ -40,6 +42,7 @@ func (s *State) Clone() *State {
 	c.Groups = slices.Clone(s.Groups)
 	c.MergedFrom = slices.Clone(s.MergedFrom)
 	c.FirstOrders = slices.Clone(s.FirstOrders)
+	c.Conflicts = slices.Clone(s.Conflicts)
 	c.Computed.Channels = slices.Clone(s.Computed.Channels)
 	c.Computed.EventsByChannel = maps.Clone(s.Computed.EventsByChannel)
 	c.Computed.TotalSpend = maps.Clone(s.Computed.TotalSpend)
@@ -95,8 +98,16 @@ func (s *State) RemoveIdentifier(id canon.Identifier) {
 	}
 }
 
-// AddEvent folds one event into the profile.
+// AddEvent folds one event into the profile. An event without a channel
+// is a command recorded as an event (consent set through the API): it
+// changes consent and traits, and counts nowhere.
 func (s *State) AddEvent(e *canon.Event) {
+	if e.Channel == "" {
+		for purpose, v := range e.Consent {
+			s.SetConsent(purpose, canon.ConsentState{Value: v, Time: e.Time, Source: SourceAPI})
+		}
+		return
+	}
 	c := &s.Computed
 	if c.EventsByChannel == nil {
 		c.EventsByChannel = map[canon.Channel]int64{}
@@ -210,6 +221,9 @@ func (s *State) Absorb(o *State) {
 	c.CSATSum += oc.CSATSum
 	c.CSATCount += oc.CSATCount
 	s.FirstOrders = earliest3(append(s.FirstOrders, o.FirstOrders...))
+	for _, c := range o.Conflicts {
+		s.AddConflict(c)
+	}
 	for _, id := range append([]string{o.ID}, o.MergedFrom...) {
 		if id != s.ID && !slices.Contains(s.MergedFrom, id) {
 			s.MergedFrom = append(s.MergedFrom, id)
@@ -217,4 +231,19 @@ func (s *State) Absorb(o *State) {
 	}
 	slices.Sort(s.MergedFrom)
 	s.Version = max(s.Version, o.Version)
+}
+
+// SourceAPI is the consent source of changes made through the API.
+const SourceAPI = "api"
+
+// maxConflicts bounds the recent conflicts a profile keeps for its graph
+// view; the identity log keeps them all.
+const maxConflicts = 20
+
+// AddConflict remembers a refused link, keeping the most recent ones.
+func (s *State) AddConflict(r canon.LogRecord) {
+	s.Conflicts = append(s.Conflicts, r)
+	if len(s.Conflicts) > maxConflicts {
+		s.Conflicts = s.Conflicts[len(s.Conflicts)-maxConflicts:]
+	}
 }

@@ -15,6 +15,10 @@
 //	l <seq>                    -> canon.Change (JSON)        change log
 //	c <sink>                   -> acked seq (8 bytes)        sink cursors
 //	m <name>                   -> uint64                     counters
+//	h <keyed hash>             -> erasure time               erased identifiers, hashed only
+//	q <idkey>                  -> Quarantine (JSON)          junk detection state
+//	k <len><idkey a><idkey b>  -> Candidate (JSON)           pending links, stored both ways
+//	g <account id>             -> Account (JSON)             B2B accounts and their members
 //
 // An idkey is canon.Identifier.Key(): type, NUL, value.
 package store

@@ -17,6 +17,10 @@ const (
 	pLog     = 'l'
 	pCursor  = 'c'
 	pMeta    = 'm'
+	pErased  = 'h'
+	pQuar    = 'q'
+	pCand    = 'k'
+	pAccount = 'g'
 )
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
@@ -57,3 +61,11 @@ func keyLog(seq uint64) []byte { return binary.BigEndian.AppendUint64([]byte{pLo
 func keyCursor(sink string) []byte { return append([]byte{pCursor}, sink...) }
 
 func keyMeta(name string) []byte { return append([]byte{pMeta}, name...) }
+
+func keyErased(hash string) []byte { return append([]byte{pErased}, hash...) }
+
+func keyQuar(idkey string) []byte { return append([]byte{pQuar}, idkey...) }
+
+func keyCand(a, b string) []byte { return append(withLen(pCand, a), b...) }
+
+func keyAccount(id string) []byte { return append([]byte{pAccount}, id...) }

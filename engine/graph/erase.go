@@ -1,0 +1,129 @@
+package graph
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+
+	"github.com/spinecdp/spine/engine/store"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// Hash is the keyed hash kept of an erased identifier: enough to recognize
+// it again, nothing to recover it from.
+func (g *Graph) Hash(id canon.Identifier) string {
+	m := hmac.New(sha256.New, g.secret)
+	m.Write([]byte(id.Key()))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Erasure is what one erasure removed.
+type Erasure struct {
+	ProfileIDs  []string
+	Identifiers int
+	Links       int
+	Events      int
+}
+
+// Erase removes a person: every identifier, link, pending link, filed
+// event and the profile, keeping only keyed hashes of the identifiers so
+// that later events carrying them are recognized and dropped.
+func (g *Graph) Erase(tx *store.Txn, comp uint64, reason string) (*Erasure, error) {
+	st, err := g.load(tx, comp)
+	if err != nil {
+		return nil, err
+	}
+	out := &Erasure{ProfileIDs: append([]string{st.ID}, st.MergedFrom...)}
+	var hashes []string
+	for _, pi := range st.Identifiers {
+		id := canon.Identifier{Type: pi.Type, Value: pi.Value}
+		key := id.Key()
+		n, err := tx.DeleteEdges(key)
+		if err != nil {
+			return nil, err
+		}
+		out.Links += n
+		if n, err = tx.DeleteEvents(key); err != nil {
+			return nil, err
+		}
+		out.Events += n
+		if err := tx.DeleteCandidates(key); err != nil {
+			return nil, err
+		}
+		if err := tx.DeleteQuarantine(key); err != nil {
+			return nil, err
+		}
+		h := g.Hash(id)
+		if err := tx.MarkErased(h); err != nil {
+			return nil, err
+		}
+		tx.SetID(key, 0)
+		hashes = append(hashes, h)
+		out.Identifiers++
+	}
+	for _, pid := range out.ProfileIDs {
+		tx.SetAlias(pid, 0)
+	}
+	tx.DeleteProfile(comp)
+	slices.Sort(hashes)
+	tx.Emit(canon.Change{Kind: canon.ChangeErase, Erase: &canon.Erasure{ProfileIDs: out.ProfileIDs, Hashes: hashes, At: tx.Now()}})
+	tx.Emit(canon.Change{Kind: canon.ChangeDelete, Delete: &canon.Deletion{ProfileID: st.ID, Reason: "erased"}})
+	tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{Type: canon.LogErase, ProfileID: st.ID, Others: st.MergedFrom, Reason: reason}})
+	return out, nil
+}
+
+// EraseIdentifiers erases whoever holds the given identifiers, and marks
+// the unknown ones as erased so that they never create a profile later.
+// Identifiers of a profile with a user_id or crm_id of its own are spared
+// unless spareRegistered is false (the CIAM names its own user).
+func (g *Graph) EraseIdentifiers(tx *store.Txn, ids []canon.Identifier, spareRegistered bool, reason string) ([]*Erasure, error) {
+	var out []*Erasure
+	for _, id := range ids {
+		comp, q, err := entry(tx, id.Key())
+		if err != nil {
+			return nil, err
+		}
+		if q {
+			continue // junk shared by many: it is nobody's to erase
+		}
+		if comp == 0 {
+			if err := tx.MarkErased(g.Hash(id)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		st, err := g.load(tx, comp)
+		if err != nil {
+			return nil, err
+		}
+		if spareRegistered && (st.Count(canon.UserID) > 0 || st.Count(canon.CRMID) > 0) {
+			continue
+		}
+		e, err := g.Erase(tx, comp, reason)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// suppress handles an event that carries an erased identifier: the event
+// is dropped, and its other identifiers, being the erased person's too,
+// are erased, except where they belong to another registered customer.
+func (g *Graph) suppress(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
+	ids := make([]canon.Identifier, 0, len(ev.Identifiers))
+	for _, o := range ev.Identifiers {
+		ids = append(ids, o.Identifier)
+	}
+	erased, err := g.EraseIdentifiers(tx, ids, true, "event of an erased person arrived late")
+	if err != nil {
+		return nil, err
+	}
+	res := &Resolution{Suppressed: true}
+	for _, e := range erased {
+		res.Erased = append(res.Erased, e.ProfileIDs...)
+	}
+	return res, nil
+}

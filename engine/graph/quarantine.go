@@ -1,0 +1,122 @@
+package graph
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spinecdp/spine/engine/store"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// quarantineBit marks an identifier's index entry as quarantined, so the
+// one read that resolves an identifier also says whether it may link.
+const quarantineBit = uint64(1) << 63
+
+// entry reads an identifier's component and quarantine flag.
+func entry(tx *store.Txn, key string) (comp uint64, quarantined bool, err error) {
+	v, err := tx.ID(key)
+	return v &^ quarantineBit, v&quarantineBit != 0, err
+}
+
+// Comp strips the quarantine flag from an identifier's index entry.
+func Comp(v uint64) uint64 { return v &^ quarantineBit }
+
+// noteConflict counts a refused link of id into a profile; past the
+// threshold of distinct profiles the value is quarantined.
+func (g *Graph) noteConflict(tx *store.Txn, id canon.Identifier, refusedBy string) error {
+	q, err := g.quarantineRecord(tx, id)
+	if err != nil || q.Quarantined {
+		return err
+	}
+	if !slices.Contains(q.Profiles, refusedBy) {
+		q.Profiles = append(q.Profiles, refusedBy)
+	}
+	if len(q.Profiles) >= g.quarantineAfter {
+		return g.quarantine(tx, id, q, fmt.Sprintf("links refused in %d profiles", len(q.Profiles)))
+	}
+	return tx.PutQuarantine(id.Key(), q)
+}
+
+// noteName counts the first names seen with an email or phone; a shared
+// made-up value collects many.
+func (g *Graph) noteName(tx *store.Txn, id canon.Identifier, name string) error {
+	name = strings.ToLower(strings.TrimSpace(name))
+	if name == "" {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(name))
+	h := hex.EncodeToString(sum[:6]) // names are PII: keep a short hash only
+	q, err := g.quarantineRecord(tx, id)
+	if err != nil || q.Quarantined || slices.Contains(q.Names, h) {
+		return err
+	}
+	q.Names = append(q.Names, h)
+	if len(q.Names) > g.quarantineNames {
+		return g.quarantine(tx, id, q, fmt.Sprintf("seen with more than %d first names", g.quarantineNames))
+	}
+	return tx.PutQuarantine(id.Key(), q)
+}
+
+func (g *Graph) quarantineRecord(tx *store.Txn, id canon.Identifier) (*store.Quarantine, error) {
+	q, err := tx.Quarantine(id.Key())
+	if err != nil {
+		return nil, err
+	}
+	if q == nil {
+		q = &store.Quarantine{Identifier: id}
+	}
+	return q, nil
+}
+
+func (g *Graph) quarantine(tx *store.Txn, id canon.Identifier, q *store.Quarantine, reason string) error {
+	comp, _, err := entry(tx, id.Key())
+	if err != nil {
+		return err
+	}
+	q.Quarantined, q.Since, q.Reason = true, tx.Now(), reason
+	q.Names = nil
+	if err := tx.PutQuarantine(id.Key(), q); err != nil {
+		return err
+	}
+	owner := ""
+	if comp != 0 {
+		tx.SetID(id.Key(), comp|quarantineBit)
+		if st, err := tx.Profile(comp); err == nil && st != nil {
+			owner = st.ID
+		}
+	}
+	tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{
+		Type: canon.LogQuarantine, ProfileID: owner, Others: q.Profiles, Identifier: &id, Reason: reason,
+	}})
+	return nil
+}
+
+// Release lifts a quarantine and forgets its counts. It reports false when
+// the value was not quarantined.
+func (g *Graph) Release(tx *store.Txn, id canon.Identifier) (bool, error) {
+	q, err := tx.Quarantine(id.Key())
+	if err != nil || q == nil || !q.Quarantined {
+		return false, err
+	}
+	comp, _, err := entry(tx, id.Key())
+	if err != nil {
+		return false, err
+	}
+	if comp != 0 {
+		tx.SetID(id.Key(), comp)
+	}
+	if err := tx.DeleteQuarantine(id.Key()); err != nil {
+		return false, err
+	}
+	owner := ""
+	if st, err := tx.Profile(comp); err == nil && st != nil {
+		owner = st.ID
+	}
+	tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{
+		Type: canon.LogRelease, ProfileID: owner, Identifier: &id, Reason: "released by an admin",
+	}})
+	return true, nil
+}

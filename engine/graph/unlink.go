@@ -1,0 +1,160 @@
+package graph
+
+import (
+	"slices"
+
+	"github.com/spinecdp/spine/engine/profile"
+	"github.com/spinecdp/spine/engine/store"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// Unlink removes the link between a and b, and rebuilds the profile from
+// its remaining links: when it no longer holds together it splits, and
+// each part is refolded from its own events. It returns the components
+// whose profiles changed, and false when there was no such link.
+func (g *Graph) Unlink(tx *store.Txn, a, b canon.Identifier, ev *canon.Evidence) ([]uint64, bool, error) {
+	ka, kb := a.Key(), b.Key()
+	edges, err := tx.Reader().Edges(ka)
+	if err != nil {
+		return nil, false, err
+	}
+	if !slices.ContainsFunc(edges, func(e store.Edge) bool { return e.Other == kb }) {
+		return nil, false, nil
+	}
+	if err := tx.DeleteEdge(ka, kb); err != nil {
+		return nil, false, err
+	}
+	comp, err := tx.ID(ka)
+	if err != nil {
+		return nil, false, err
+	}
+	st, err := g.load(tx, comp)
+	if err != nil {
+		return nil, false, err
+	}
+	tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{
+		Type: canon.LogUnlink, ProfileID: st.ID, Identifier: &b, Reason: "link removed", Evidence: ev,
+	}})
+	touched, err := g.Rebuild(tx, comp, &a, ev)
+	return touched, true, err
+}
+
+// Rebuild splits a profile into the connected parts of its stored links.
+// The part with the highest identity level (then the highest-priority
+// identifier) keeps the profile id; the others become new profiles. Each
+// part is refolded from the events filed under its identifiers.
+func (g *Graph) Rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *canon.Evidence) ([]uint64, error) {
+	st, err := g.load(tx, comp)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := g.parts(tx, st)
+	if err != nil {
+		return nil, err
+	}
+	if len(parts) == 1 {
+		return []uint64{comp}, nil
+	}
+	keep := 0
+	for i, p := range parts {
+		if better(p, parts[keep], g) {
+			keep = i
+		}
+	}
+	var out []uint64
+	var others []string
+	for i, p := range parts {
+		var ns *profile.State
+		if i == keep {
+			ns = profile.New(st.ID, comp, st.Created)
+			ns.MergedFrom = st.MergedFrom
+		} else {
+			ns = profile.New(newProfileID(), tx.NewComp(), tx.NewCreated())
+			tx.SetAlias(ns.ID, ns.Comp)
+			others = append(others, ns.ID)
+		}
+		for _, pi := range p {
+			ns.AddIdentifier(pi)
+			id := canon.Identifier{Type: pi.Type, Value: pi.Value}
+			if i != keep {
+				tx.SetID(id.Key(), ns.Comp)
+				tx.Emit(canon.Change{Kind: canon.ChangeMapping, Mapping: &canon.Mapping{Identifier: id, ProfileID: ns.ID}})
+			}
+			err := tx.Reader().Events(id.Key(), func(e *canon.Event) error {
+				ns.AddEvent(e)
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		tx.PutProfile(ns)
+		out = append(out, ns.Comp)
+	}
+	tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{
+		Type: canon.LogSplit, ProfileID: st.ID, Others: others, Identifier: via, Reason: "links no longer connect the profile", Evidence: ev,
+	}})
+	return out, nil
+}
+
+// parts returns the connected parts of a profile's identifiers over their
+// stored links, each in the profile's identifier order.
+func (g *Graph) parts(tx *store.Txn, st *profile.State) ([][]canon.ProfileIdentifier, error) {
+	index := make(map[string]int, len(st.Identifiers))
+	for i, pi := range st.Identifiers {
+		index[canon.Identifier{Type: pi.Type, Value: pi.Value}.Key()] = i
+	}
+	part := make([]int, len(st.Identifiers))
+	for i := range part {
+		part[i] = -1
+	}
+	var parts [][]canon.ProfileIdentifier
+	r := tx.Reader()
+	for start := range st.Identifiers {
+		if part[start] >= 0 {
+			continue
+		}
+		n := len(parts)
+		parts = append(parts, nil)
+		queue := []int{start}
+		part[start] = n
+		for len(queue) > 0 {
+			i := queue[0]
+			queue = queue[1:]
+			pi := st.Identifiers[i]
+			parts[n] = append(parts[n], pi)
+			edges, err := r.Edges(canon.Identifier{Type: pi.Type, Value: pi.Value}.Key())
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range edges {
+				if j, ok := index[e.Other]; ok && part[j] < 0 {
+					part[j] = n
+					queue = append(queue, j)
+				}
+			}
+		}
+	}
+	return parts, nil
+}
+
+// better orders split parts: higher identity level, then the part holding
+// the highest-priority identifier.
+func better(a, b []canon.ProfileIdentifier, g *Graph) bool {
+	if la, lb := profile.Level(a).Rank(), profile.Level(b).Rank(); la != lb {
+		return la > lb
+	}
+	return g.head(a) < g.head(b)
+}
+
+// head is a sortable key of a part's highest-priority identifier.
+func (g *Graph) head(p []canon.ProfileIdentifier) string {
+	best := ""
+	for _, pi := range p {
+		k := string(rune('A'+g.prio[pi.Type])) + pi.Value
+		if best == "" || k < best {
+			best = k
+		}
+	}
+	return best
+}

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/spinecdp/spine/engine/profile"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// Quarantine is what the graph knows about an identifier value that may be
+// junk: the profiles its links were refused for, and the first names seen
+// with it (hashed). Quarantined values stop linking and attaching.
+type Quarantine struct {
+	Identifier  canon.Identifier `json:"identifier"`
+	Profiles    []string         `json:"profiles,omitempty"`
+	Names       []string         `json:"names,omitempty"`
+	Quarantined bool             `json:"quarantined"`
+	Since       time.Time        `json:"since,omitzero"`
+	Reason      string           `json:"reason,omitempty"`
+}
+
+// Candidate is a pending link that waits for confirmation.
+type Candidate struct {
+	A          canon.Identifier `json:"a"`
+	B          canon.Identifier `json:"b"`
+	Reason     string           `json:"reason"`
+	Confidence float64          `json:"confidence"`
+	Evidence   canon.Evidence   `json:"evidence"`
+}
+
+func getJSON(tx *badger.Txn, key []byte, v any) (bool, error) {
+	item, err := tx.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+}
+
+func (t *Txn) setJSON(key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store: encode: %w", err)
+	}
+	return t.tx.Set(key, b)
+}
+
+// Erased reports whether an identifier with this keyed hash was erased.
+func (t *Txn) Erased(hash string) (bool, error) {
+	_, err := t.tx.Get(keyErased(hash))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// MarkErased remembers an erased identifier by its keyed hash only.
+func (t *Txn) MarkErased(hash string) error {
+	return t.tx.Set(keyErased(hash), []byte(t.now.Format(time.RFC3339)))
+}
+
+// Quarantine returns an identifier's quarantine record, or nil.
+func (t *Txn) Quarantine(idkey string) (*Quarantine, error) {
+	var q Quarantine
+	ok, err := getJSON(t.tx, keyQuar(idkey), &q)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &q, nil
+}
+
+// PutQuarantine stores an identifier's quarantine record.
+func (t *Txn) PutQuarantine(idkey string, q *Quarantine) error { return t.setJSON(keyQuar(idkey), q) }
+
+// DeleteQuarantine forgets an identifier's quarantine record.
+func (t *Txn) DeleteQuarantine(idkey string) error { return t.tx.Delete(keyQuar(idkey)) }
+
+// PutCandidate stores a pending link, both ways.
+func (t *Txn) PutCandidate(c *Candidate) error {
+	a, b := c.A.Key(), c.B.Key()
+	if err := t.setJSON(keyCand(a, b), c); err != nil {
+		return err
+	}
+	return t.setJSON(keyCand(b, a), c)
+}
+
+// DeleteCandidate removes a pending link.
+func (t *Txn) DeleteCandidate(a, b string) error {
+	if err := t.tx.Delete(keyCand(a, b)); err != nil {
+		return err
+	}
+	return t.tx.Delete(keyCand(b, a))
+}
+
+// DeleteCandidates removes every pending link of an identifier.
+func (t *Txn) DeleteCandidates(idkey string) error {
+	cs, err := t.Reader().Candidates(idkey)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if err := t.DeleteCandidate(c.A.Key(), c.B.Key()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Candidates lists the pending links of an identifier.
+func (r *Reader) Candidates(idkey string) ([]Candidate, error) {
+	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: withLen(pCand, idkey), PrefetchValues: true})
+	defer it.Close()
+	var out []Candidate
+	for it.Rewind(); it.Valid(); it.Next() {
+		var c Candidate
+		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &c) }); err != nil {
+			return nil, fmt.Errorf("store: decode candidate: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Quarantined lists quarantined identifiers, at most max.
+func (r *Reader) Quarantined(max int) ([]Quarantine, error) {
+	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pQuar}, PrefetchValues: true})
+	defer it.Close()
+	var out []Quarantine
+	for it.Rewind(); it.Valid() && len(out) < max; it.Next() {
+		var q Quarantine
+		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &q) }); err != nil {
+			return nil, fmt.Errorf("store: decode quarantine: %w", err)
+		}
+		if q.Quarantined {
+			out = append(out, q)
+		}
+	}
+	return out, nil
+}
+
+// Profile reads a component's profile in the snapshot, or nil.
+func (r *Reader) Profile(comp uint64) (*profile.State, error) {
+	st, _, err := getProfile(r.tx, comp)
+	return st, err
+}
