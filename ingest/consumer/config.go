@@ -1,0 +1,217 @@
+package consumer
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// SASL mechanisms.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+)
+
+// SASL holds SASL credentials. The zero value means no SASL.
+type SASL struct {
+	// Mechanism is "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string
+	User      string
+	Password  string
+}
+
+// LogValue implements slog.LogValuer: the password is never logged.
+func (s SASL) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("mechanism", s.Mechanism), slog.String("user", s.User),
+		slog.String("password", "REDACTED"))
+}
+
+// Config configures a Consumer. Start from DefaultConfig.
+type Config struct {
+	// Brokers are the seed brokers, host:port.
+	Brokers []string
+	// ClientID is sent to the brokers to name this client in their logs and
+	// quotas.
+	ClientID string
+	// TopicPrefix is prepended to every topic name: the channel topics are
+	// TopicPrefix+channel ("spine.web", ...).
+	TopicPrefix string
+	// Group is the consumer group. Kafka's committed offsets for it are for
+	// monitoring only; the engine's stored positions are what resumes.
+	Group string
+	// DLQTopic receives rejected records. Empty means TopicPrefix+"dlq".
+	DLQTopic string
+	// MaxPollRecords bounds one batch: the records read by one poll, decoded
+	// and applied together.
+	MaxPollRecords int
+	// MaxMessageBytes is the largest record value decoded; a larger one is
+	// rejected as oversize without being decoded. It also sizes the DLQ
+	// producer's batches.
+	MaxMessageBytes int
+	// CreateTopics creates missing topics at start: the six channel topics,
+	// the DLQ, TopicPrefix+"profiles" (compacted) and TopicPrefix+"identity".
+	CreateTopics bool
+	// Partitions is the partition count of created topics; -1 takes the
+	// broker's default.
+	Partitions int
+	// ReplicationFactor of created topics; -1 takes the broker's default.
+	ReplicationFactor int
+	// TLS enables TLS with this configuration when not nil.
+	TLS *tls.Config
+	// SASL authenticates the client when SASL.Mechanism is set.
+	SASL SASL
+	// BackoffMin and BackoffMax bound the capped exponential backoff used to
+	// retry DLQ writes, Apply and topic creation.
+	BackoffMin time.Duration
+	BackoffMax time.Duration
+	// StopTimeout bounds how long the in-flight batch may still take once
+	// Run's context is cancelled (soft stop).
+	StopTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults: a broker on 127.0.0.1:9092, topics
+// "spine.*", group "spine-engine", batches of up to 5000 records.
+func DefaultConfig() Config {
+	return Config{
+		Brokers:           []string{"127.0.0.1:9092"},
+		ClientID:          "spine",
+		TopicPrefix:       "spine.",
+		Group:             "spine-engine",
+		MaxPollRecords:    5000,
+		MaxMessageBytes:   1 << 20,
+		Partitions:        -1,
+		ReplicationFactor: -1,
+		BackoffMin:        100 * time.Millisecond,
+		BackoffMax:        10 * time.Second,
+		StopTimeout:       10 * time.Second,
+	}
+}
+
+// maxMessageBytes caps MaxMessageBytes: Kafka's own protocol limits sit
+// below it, and batches of MaxPollRecords such records must fit in memory.
+const maxMessageBytes = 64 << 20
+
+// Validate reports every problem with c at once, one per line.
+func (c *Config) Validate() error {
+	var b strings.Builder
+	if len(c.Brokers) == 0 {
+		b.WriteString("Brokers must name at least one broker\n")
+	}
+	for i, br := range c.Brokers {
+		if strings.TrimSpace(br) == "" {
+			fmt.Fprintf(&b, "Brokers[%d] is empty\n", i)
+		}
+	}
+	for _, ch := range canon.Channels {
+		if err := checkTopic(c.TopicPrefix + string(ch)); err != nil {
+			fmt.Fprintf(&b, "TopicPrefix (%q) gives an invalid topic name: %v\n", c.TopicPrefix, err)
+			break
+		}
+	}
+	if c.DLQTopic != "" {
+		if err := checkTopic(c.DLQTopic); err != nil {
+			fmt.Fprintf(&b, "DLQTopic (%q): %v\n", c.DLQTopic, err)
+		}
+	}
+	if c.Group == "" {
+		b.WriteString("Group must be set\n")
+	}
+	if c.MaxPollRecords <= 0 {
+		fmt.Fprintf(&b, "MaxPollRecords (%d) must be > 0\n", c.MaxPollRecords)
+	}
+	if c.MaxMessageBytes <= 0 || c.MaxMessageBytes > maxMessageBytes {
+		fmt.Fprintf(&b, "MaxMessageBytes (%d) must be in 1..%d\n", c.MaxMessageBytes, maxMessageBytes)
+	}
+	if c.CreateTopics {
+		if c.Partitions == 0 || c.Partitions < -1 {
+			fmt.Fprintf(&b, "Partitions (%d) must be > 0, or -1 for the broker's default\n", c.Partitions)
+		}
+		if c.ReplicationFactor == 0 || c.ReplicationFactor < -1 || c.ReplicationFactor > 1<<15-1 {
+			fmt.Fprintf(&b, "ReplicationFactor (%d) must be > 0, or -1 for the broker's default\n", c.ReplicationFactor)
+		}
+	}
+	switch c.SASL.Mechanism {
+	case "":
+		if c.SASL.User != "" || c.SASL.Password != "" {
+			b.WriteString("SASL.User and SASL.Password are set but SASL.Mechanism is empty\n")
+		}
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+		if c.SASL.User == "" {
+			fmt.Fprintf(&b, "SASL.User must be set for %s\n", c.SASL.Mechanism)
+		}
+	default:
+		fmt.Fprintf(&b, "SASL.Mechanism (%q) must be one of %s, %s, %s\n", c.SASL.Mechanism,
+			SASLPlain, SASLScramSHA256, SASLScramSHA512)
+	}
+	if c.BackoffMin <= 0 {
+		fmt.Fprintf(&b, "BackoffMin (%v) must be > 0\n", c.BackoffMin)
+	}
+	if c.BackoffMax < c.BackoffMin {
+		fmt.Fprintf(&b, "BackoffMax (%v) must be >= BackoffMin (%v)\n", c.BackoffMax, c.BackoffMin)
+	}
+	if c.StopTimeout <= 0 {
+		fmt.Fprintf(&b, "StopTimeout (%v) must be > 0\n", c.StopTimeout)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return fmt.Errorf("consumer: invalid config:\n%s", strings.TrimSuffix(b.String(), "\n"))
+}
+
+// checkTopic applies Kafka's topic name rules.
+func checkTopic(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty")
+	case len(name) > 249:
+		return errors.New("longer than 249 characters")
+	case name == "." || name == "..":
+		return errors.New(`"." and ".." are reserved`)
+	}
+	for _, r := range name {
+		ok := r == '.' || r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !ok {
+			return errors.New("only ASCII letters, digits, '.', '_' and '-' are allowed")
+		}
+	}
+	return nil
+}
+
+func (c *Config) topic(ch canon.Channel) string { return c.TopicPrefix + string(ch) }
+
+func (c *Config) dlqTopic() string {
+	if c.DLQTopic != "" {
+		return c.DLQTopic
+	}
+	return c.TopicPrefix + "dlq"
+}
+
+// connOpts are the client options for reaching the brokers.
+func (c *Config) connOpts() []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...)}
+	if c.ClientID != "" {
+		opts = append(opts, kgo.ClientID(c.ClientID))
+	}
+	if c.TLS != nil {
+		opts = append(opts, kgo.DialTLSConfig(c.TLS.Clone()))
+	}
+	switch c.SASL.Mechanism {
+	case SASLPlain:
+		opts = append(opts, kgo.SASL(plain.Auth{User: c.SASL.User, Pass: c.SASL.Password}.AsMechanism()))
+	case SASLScramSHA256:
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.User, Pass: c.SASL.Password}.AsSha256Mechanism()))
+	case SASLScramSHA512:
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.User, Pass: c.SASL.Password}.AsSha512Mechanism()))
+	}
+	return opts
+}

@@ -1,0 +1,260 @@
+package msg
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// state is shared by a message's Objects: the channel and the first problem.
+type state struct {
+	ch  canon.Channel
+	err *Reject
+}
+
+// Object is one JSON object of a message, with typed readers for its
+// fields. Readers treat JSON null as absent. A reader that meets a problem
+// records a *Reject (the first one of the message wins) and returns the zero
+// value, so decoders read on and check Err once at the end.
+//
+// Object also remembers which keys were read, so Rest can return the others:
+// fields outside the contract are kept, never dropped.
+type Object struct {
+	st   *state
+	path string // "" for the top level, "context.device" for nested objects
+	m    map[string]any
+	seen []string
+}
+
+// Channel is the channel the message came from.
+func (o *Object) Channel() canon.Channel { return o.st.ch }
+
+// Err returns the first problem any reader of this message met, or nil.
+func (o *Object) Err() error {
+	if o.st.err == nil {
+		return nil
+	}
+	return o.st.err
+}
+
+// Fail records a problem with field key of o (unless one is recorded
+// already). rule says what was wrong and must not quote the value.
+func (o *Object) Fail(reason Reason, key, rule string) {
+	if o.st.err == nil {
+		o.st.err = &Reject{Channel: o.st.ch, Reason: reason, Field: o.Field(key), Message: rule}
+	}
+}
+
+// Field returns the dotted path of key in the message, for rejects.
+func (o *Object) Field(key string) string {
+	if o.path == "" {
+		return key
+	}
+	if key == "" {
+		return o.path
+	}
+	return o.path + "." + key
+}
+
+// Present reports whether the object was in the message (Obj returns an
+// empty Object for an absent or null field).
+func (o *Object) Present() bool { return o.m != nil }
+
+// Has reports whether key is present and not null. It does not count as a
+// read for Rest.
+func (o *Object) Has(key string) bool { return o.m[key] != nil }
+
+// get returns the value of key, marking it read; null is absent.
+func (o *Object) get(key string) (any, bool) {
+	if o.m == nil {
+		return nil, false
+	}
+	o.seen = append(o.seen, key)
+	v := o.m[key]
+	return v, v != nil
+}
+
+// Str returns the string at key, or "" when absent.
+func (o *Object) Str(key string) string {
+	v, ok := o.get(key)
+	if !ok {
+		return ""
+	}
+	s, isStr := v.(string)
+	if !isStr {
+		o.Fail(ReasonWrongType, key, "must be a string")
+	}
+	return s
+}
+
+// ReqStr returns the string at key, which must be present and not blank.
+func (o *Object) ReqStr(key string) string {
+	s := o.Str(key)
+	if strings.TrimSpace(s) == "" && o.st.err == nil {
+		o.Fail(ReasonMissingField, key, "is required")
+	}
+	return s
+}
+
+// ID returns the id at key: a string, or an integer written as a JSON
+// number (many sources send numeric ids). ok is false when absent or null.
+func (o *Object) ID(key string) (id string, ok bool) {
+	v, ok := o.get(key)
+	if !ok {
+		return "", false
+	}
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case json.Number:
+		if _, err := v.Int64(); err == nil {
+			return v.String(), true
+		}
+	}
+	o.Fail(ReasonWrongType, key, "must be a string or an integer")
+	return "", false
+}
+
+// ReqID returns the trimmed id at key, which must be present, not blank,
+// and at most canon.MaxIDLen bytes long.
+func (o *Object) ReqID(key string) string {
+	id, ok := o.ID(key)
+	id = strings.TrimSpace(id)
+	switch {
+	case o.st.err != nil:
+	case id == "" && ok:
+		o.Fail(ReasonMissingField, key, "must not be blank")
+	case id == "":
+		o.Fail(ReasonMissingField, key, "is required")
+	case len(id) > canon.MaxIDLen:
+		o.Fail(ReasonInvalidValue, key, "must be at most 512 bytes")
+	}
+	return id
+}
+
+// Bool returns the boolean at key; ok is false when absent.
+func (o *Object) Bool(key string) (b, ok bool) {
+	v, ok := o.get(key)
+	if !ok {
+		return false, false
+	}
+	b, ok = v.(bool)
+	if !ok {
+		o.Fail(ReasonWrongType, key, "must be a boolean")
+	}
+	return b, ok
+}
+
+// Int returns the integer at key; ok is false when absent. A number with a
+// fraction or exponent, or out of int64 range, is a wrong_type.
+func (o *Object) Int(key string) (n int64, ok bool) {
+	v, ok := o.get(key)
+	if !ok {
+		return 0, false
+	}
+	num, isNum := v.(json.Number)
+	if isNum {
+		if n, err := num.Int64(); err == nil {
+			return n, true
+		}
+	}
+	o.Fail(ReasonWrongType, key, "must be an integer")
+	return 0, false
+}
+
+// Obj returns the object at key. When absent it returns an empty Object
+// whose readers find nothing, so nested reads chain without checks.
+func (o *Object) Obj(key string) *Object {
+	child := &Object{st: o.st, path: o.Field(key)}
+	v, ok := o.get(key)
+	if !ok {
+		return child
+	}
+	m, isObj := v.(map[string]any)
+	if !isObj {
+		o.Fail(ReasonWrongType, key, "must be an object")
+		return child
+	}
+	child.m = m
+	return child
+}
+
+// Arr returns the array at key, or nil when absent.
+func (o *Object) Arr(key string) []any {
+	v, ok := o.get(key)
+	if !ok {
+		return nil
+	}
+	a, isArr := v.([]any)
+	if !isArr {
+		o.Fail(ReasonWrongType, key, "must be an array")
+	}
+	return a
+}
+
+// Map returns the object's fields as decoded (nil when absent) and marks
+// them all read. The map belongs to the message; decoders may keep it.
+func (o *Object) Map() map[string]any {
+	for k := range o.m {
+		o.seen = append(o.seen, k)
+	}
+	return o.m
+}
+
+// Rest returns a new map of the fields no reader has read, or nil if none.
+func (o *Object) Rest() map[string]any {
+	var rest map[string]any
+	for k, v := range o.m {
+		if o.read(k) {
+			continue
+		}
+		if rest == nil {
+			rest = make(map[string]any)
+		}
+		rest[k] = v
+	}
+	return rest
+}
+
+func (o *Object) read(k string) bool {
+	for _, s := range o.seen {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Enum reads the required string at key and looks it up in table. A value
+// not in table is refused with reason (unknown_event for event names,
+// invalid_value for other enumerations).
+func Enum[V any](o *Object, key string, table map[string]V, reason Reason) (string, V) {
+	s := o.ReqStr(key)
+	v, ok := table[s]
+	if !ok && o.st.err == nil {
+		o.Fail(reason, key, "is not one of the values the contract lists")
+	}
+	return s, v
+}
+
+// Elem returns the object at element i of arr, an array read from field key
+// of o. Rejects name it key.field (no index, so the set of field names stays
+// bounded).
+func (o *Object) Elem(key string, arr []any, i int) *Object {
+	child := &Object{st: o.st, path: o.Field(key)}
+	m, ok := arr[i].(map[string]any)
+	if !ok {
+		o.Fail(ReasonWrongType, key, "elements must be objects")
+		return child
+	}
+	child.m = m
+	return child
+}
+
+// IsObj reports whether key holds an object, for fields that may be an id
+// or an object. It does not count as a read for Rest.
+func (o *Object) IsObj(key string) bool {
+	_, ok := o.m[key].(map[string]any)
+	return ok
+}

@@ -1,0 +1,186 @@
+package normalize
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// Rule names why a value was refused. The set is small and stable: it is a
+// metric label and the key of canon.Event.Dropped.
+type Rule string
+
+// Rules.
+const (
+	RuleEmpty       Rule = "empty"        // nothing left after trimming
+	RuleTooLong     Rule = "too_long"     // longer than canon.MaxIDLen bytes
+	RuleBlocked     Rule = "blocked"      // a configured junk value
+	RuleInvalid     Rule = "invalid"      // not a well-formed value of its type
+	RuleUnknownType Rule = "unknown_type" // not a canonical identifier type
+)
+
+// Error says that a value of Type was refused and by which Rule. It never
+// carries the value, so it is safe to log and to count.
+type Error struct {
+	Type canon.IDType
+	Rule Rule
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("normalize: %s: %s", e.Type, e.Rule)
+}
+
+// Normalizer normalizes identifier values under one Config. It is immutable
+// after New and safe for concurrent use.
+type Normalizer struct {
+	region   string
+	blocked  map[string]bool
+	patterns []*regexp.Regexp
+	locals   map[string]bool
+	domains  map[string]bool // exact domains
+	suffixes []string        // ".test" for "*.test"
+}
+
+// New builds a Normalizer from cfg, which must pass Validate.
+func New(cfg Config) (*Normalizer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Normalizer{
+		region:  cfg.DefaultRegion,
+		blocked: lowerSet(cfg.Blocked),
+		locals:  lowerSet(cfg.BlockedEmailLocals),
+		domains: make(map[string]bool),
+	}
+	for _, p := range cfg.BlockedPatterns {
+		n.patterns = append(n.patterns, regexp.MustCompile("(?i)"+p)) // compiled in Validate
+	}
+	for _, d := range cfg.BlockedEmailDomains {
+		d = strings.ToLower(strings.TrimSpace(d))
+		if s, ok := strings.CutPrefix(d, "*."); ok {
+			n.domains[s] = true
+			n.suffixes = append(n.suffixes, "."+s)
+			continue
+		}
+		n.domains[d] = true
+	}
+	return n, nil
+}
+
+// Default returns a Normalizer built from DefaultConfig.
+func Default() *Normalizer {
+	n, err := New(DefaultConfig())
+	if err != nil {
+		panic(err) // DefaultConfig is valid; a test holds it to that
+	}
+	return n
+}
+
+func lowerSet(vs []string) map[string]bool {
+	m := make(map[string]bool, len(vs))
+	for _, v := range vs {
+		m[strings.ToLower(strings.TrimSpace(v))] = true
+	}
+	return m
+}
+
+// Normalize returns raw in the canonical form of type t, or an *Error when
+// the value must not be used as an identifier: empty after trimming, longer
+// than canon.MaxIDLen, blocked, or not a valid value of its type.
+func (n *Normalizer) Normalize(t canon.IDType, raw string) (canon.Identifier, error) {
+	if !t.Valid() {
+		return canon.Identifier{}, &Error{Type: t, Rule: RuleUnknownType}
+	}
+	v := strings.TrimSpace(raw)
+	switch {
+	case v == "":
+		return canon.Identifier{}, &Error{Type: t, Rule: RuleEmpty}
+	case len(v) > canon.MaxIDLen:
+		return canon.Identifier{}, &Error{Type: t, Rule: RuleTooLong}
+	case !utf8.ValidString(v):
+		return canon.Identifier{}, &Error{Type: t, Rule: RuleInvalid}
+	case n.isBlocked(v):
+		return canon.Identifier{}, &Error{Type: t, Rule: RuleBlocked}
+	}
+	var rule Rule
+	switch t {
+	case canon.Email:
+		v, rule = n.email(v)
+	case canon.Phone:
+		v, rule = n.phone(v)
+	}
+	if rule == "" && len(v) > canon.MaxIDLen { // lower-casing can grow a value
+		rule = RuleTooLong
+	}
+	if rule != "" {
+		return canon.Identifier{}, &Error{Type: t, Rule: rule}
+	}
+	return canon.Identifier{Type: t, Value: v}, nil
+}
+
+// isBlocked matches v against the exact values and the patterns.
+func (n *Normalizer) isBlocked(v string) bool {
+	if n.blocked[strings.ToLower(v)] {
+		return true
+	}
+	for _, re := range n.patterns {
+		if re.MatchString(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// email lower-cases v and checks it looks like an address: one @, a
+// non-empty local part, a dotted domain, no spaces or mail-header syntax.
+func (n *Normalizer) email(v string) (string, Rule) {
+	v = strings.ToLower(v)
+	local, domain, ok := strings.Cut(v, "@")
+	if !ok || local == "" || strings.Contains(domain, "@") || !validDomain(domain) ||
+		strings.ContainsFunc(v, badEmailRune) {
+		return "", RuleInvalid
+	}
+	if n.locals[local] || n.blockedDomain(domain) {
+		return "", RuleBlocked
+	}
+	return v, ""
+}
+
+func validDomain(d string) bool {
+	return strings.Contains(d, ".") && !strings.HasPrefix(d, ".") &&
+		!strings.HasSuffix(d, ".") && !strings.Contains(d, "..")
+}
+
+// badEmailRune reports runes that never occur in a bare address: spaces,
+// controls, and the punctuation of display names and lists ("Bob <b@x.io>").
+func badEmailRune(r rune) bool {
+	return r <= ' ' || r == 0x7f || strings.ContainsRune(`<>()[]\,;:"`, r) ||
+		r == utf8.RuneError
+}
+
+func (n *Normalizer) blockedDomain(d string) bool {
+	if n.domains[d] {
+		return true
+	}
+	for _, s := range n.suffixes {
+		if strings.HasSuffix(d, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// phone parses v in the default region and formats it as E.164. Numbers
+// that parse but are not valid numbers (wrong length, unassigned ranges)
+// are refused, so that a cashier's 555-0000 never links two customers.
+func (n *Normalizer) phone(v string) (string, Rule) {
+	num, err := phonenumbers.Parse(v, n.region)
+	if err != nil || !phonenumbers.IsValidNumber(num) {
+		return "", RuleInvalid
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), ""
+}
