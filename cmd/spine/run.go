@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/spinecdp/spine/engine"
+	"github.com/spinecdp/spine/ingest"
+	"github.com/spinecdp/spine/ingest/consumer"
+	"github.com/spinecdp/spine/ingest/msg"
+	"github.com/spinecdp/spine/ingest/normalize"
+	"github.com/spinecdp/spine/schemas"
+	"github.com/spinecdp/spine/schemas/canon"
+	"github.com/spinecdp/spine/sinks"
+	"github.com/spinecdp/spine/sinks/clickhouse"
+	"github.com/spinecdp/spine/sinks/httpapi"
+	"github.com/spinecdp/spine/sinks/kafka"
+)
+
+// runOptions are the settings of the engine process, shared by run and demo.
+type runOptions struct {
+	Brokers       []string
+	TopicPrefix   string
+	Partitions    int
+	ClickHouse    string
+	CHDialect     string
+	CHDatabase    string
+	CHUser        string
+	CHPassword    string
+	Data          string
+	HTTP          string
+	Tokens        string
+	DefaultRegion string
+	MaxBacklog    uint64
+	CacheMB       int
+	EncryptionKey string // file holding the key
+	MaxPoll       int
+	NoSync        bool
+}
+
+func runFlags(name string) (*flagSetWithOptions, *runOptions) {
+	fs := newFlags(name)
+	o := &runOptions{}
+	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka seed brokers, comma-separated")
+	fs.StringVar(&o.TopicPrefix, "topic-prefix", "spine.", "prefix of every topic name")
+	fs.IntVar(&o.Partitions, "partitions", 3, "partitions of topics the engine creates")
+	fs.StringVar(&o.ClickHouse, "clickhouse", "", "ClickHouse native-protocol address host:port; empty turns the ClickHouse sink off")
+	fs.StringVar(&o.CHDialect, "clickhouse-dialect", "auto", "schema dialect: modern (ClickHouse 25.8+), legacy (18.16) or auto")
+	fs.StringVar(&o.CHDatabase, "clickhouse-database", "spine", "ClickHouse database")
+	fs.StringVar(&o.CHUser, "clickhouse-user", "default", "ClickHouse user")
+	fs.StringVar(&o.CHPassword, "clickhouse-password", "", "ClickHouse password")
+	fs.StringVar(&o.Data, "data", "./spine-data", "state directory (Badger)")
+	fs.StringVar(&o.HTTP, "http", "127.0.0.1:8080", "lookup API listen address")
+	fs.StringVar(&o.Tokens, "tokens", "", "API bearer tokens: TOKEN:SCOPE+SCOPE[,TOKEN:SCOPE...] with scopes read, write, admin")
+	fs.StringVar(&o.DefaultRegion, "default-region", "US", "region of phone numbers written without a country code")
+	fs.Uint64Var(&o.MaxBacklog, "max-backlog", 500_000, "change records the slowest sink may lag before ingestion pauses")
+	fs.IntVar(&o.CacheMB, "cache-mb", 128, "memory for the identifier and profile caches, MiB")
+	fs.StringVar(&o.EncryptionKey, "encryption-key-file", "", "file with a 16, 24 or 32-byte key: encrypts the state at rest")
+	fs.IntVar(&o.MaxPoll, "max-poll-records", 5000, "records per consumed batch")
+	return &flagSetWithOptions{fs, func() { o.Brokers = splitList(*brokers) }}, o
+}
+
+func cmdRun(ctx context.Context, args []string, env func(string) string, log *slog.Logger) error {
+	fs, o := runFlags("run")
+	if err := fs.parse(args, env); err != nil {
+		return err
+	}
+	if o.Tokens == "" {
+		return errors.New("run: --tokens is required (for example --tokens 's3cret:read+write+admin')")
+	}
+	p, err := startProcess(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	return p.wait()
+}
+
+// process is a running engine with its consumer, sinks and API.
+type process struct {
+	engine *engine.Engine
+	api    *httpapi.Server
+	cons   *consumer.Consumer
+	reg    *prometheus.Registry
+	log    *slog.Logger
+
+	stopIngest, stopSinks, stopEngine context.CancelFunc
+	ingestWG, sinksWG, engineWG       sync.WaitGroup
+
+	errMu sync.Mutex
+	err   error
+	fail  chan struct{} // closed on the first component failure
+	once  sync.Once
+}
+
+func (p *process) failed(name string, err error) {
+	if err == nil {
+		return
+	}
+	p.errMu.Lock()
+	if p.err == nil {
+		p.err = fmt.Errorf("%s: %w", name, err)
+	}
+	p.errMu.Unlock()
+	p.once.Do(func() { close(p.fail) })
+}
+
+// startProcess wires and starts everything. Shutdown (wait) runs in order:
+// API and consumer first, then the sinks drain, then the engine closes.
+func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (*process, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	ncfg := normalize.DefaultConfig()
+	ncfg.DefaultRegion = o.DefaultRegion
+	norm, err := normalize.New(ncfg)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := httpapi.ParseTokens(o.Tokens)
+	if err != nil {
+		return nil, err
+	}
+
+	var chSink *clickhouse.Sink
+	if o.ClickHouse != "" {
+		cfg := clickhouse.DefaultConfig(o.ClickHouse)
+		cfg.Database, cfg.Username, cfg.Password = o.CHDatabase, o.CHUser, o.CHPassword
+		if cfg.Dialect, err = dialect(o.CHDialect); err != nil {
+			return nil, err
+		}
+		if chSink, err = clickhouse.Open(ctx, cfg, log, reg); err != nil {
+			return nil, err
+		}
+		if err := chSink.Migrate(ctx); err != nil {
+			chSink.Close(context.Background())
+			return nil, err
+		}
+		log.Info("clickhouse sink on", "addr", o.ClickHouse, "database", o.CHDatabase, "dialect", chSink.Dialect())
+	} else {
+		log.Info("clickhouse sink off: no --clickhouse address given")
+	}
+	kcfg := kafka.DefaultConfig()
+	kcfg.Brokers = o.Brokers
+	kcfg.TopicPrefix = o.TopicPrefix
+	kSink, err := kafka.New(kcfg, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	outs := []sinks.Sink{kSink}
+	if chSink != nil {
+		outs = append(outs, chSink)
+	}
+
+	ecfg := engine.DefaultConfig(o.Data)
+	ecfg.MaxBacklog = o.MaxBacklog
+	ecfg.Store.CacheBytes = int64(o.CacheMB) << 20
+	ecfg.Store.SyncWrites = !o.NoSync
+	ecfg.Store.Logger = log
+	for _, s := range outs {
+		ecfg.Sinks = append(ecfg.Sinks, s.Name())
+	}
+	if o.EncryptionKey != "" {
+		if ecfg.Store.EncryptionKey, err = os.ReadFile(o.EncryptionKey); err != nil {
+			return nil, fmt.Errorf("encryption key: %w", err)
+		}
+	}
+	eng, err := engine.Open(ecfg, log, reg)
+	if err != nil {
+		return nil, err
+	}
+
+	ccfg := consumer.DefaultConfig()
+	ccfg.Brokers, ccfg.TopicPrefix = o.Brokers, o.TopicPrefix
+	ccfg.CreateTopics, ccfg.Partitions, ccfg.MaxPollRecords = true, o.Partitions, o.MaxPoll
+	decoders := map[canon.Channel]func([]byte) (canon.Event, error){}
+	for ch, d := range ingest.Decoders(norm, msg.DefaultLimits()) {
+		decoders[ch] = d
+	}
+	cons, err := consumer.New(ccfg, decoders, eng, log, reg)
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+
+	acfg := httpapi.DefaultConfig()
+	acfg.Addr, acfg.Tokens = o.HTTP, tokens
+	acfg.Ready = cons.Ready
+	api, err := httpapi.New(acfg, engine.API{Engine: eng}, norm, log, reg, reg)
+	if err != nil {
+		cons.Close()
+		eng.Close()
+		return nil, err
+	}
+
+	p := &process{engine: eng, api: api, cons: cons, reg: reg, log: log, fail: make(chan struct{})}
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	sinksCtx, stopSinks := context.WithCancel(context.WithoutCancel(ctx))
+	ingestCtx, stopIngest := context.WithCancel(ctx)
+	p.stopEngine, p.stopSinks, p.stopIngest = stopEngine, stopSinks, stopIngest
+
+	p.engineWG.Go(func() { p.failed("engine", eng.Run(engineCtx)) })
+	smetrics := sinks.NewMetrics(reg)
+	for _, s := range outs {
+		p.sinksWG.Go(func() {
+			rc := sinks.DefaultRunConfig()
+			rc.Log, rc.Metrics = log, smetrics
+			p.failed("sink "+s.Name(), sinks.Run(sinksCtx, eng, s, rc))
+			if err := s.Close(context.Background()); err != nil {
+				log.Warn("sink close", "sink", s.Name(), "err", err)
+			}
+		})
+	}
+	p.ingestWG.Go(func() { p.failed("consumer", cons.Run(ingestCtx)) })
+	p.ingestWG.Go(func() { p.failed("api", api.Run(ingestCtx)) })
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-p.fail:
+		}
+		stopIngest()
+	}()
+	return p, nil
+}
+
+// wait blocks until the process stops (context cancelled or a component
+// failed) and shuts it down in order.
+func (p *process) wait() error {
+	p.ingestWG.Wait()
+	p.cons.Close()
+	// Give sinks a moment to write what the last batches produced.
+	deadline := time.Now().Add(10 * time.Second)
+	for p.engine.Stats().Backlog > 0 && time.Now().Before(deadline) {
+		select {
+		case <-p.fail:
+			deadline = time.Now()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	p.stopSinks()
+	p.sinksWG.Wait()
+	p.stopEngine()
+	p.engineWG.Wait()
+	if err := p.engine.Close(); err != nil {
+		p.failed("engine close", err)
+	}
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
+	return p.err
+}
+
+func dialect(s string) (schemas.Dialect, error) {
+	switch s {
+	case "modern":
+		return schemas.Modern, nil
+	case "legacy":
+		return schemas.Legacy, nil
+	case "auto", "":
+		return clickhouse.DialectAuto, nil
+	}
+	return "", fmt.Errorf("unknown ClickHouse dialect %q (want modern, legacy or auto)", s)
+}
