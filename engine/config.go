@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/spinecdp/spine/schemas/canon"
+
 	"github.com/spinecdp/spine/engine/graph"
 	"github.com/spinecdp/spine/engine/store"
 )
@@ -25,6 +27,10 @@ type Config struct {
 	// ErasureSecret keys the hashes kept of erased identifiers. Empty: a
 	// random secret is created in the state on first start.
 	ErasureSecret []byte
+	// AnalyticsPolicy decides whose rows analytics sinks may write:
+	// "opt-out" (default: everyone but those who withdrew analytics
+	// consent), "opt-in" (only those who granted it) or "ignore".
+	AnalyticsPolicy string
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -32,11 +38,12 @@ type Config struct {
 // DefaultConfig returns the defaults for a state directory.
 func DefaultConfig(dir string) Config {
 	return Config{
-		Store:        store.DefaultOptions(dir),
-		Graph:        graph.DefaultConfig(),
-		MaxBacklog:   500_000,
-		MaxTxnEvents: 1000,
-		Now:          time.Now,
+		Store:           store.DefaultOptions(dir),
+		Graph:           graph.DefaultConfig(),
+		MaxBacklog:      500_000,
+		MaxTxnEvents:    1000,
+		AnalyticsPolicy: PolicyOptOut,
+		Now:             time.Now,
 	}
 }
 
@@ -58,6 +65,11 @@ func (c Config) Validate() error {
 	if n := len(c.Store.EncryptionKey); n != 0 && n != 16 && n != 24 && n != 32 {
 		errs = append(errs, fmt.Errorf("engine: encryption key must be 16, 24 or 32 bytes, not %d", n))
 	}
+	switch c.AnalyticsPolicy {
+	case PolicyOptOut, PolicyOptIn, PolicyIgnore:
+	default:
+		errs = append(errs, fmt.Errorf("engine: analytics policy %q: want opt-out, opt-in or ignore", c.AnalyticsPolicy))
+	}
 	seen := map[string]bool{}
 	for _, s := range c.Sinks {
 		if s == "" || seen[s] {
@@ -69,10 +81,32 @@ func (c Config) Validate() error {
 }
 
 func (c *Config) defaults(log *slog.Logger) {
+	if c.AnalyticsPolicy == "" {
+		c.AnalyticsPolicy = PolicyOptOut
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	if c.Store.Logger == nil {
 		c.Store.Logger = log
 	}
+}
+
+// Analytics policies.
+const (
+	PolicyOptOut = "opt-out"
+	PolicyOptIn  = "opt-in"
+	PolicyIgnore = "ignore"
+)
+
+// restricted reports whether a profile's consent keeps it out of analytics.
+func (c *Config) restricted(consent map[string]canon.ConsentState) bool {
+	a, ok := consent["analytics"]
+	switch c.AnalyticsPolicy {
+	case PolicyOptIn:
+		return !ok || !a.Value
+	case PolicyIgnore:
+		return false
+	}
+	return ok && !a.Value
 }

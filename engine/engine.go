@@ -32,6 +32,8 @@ type Engine struct {
 	// Totals since start, for progress lines; metrics have the same.
 	events, duplicates, merges, conflicts atomic.Uint64
 
+	dash dashCache // the dashboard's last scan
+
 	mu      sync.Mutex
 	cursors map[string]uint64 // acked seq per sink
 	trimmed uint64            // change log deleted up to here
@@ -266,7 +268,7 @@ func (e *Engine) finalize(tx *store.Txn, st *profile.State) {
 	st.Finalize(e.prio)
 	st.UpdatedAt = tx.Now()
 	p := st.Profile
-	seq := tx.Emit(canon.Change{Kind: canon.ChangeProfile, Profile: &p})
+	seq := tx.Emit(canon.Change{Kind: canon.ChangeProfile, Profile: &p, Restricted: e.cfg.restricted(st.Consent)})
 	p.Version, st.Version = seq, seq
 	tx.PutProfile(st)
 	e.m.profiles.Inc()

@@ -23,6 +23,11 @@ type Change struct {
 	Seq  uint64     `json:"seq"`
 	Kind ChangeKind `json:"kind"`
 	At   time.Time  `json:"at"` // commit time
+	// Restricted is set on event and profile changes of a person whose
+	// consent, under the configured analytics policy, keeps them out of
+	// analytics: analytics sinks write no new rows of theirs beyond what
+	// the policy allows. Operational sinks (the profile stream) ignore it.
+	Restricted bool `json:"restricted,omitempty"`
 
 	Event   *EventRecord `json:"event,omitempty"`
 	Profile *Profile     `json:"profile,omitempty"`
