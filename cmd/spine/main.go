@@ -20,6 +20,7 @@ Usage:
   spine demo                                         everything on one machine, with generated traffic
   spine gen      --brokers ADDR --persons N [--truth FILE]
   spine migrate  --clickhouse ADDR                   apply ClickHouse migrations
+  spine export   --parquet DIR --data DIR            Parquet snapshot of profiles and identity map
   spine version
 
 Every flag also reads SPINE_<FLAG> from the environment (--max-backlog ↔ SPINE_MAX_BACKLOG)
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		return cmdGen(ctx, rest, env, stdout, log)
 	case "migrate":
 		return cmdMigrate(ctx, rest, env, log)
+	case "export":
+		return cmdExport(ctx, rest, env, stdout, log)
 	case "version":
 		fmt.Fprintln(stdout, "spine", version)
 		return nil

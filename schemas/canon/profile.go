@@ -65,6 +65,9 @@ type ProfileIdentifier struct {
 	FirstSeen time.Time `json:"first_seen"`
 }
 
+// Identifier returns the identifier without its profile metadata.
+func (p ProfileIdentifier) Identifier() Identifier { return Identifier{Type: p.Type, Value: p.Value} }
+
 // TraitSource records where a trait's surviving value came from, which is
 // what survivorship compares.
 type TraitSource struct {
