@@ -63,26 +63,37 @@ func (e *Engine) ack(a *ackReq) error {
 	if last := e.st.LastSeq(); a.upTo > last {
 		return fmt.Errorf("engine: ack: sink %q acked %d past the newest change %d", a.sink, a.upTo, last)
 	}
-	e.mu.Lock()
-	e.cursors[a.sink] = a.upTo
-	low := e.lowCursor()
-	e.mu.Unlock()
-	trimmed := e.trimmed
 	err := e.st.Update(e.cfg.Now(), func(tx *store.Txn) error {
-		if err := tx.SetCursor(a.sink, a.upTo); err != nil {
-			return err
-		}
-		if low > e.trimmed {
-			var err error
-			if trimmed, err = tx.TrimLog(e.trimmed, low, trimBatch); err != nil {
-				return err
-			}
-			return tx.SetCursor(trimKey, trimmed)
-		}
-		return nil
+		return tx.SetCursor(a.sink, a.upTo)
 	})
 	if err != nil {
 		return fmt.Errorf("engine: ack: %w", err)
+	}
+	e.mu.Lock()
+	e.cursors[a.sink] = a.upTo
+	e.mu.Unlock()
+	return e.trim()
+}
+
+// trim deletes change records every sink has acknowledged, a bounded
+// number per call. With no sinks, nothing waits for the log: all of it goes.
+func (e *Engine) trim() error {
+	e.mu.Lock()
+	low := e.lowCursor()
+	e.mu.Unlock()
+	if low <= e.trimmed {
+		return nil
+	}
+	var trimmed uint64
+	err := e.st.Update(e.cfg.Now(), func(tx *store.Txn) error {
+		var err error
+		if trimmed, err = tx.TrimLog(e.trimmed, low, trimBatch); err != nil {
+			return err
+		}
+		return tx.SetCursor(trimKey, trimmed)
+	})
+	if err != nil {
+		return fmt.Errorf("engine: trim change log: %w", err)
 	}
 	e.trimmed = trimmed
 	return nil

@@ -141,6 +141,9 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		case <-tick.C:
 			e.gauges()
+			if err := e.trim(); err != nil {
+				e.log.Warn("change log trim failed", "err", err)
+			}
 		}
 	}
 }
