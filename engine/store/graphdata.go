@@ -1,12 +1,12 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	json "github.com/goccy/go-json"
 
 	"github.com/spinecdp/spine/engine/profile"
 	"github.com/spinecdp/spine/schemas/canon"
@@ -54,7 +54,20 @@ func (t *Txn) setJSON(key []byte, v any) error {
 
 // Erased reports whether an identifier with this keyed hash was erased.
 func (t *Txn) Erased(hash string) (bool, error) {
+	if !t.s.erased.mayContain(hash) {
+		return false, nil
+	}
 	_, err := t.tx.Get(keyErased(hash))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Erased reports whether an identifier with this keyed hash was erased, in
+// the snapshot.
+func (r *Reader) Erased(hash string) (bool, error) {
+	_, err := r.tx.Get(keyErased(hash))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return false, nil
 	}
@@ -63,6 +76,9 @@ func (t *Txn) Erased(hash string) (bool, error) {
 
 // MarkErased remembers an erased identifier by its keyed hash only.
 func (t *Txn) MarkErased(hash string) error {
+	// Added before the commit: if it fails, the filter merely holds a false
+	// positive.
+	t.s.erased.add(hash)
 	return t.tx.Set(keyErased(hash), []byte(t.now.Format(time.RFC3339)))
 }
 

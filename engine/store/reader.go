@@ -2,10 +2,10 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
+	json "github.com/goccy/go-json"
 
 	"github.com/spinecdp/spine/schemas/canon"
 )

@@ -2,11 +2,11 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
+	json "github.com/goccy/go-json"
 
 	"github.com/spinecdp/spine/engine/profile"
 	"github.com/spinecdp/spine/schemas/canon"

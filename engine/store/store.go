@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	json "github.com/goccy/go-json"
 
 	"github.com/spinecdp/spine/engine/profile"
 )
@@ -54,6 +54,7 @@ type Store struct {
 	opts     Options
 	ids      *cache[string, uint64]
 	profiles *cache[uint64, *profile.State]
+	erased   *bloom // erased-identifier hashes, in front of the h keys
 
 	// mu orders the writer's cache refresh after a commit against readers
 	// filling the cache with what they read (see cache).
@@ -103,6 +104,7 @@ func Open(opts Options) (*Store, error) {
 		ids:      newCache[string, uint64](opts.CacheBytes / 4),
 		profiles: newCache[uint64, *profile.State](opts.CacheBytes - opts.CacheBytes/4),
 		notify:   make(chan struct{}),
+		erased:   newBloom(26),
 	}
 	err = db.View(func(tx *badger.Txn) error {
 		var live uint64
@@ -114,6 +116,11 @@ func Open(opts Options) (*Store, error) {
 			*dst = v
 		}
 		s.live.Store(live)
+		it := tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pErased}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			s.erased.add(string(it.Item().Key()[1:]))
+		}
 		return nil
 	})
 	if err != nil {

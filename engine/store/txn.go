@@ -1,12 +1,12 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	json "github.com/goccy/go-json"
 
 	"github.com/spinecdp/spine/engine/profile"
 	"github.com/spinecdp/spine/schemas/canon"
