@@ -1,0 +1,134 @@
+package sinks_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spinecdp/spine/schemas/canon"
+	"github.com/spinecdp/spine/sinks"
+)
+
+// memLog is an in-memory change log with one cursor per sink.
+type memLog struct {
+	mu      sync.Mutex
+	changes []canon.Change
+	acked   map[string]uint64
+	wake    chan struct{}
+}
+
+func newLog(n int) *memLog {
+	l := &memLog{acked: map[string]uint64{}, wake: make(chan struct{}, 1)}
+	for i := range n {
+		l.changes = append(l.changes, canon.Change{Seq: uint64(i + 1), Kind: canon.ChangeEvent, At: time.Now()})
+	}
+	return l
+}
+
+func (l *memLog) Read(ctx context.Context, sink string, max int) ([]canon.Change, error) {
+	for {
+		l.mu.Lock()
+		cur := l.acked[sink]
+		var out []canon.Change
+		for _, c := range l.changes {
+			if c.Seq > cur && len(out) < max {
+				out = append(out, c)
+			}
+		}
+		l.mu.Unlock()
+		if len(out) > 0 {
+			return out, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-l.wake:
+		}
+	}
+}
+
+func (l *memLog) Ack(_ context.Context, sink string, upTo uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.acked[sink] = upTo
+	return nil
+}
+
+// flaky fails its first failures writes with err, then records batches.
+type flaky struct {
+	mu       sync.Mutex
+	failures int
+	err      error
+	written  []uint64
+	attempts int
+	done     chan struct{}
+	want     int
+}
+
+func (f *flaky) Name() string { return "flaky" }
+func (f *flaky) Close(context.Context) error { return nil }
+func (f *flaky) Write(_ context.Context, b []canon.Change) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.attempts++
+	if f.failures > 0 {
+		f.failures--
+		return f.err
+	}
+	for _, c := range b {
+		f.written = append(f.written, c.Seq)
+	}
+	if len(f.written) >= f.want {
+		close(f.done)
+	}
+	return nil
+}
+
+func cfg() sinks.RunConfig {
+	c := sinks.DefaultRunConfig()
+	c.MaxBatch, c.MinBackoff, c.MaxBackoff = 4, time.Millisecond, 4*time.Millisecond
+	return c
+}
+
+func TestRunRetriesRetryableErrors(t *testing.T) {
+	log := newLog(10)
+	s := &flaky{failures: 3, err: sinks.Retryable(errors.New("connection reset")), done: make(chan struct{}), want: 10}
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- sinks.Run(ctx, log, s, cfg()) }()
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("sink never caught up")
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("Run = %v after cancel, want nil", err)
+	}
+	for i, seq := range s.written {
+		if seq != uint64(i+1) {
+			t.Fatalf("written = %v: want every change once, in order", s.written)
+		}
+	}
+	if s.attempts != 3+3 { // three failures, then batches of 4, 4, 2
+		t.Errorf("attempts = %d, want 6", s.attempts)
+	}
+	if log.acked["flaky"] != 10 {
+		t.Errorf("acked = %d, want 10", log.acked["flaky"])
+	}
+}
+
+func TestRunStopsOnFatalError(t *testing.T) {
+	log := newLog(3)
+	boom := errors.New("schema mismatch")
+	s := &flaky{failures: 1, err: boom, done: make(chan struct{}), want: 3}
+	err := sinks.Run(t.Context(), log, s, cfg())
+	if !errors.Is(err, boom) {
+		t.Fatalf("Run = %v, want the fatal error", err)
+	}
+	if log.acked["flaky"] != 0 {
+		t.Errorf("acked %d after a failed write: the batch must stay in the log", log.acked["flaky"])
+	}
+}
