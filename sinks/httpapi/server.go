@@ -195,6 +195,7 @@ func (s *Server) routes() {
 		{"GET /v1/quarantine", ScopeAdmin, "", s.quarantine},
 		{"DELETE /v1/quarantine", ScopeAdmin, "release", s.release},
 		{"GET /v1/accounts/{id}", ScopeRead, "", s.account},
+		{"GET /v1/dashboard", ScopeRead, "", s.dashboard},
 		{"GET /healthz", "", "", s.healthz},
 		{"GET /readyz", "", "", s.readyz},
 		{"GET /metrics", "", "", s.metricsHandler()},
@@ -202,6 +203,7 @@ func (s *Server) routes() {
 		s.mux.Handle(rt.pattern, s.wrap(rt.pattern, rt.scope, rt.action, rt.h))
 		s.scopes[rt.pattern] = rt.scope
 	}
+	s.pageRoutes() // the dashboard page: GET / and its assets (dashboard.go)
 }
 
 // serveHTTP is the outermost handler: it lets the mux route, and turns the
