@@ -38,4 +38,11 @@ grep -rl --include='*_test.go' '^func Fuzz' . | while read -r file; do
 		}
 	done
 done
+echo "== modern dialect on ClickHouse 26 (chDB, in-process)"
+if chdb_env=$(bash deploy/chdb.sh); then
+	(eval "$chdb_env" && "$GO" test -tags chdb -count=1 -run Chdb ./sinks/clickhouse/)
+else
+	echo "chDB unavailable; modern dialect not checked" >&2
+	[[ ${CI:-} != true ]] || exit 1
+fi
 echo "== all tests passed"

@@ -11,10 +11,11 @@ import (
 	"strings"
 )
 
-// files holds every contract file: the ClickHouse migrations, the JSON
-// Schemas of the channels and of the canonical event, and the API spec.
+// files holds every contract file: the ClickHouse migrations and analyst
+// queries, the JSON Schemas of the channels and of the canonical event, and
+// the API spec.
 //
-//go:embed clickhouse/*.sql json/*.json openapi.yaml
+//go:embed clickhouse/*.sql queries/*.sql queries/README.md json/*.json openapi.yaml
 var files embed.FS
 
 // Files returns the embedded contract files, by their path in this
@@ -156,5 +157,45 @@ func Migrations(d Dialect) ([]Migration, error) {
 		out = append(out, Migration{Version: v, Name: strings.TrimSuffix(e.Name(), ".sql"), SQL: sql})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out, nil
+}
+
+// Query is one documented analyst query from queries/. The queries read
+// the tables of the migrations and run unchanged on both dialects.
+type Query struct {
+	Name string // file name without extension, e.g. "people"
+	Doc  string // the leading comment, without the "-- " markers
+	SQL  string // the statement, without a trailing semicolon
+}
+
+// Queries returns the analyst queries, by name.
+func Queries() ([]Query, error) {
+	entries, err := fs.ReadDir(files, "queries")
+	if err != nil {
+		return nil, fmt.Errorf("schemas: %w", err)
+	}
+	var out []Query
+	for _, e := range entries {
+		if path.Ext(e.Name()) != ".sql" {
+			continue
+		}
+		raw, err := files.ReadFile(path.Join("queries", e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("schemas: %w", err)
+		}
+		q := Query{Name: strings.TrimSuffix(e.Name(), ".sql")}
+		var doc []string
+		lines := strings.Split(string(raw), "\n")
+		i := 0
+		for ; i < len(lines) && strings.HasPrefix(lines[i], "--"); i++ {
+			doc = append(doc, strings.TrimSpace(strings.TrimPrefix(lines[i], "--")))
+		}
+		q.Doc = strings.Join(doc, "\n")
+		q.SQL = strings.TrimSuffix(strings.TrimSpace(strings.Join(lines[i:], "\n")), ";")
+		if q.SQL == "" {
+			return nil, fmt.Errorf("schemas: query %s is empty", e.Name())
+		}
+		out = append(out, q)
+	}
 	return out, nil
 }

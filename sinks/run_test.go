@@ -67,7 +67,7 @@ type flaky struct {
 	want     int
 }
 
-func (f *flaky) Name() string { return "flaky" }
+func (f *flaky) Name() string                { return "flaky" }
 func (f *flaky) Close(context.Context) error { return nil }
 func (f *flaky) Write(_ context.Context, b []canon.Change) error {
 	f.mu.Lock()

@@ -33,8 +33,14 @@ type Config struct {
 	MaxOpenConns int
 	// MaxInsertRows bounds the rows of one INSERT; larger groups are split.
 	MaxInsertRows int
-	// MaxDeleteKeys bounds the keys listed in one ALTER TABLE ... DELETE.
+	// MaxDeleteKeys bounds the keys listed in one ALTER TABLE ... DELETE
+	// (and the days in one roll-up refresh).
 	MaxDeleteKeys int
+	// SnapshotInterval is the least time between two recounts of the
+	// profile snapshots (identity levels, lifecycle funnel, consent rates),
+	// which read every live profile; a new day always gets one. Zero
+	// recounts after every batch that changed a profile.
+	SnapshotInterval time.Duration
 }
 
 // DefaultConfig returns the defaults for a server on addr.
@@ -49,6 +55,8 @@ func DefaultConfig(addr string) Config {
 		MaxOpenConns:  4,
 		MaxInsertRows: 10_000,
 		MaxDeleteKeys: 1_000,
+
+		SnapshotInterval: time.Minute,
 	}
 }
 
@@ -76,6 +84,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInsertRows < 1 || c.MaxDeleteKeys < 1 {
 		b.WriteString("clickhouse: MaxInsertRows and MaxDeleteKeys must be at least 1\n")
+	}
+	if c.SnapshotInterval < 0 {
+		b.WriteString("clickhouse: SnapshotInterval must not be negative\n")
 	}
 	if b.Len() == 0 {
 		return nil

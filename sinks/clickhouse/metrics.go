@@ -7,33 +7,47 @@ import (
 )
 
 type metrics struct {
-	rows *prometheus.CounterVec // spine_sink_rows_total{sink,table}
+	rows    *prometheus.CounterVec // spine_sink_rows_total{sink,table}
+	inserts *prometheus.CounterVec // spine_sink_inserts_total{sink,table}
 }
 
 // newMetrics registers the sink's metrics with reg, which may be nil. The
-// rows counter is shared by every sink (the sink label tells them apart),
-// so a collector another sink registered first is reused.
+// counters are shared by every sink (the sink label tells them apart), so
+// a collector another sink registered first is reused.
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	rows := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "spine_sink_rows_total",
-		Help: "Rows written by a sink, per destination table.",
-	}, []string{"sink", "table"})
-	if reg != nil {
-		if err := reg.Register(rows); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, err
-			}
-			existing, ok := are.ExistingCollector.(*prometheus.CounterVec)
-			if !ok {
-				return nil, err
-			}
-			rows = existing
-		}
+	rows, err := counter(reg, "spine_sink_rows_total", "Rows written by a sink, per destination table.")
+	if err != nil {
+		return nil, err
 	}
-	return &metrics{rows: rows}, nil
+	// Inserts per table show whether batching works: ClickHouse wants few
+	// large INSERTs, and the sink sends one per table per batch.
+	inserts, err := counter(reg, "spine_sink_inserts_total", "INSERT statements sent by a sink, per destination table.")
+	if err != nil {
+		return nil, err
+	}
+	return &metrics{rows: rows, inserts: inserts}, nil
 }
 
-func (m *metrics) addRows(table string, n int) {
-	m.rows.WithLabelValues(name, table).Add(float64(n))
+func counter(reg prometheus.Registerer, metric, help string) (*prometheus.CounterVec, error) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: metric, Help: help}, []string{"sink", "table"})
+	if reg == nil {
+		return c, nil
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return nil, err
+		}
+		existing, ok := are.ExistingCollector.(*prometheus.CounterVec)
+		if !ok {
+			return nil, err
+		}
+		return existing, nil
+	}
+	return c, nil
+}
+
+func (m *metrics) addInsert(table string, rows int) {
+	m.rows.WithLabelValues(name, table).Add(float64(rows))
+	m.inserts.WithLabelValues(name, table).Inc()
 }

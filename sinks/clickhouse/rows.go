@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/spinecdp/spine/schemas"
@@ -14,6 +15,10 @@ const (
 	tableProfiles    = "profiles"
 	tableIdentityMap = "identity_map"
 	tableMerges      = "merges"
+	tableAccounts    = "accounts"
+	// tableEventsDaily is filled by a materialized view on events; the
+	// sink only deletes from it (erasure).
+	tableEventsDaily = "events_daily"
 )
 
 // row collects one row's column names next to its values, so the two can
@@ -38,15 +43,22 @@ var (
 	maxTime = time.Date(2105, 12, 31, 0, 0, 0, 0, time.UTC)
 )
 
+// clampTime bounds t to what DateTime and DateTime64(3) hold.
+func clampTime(t time.Time) time.Time {
+	t = t.UTC()
+	if t.Before(minTime) {
+		return minTime
+	}
+	if t.After(maxTime) {
+		return maxTime
+	}
+	return t
+}
+
 // time adds a time as the dialect stores it: one DateTime64(3) column, or
 // DateTime seconds plus a UInt16 of milliseconds (schemas.Dialect.TimeColumns).
 func (r *row) time(col string, t time.Time) {
-	t = t.UTC()
-	if t.Before(minTime) {
-		t = minTime
-	} else if t.After(maxTime) {
-		t = maxTime
-	}
+	t = clampTime(t)
 	cols := r.dialect.TimeColumns(col)
 	if len(cols) == 1 {
 		r.add(cols[0], t.Truncate(time.Millisecond))
@@ -99,6 +111,9 @@ func eventRow(d schemas.Dialect, c *canon.Change) *row {
 		types[i] = string(o.Type)
 	}
 	r.add("id_types", types)
+	at, ah := anchor(e.Identifiers)
+	r.add("anchor_type", string(at))
+	r.add("anchor_hash", ah)
 	var micros int64
 	var currency string
 	if e.Amount != nil {
@@ -149,6 +164,12 @@ func profileRow(d schemas.Dialect, c *canon.Change) (*row, error) {
 	r.time("last_seen", p.Computed.LastSeen)
 	r.add("order_count", p.Computed.OrderCount)
 	r.add("lifecycle_stage", p.Computed.LifecycleStage)
+	stages, times := lifecycle(p.Computed.Lifecycle)
+	r.add("lifecycle_stages", stages)
+	r.add("lifecycle_times", times)
+	purposes, granted := consent(p.Consent)
+	r.add("consent_purposes", purposes)
+	r.add("consent_granted", granted)
 	r.add("last_channel", string(p.Computed.LastChannel))
 	r.add("groups", strOr(p.Groups))
 	r.add("deleted", uint8(0))
@@ -177,6 +198,10 @@ func deletionRow(d schemas.Dialect, c *canon.Change) *row {
 	r.time("last_seen", time.Time{})
 	r.add("order_count", int64(0))
 	r.add("lifecycle_stage", "")
+	r.add("lifecycle_stages", []string{})
+	r.add("lifecycle_times", []time.Time{})
+	r.add("consent_purposes", []string{})
+	r.add("consent_granted", []uint8{})
 	r.add("last_channel", "")
 	r.add("groups", []string{})
 	r.add("deleted", uint8(1))
@@ -228,5 +253,97 @@ func logRow(d schemas.Dialect, c *canon.Change) *row {
 	}
 	r.add("evidence_trust", trust)
 	r.time("logged_at", c.At)
+	return r
+}
+
+// anchor picks the identifier that decided the event's profile: the one of
+// highest priority in canon.DefaultIDTypes. It returns its type and the
+// cityHash64 of its value (what identity_map rows hash to in queries), or
+// ("", 0) for an event without identifiers.
+//
+// The engine knows the anchor exactly and may configure another priority
+// order, or skip a quarantined identifier; until canon.EventRecord carries
+// the anchor (proposed), this is the rule of DESIGN section 3 under the
+// default order, which holds for every event that linked its identifiers.
+func anchor(obs []canon.Observation) (canon.IDType, uint64) {
+	best, rank := -1, len(canon.DefaultIDTypes)
+	for i, o := range obs {
+		for k, t := range canon.DefaultIDTypes {
+			if o.Type == t && k < rank {
+				best, rank = i, k
+			}
+		}
+	}
+	if best < 0 {
+		return "", 0
+	}
+	return obs[best].Type, valueHash(obs[best].Value)
+}
+
+// lifecycle renders the stages a profile reached as parallel arrays, in
+// funnel order (canon.Stages), then any stage this sink does not know, by
+// name, so a newer engine's stages are kept rather than dropped.
+func lifecycle(m map[string]time.Time) ([]string, []time.Time) {
+	names := make([]string, 0, len(m))
+	for _, s := range canon.Stages {
+		if _, ok := m[s]; ok {
+			names = append(names, s)
+		}
+	}
+	var extra []string
+	for s := range m {
+		if !slices.Contains(canon.Stages, s) {
+			extra = append(extra, s)
+		}
+	}
+	slices.Sort(extra)
+	names = append(names, extra...)
+	times := make([]time.Time, len(names))
+	for i, s := range names {
+		times[i] = clampTime(m[s]).Truncate(time.Second)
+	}
+	return names, times
+}
+
+// consent renders the recorded consent choices as parallel arrays, sorted
+// by purpose.
+func consent(m map[string]canon.ConsentState) ([]string, []uint8) {
+	purposes := make([]string, 0, len(m))
+	for p := range m {
+		purposes = append(purposes, p)
+	}
+	slices.Sort(purposes)
+	granted := make([]uint8, len(purposes))
+	for i, p := range purposes {
+		granted[i] = flag(m[p].Value)
+	}
+	return purposes, granted
+}
+
+// account is a B2B account as the engine is to emit it. canon has no
+// account change yet (the proposed canon.ChangeAccount carries this shape:
+// see the package doc); Write gains one case when it does.
+type account struct {
+	ID      string
+	Traits  map[string]any
+	Members []string // profile ids
+	Version uint64
+	Deleted bool // the account is gone (erased with its last member)
+}
+
+func accountRow(d schemas.Dialect, seq uint64, at time.Time, a *account) *row {
+	r := &row{dialect: d}
+	r.add("account_id", a.ID)
+	name, _ := a.Traits["name"].(string)
+	r.add("name", name)
+	r.add("traits", jsonString(a.Traits))
+	members := slices.Clone(strOr(a.Members))
+	slices.Sort(members)
+	r.add("members", members)
+	r.add("member_count", uint32(len(members)))
+	r.add("version", a.Version)
+	r.add("deleted", flag(a.Deleted))
+	r.add("seq", seq)
+	r.time("updated_at", at)
 	return r
 }

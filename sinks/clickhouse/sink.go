@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"syscall"
+	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -27,6 +28,7 @@ type Sink struct {
 	conn    driver.Conn // pool whose default database is cfg.Database
 	log     *slog.Logger
 	metrics *metrics
+	snap    snapshotState // profile snapshots not yet refreshed (rollup.go)
 }
 
 var _ sinks.Sink = (*Sink)(nil)
@@ -106,15 +108,27 @@ func (s *Sink) withServer(ctx context.Context, fn func(driver.Conn) error) error
 // Name implements sinks.Sink.
 func (s *Sink) Name() string { return name }
 
+// Database returns the database that holds the sink's tables.
+func (s *Sink) Database() string { return s.cfg.Database }
+
 // Dialect returns the schema dialect the sink writes.
 func (s *Sink) Dialect() schemas.Dialect { return s.dialect }
 
-// Close implements sinks.Sink: it closes the connection pool.
+// Close implements sinks.Sink: it refreshes a profile snapshot that
+// Config.SnapshotInterval held back, then closes the connection pool.
+// Failing that refresh loses nothing the next start cannot redo: the next
+// batch that changes a profile snapshots all of them again.
 func (s *Sink) Close(ctx context.Context) error {
-	if err := s.conn.Close(); err != nil {
-		return fmt.Errorf("clickhouse: close: %w", err)
+	var errs []error
+	if s.snap.pending {
+		if err := s.snapshot(ctx, time.Now().UTC()); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return nil
+	if err := s.conn.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("clickhouse: close: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // transientCodes are server error codes worth retrying: overload, timeouts

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-faster/city"
 
@@ -19,22 +20,34 @@ import (
 // deletion removes them too), rows after it are inserted after it (so it
 // does not). A replay repeats the same inserts, which collapse under FINAL,
 // and the same deletions, which remove nothing new.
+//
+// After the rows, Write recomputes the roll-ups the batch touched (see
+// rollup.go). A failure anywhere returns an error and the whole batch comes
+// again, so a refresh is never skipped for rows that were written.
 func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
+	if len(batch) == 0 {
+		return nil
+	}
 	w := &writer{s: s, ins: map[string][]*row{}, erased: map[string]bool{}, removed: map[canon.IDType]map[uint64]bool{}}
+	days := map[time.Time]bool{} // event days whose roll-ups to recompute
+	profilesChanged := false
 	skipped := 0
 	for i := range batch {
 		c := &batch[i]
 		var err error
 		switch {
 		case c.Kind == canon.ChangeEvent && c.Event != nil:
+			days[dayOf(clampTime(c.Event.Time))] = true
 			err = w.add(ctx, tableEvents, eventRow(s.dialect, c), w.erased[c.Event.ProfileID])
 		case c.Kind == canon.ChangeProfile && c.Profile != nil:
+			profilesChanged = true
 			var r *row
 			if r, err = profileRow(s.dialect, c); err != nil {
 				return fmt.Errorf("clickhouse: encode profile at seq %d: %w", c.Seq, err)
 			}
 			err = w.add(ctx, tableProfiles, r, w.erased[c.Profile.ID])
 		case c.Kind == canon.ChangeDelete && c.Delete != nil:
+			profilesChanged = true
 			err = w.add(ctx, tableProfiles, deletionRow(s.dialect, c), w.erased[c.Delete.ProfileID])
 		case c.Kind == canon.ChangeMapping && c.Mapping != nil:
 			err = w.mapping(ctx, c)
@@ -56,7 +69,11 @@ func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
 	if skipped > 0 {
 		s.log.Warn("clickhouse sink skipped changes it does not know", "count", skipped)
 	}
-	return w.flush(ctx)
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
+	last := &batch[len(batch)-1]
+	return s.refresh(ctx, days, profilesChanged, last.Seq, last.At)
 }
 
 // writer holds the rows and deletions of one Write that are not yet sent.
@@ -161,7 +178,7 @@ func (s *Sink) insert(ctx context.Context, table string, rows []*row) error {
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("clickhouse: insert %s: %w", table, classify(err))
 	}
-	s.metrics.addRows(table, len(rows))
+	s.metrics.addInsert(table, len(rows))
 	return nil
 }
 
@@ -180,6 +197,7 @@ func (s *Sink) erase(ctx context.Context, ids map[string]bool) error {
 		in := strings.Join(chunk, ", ")
 		stmts := []struct{ table, where string }{
 			{tableEvents, "profile_id IN (" + in + ")"},
+			{tableEventsDaily, "profile_id IN (" + in + ")"},
 			{tableProfiles, "profile_id IN (" + in + ")"},
 			{tableIdentityMap, "profile_id IN (" + in + ")"},
 			{tableMerges, "type != 'erase' AND (profile_id IN (" + in + ") OR hasAny(others, [" + in + "]))"},
@@ -211,10 +229,18 @@ func (s *Sink) deleteRemoved(ctx context.Context, removed map[canon.IDType]map[u
 		}
 		sort.Strings(hashes)
 		for chunk := range chunks(hashes, s.cfg.MaxDeleteKeys) {
-			q := "ALTER TABLE " + tableIdentityMap + " DELETE WHERE id_type = " + quote(t) +
-				" AND cityHash64(id_value) IN (" + strings.Join(chunk, ", ") + ")"
-			if err := s.conn.Exec(ctx, q); err != nil {
-				return fmt.Errorf("clickhouse: delete removed identifiers: %w", classify(err))
+			in := strings.Join(chunk, ", ")
+			// Events anchored on the identifier are the erased person's too,
+			// whatever profile id they carry (DESIGN section 7).
+			stmts := []struct{ table, where string }{
+				{tableIdentityMap, "id_type = " + quote(t) + " AND cityHash64(id_value) IN (" + in + ")"},
+				{tableEvents, "anchor_type = " + quote(t) + " AND anchor_hash IN (" + in + ")"},
+				{tableEventsDaily, "anchor_type = " + quote(t) + " AND anchor_hash IN (" + in + ")"},
+			}
+			for _, st := range stmts {
+				if err := s.conn.Exec(ctx, "ALTER TABLE "+st.table+" DELETE WHERE "+st.where); err != nil {
+					return fmt.Errorf("clickhouse: delete removed identifiers from %s: %w", st.table, classify(err))
+				}
 			}
 		}
 	}
