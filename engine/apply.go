@@ -156,7 +156,8 @@ func (e *Engine) applyEvent(tx *store.Txn, ev *canon.Event) ([]uint64, error) {
 	if err := tx.PutEvent(res.Anchor, ev); err != nil {
 		return nil, err
 	}
-	tx.Emit(canon.Change{Kind: canon.ChangeEvent, Event: &canon.EventRecord{Event: *ev, ProfileID: st.ID}, Restricted: e.cfg.restricted(st.Consent)})
+	anchor, _ := canon.ParseKey(res.Anchor)
+	tx.Emit(canon.Change{Kind: canon.ChangeEvent, Event: &canon.EventRecord{Event: *ev, ProfileID: st.ID, Anchor: anchor}, Restricted: e.cfg.restricted(st.Consent)})
 	touched := res.Touched
 	if ev.GroupID != "" {
 		if err := e.joinAccount(tx, ev, st.ID); err != nil {

@@ -37,10 +37,13 @@ type Change struct {
 	Erase   *Erasure     `json:"erase,omitempty"`
 }
 
-// EventRecord is an accepted event with the profile it resolved to.
+// EventRecord is an accepted event with the profile it resolved to and the
+// identifier it was filed under (its anchor), through which analysts see
+// later merges and splits retroactively.
 type EventRecord struct {
 	Event
-	ProfileID string `json:"profile_id"`
+	ProfileID string     `json:"profile_id"`
+	Anchor    Identifier `json:"anchor"`
 }
 
 // Deletion says a profile id no longer exists.

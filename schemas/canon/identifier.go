@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"strings"
 )
 
 // IDType names a kind of identifier. The defaults are listed in priority
@@ -47,6 +48,12 @@ func (i Identifier) String() string { return string(i.Type) + ":" + i.Value }
 
 // Key is the identifier's storage key: type, a NUL byte, value.
 func (i Identifier) Key() string { return string(i.Type) + "\x00" + i.Value }
+
+// ParseKey is the inverse of Identifier.Key.
+func ParseKey(key string) (Identifier, bool) {
+	t, v, ok := strings.Cut(key, "\x00")
+	return Identifier{Type: IDType(t), Value: v}, ok
+}
 
 // ShortHash is a short, stable, non-reversible tag for an identifier, for
 // logs and error messages that must not carry PII.

@@ -9,6 +9,9 @@ import (
 type metrics struct {
 	rows    *prometheus.CounterVec // spine_sink_rows_total{sink,table}
 	inserts *prometheus.CounterVec // spine_sink_inserts_total{sink,table}
+	// restricted counts rows not written because the person's consent
+	// keeps them out of analytics: spine_sink_restricted_total{sink,table}.
+	restricted *prometheus.CounterVec
 }
 
 // newMetrics registers the sink's metrics with reg, which may be nil. The
@@ -25,7 +28,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &metrics{rows: rows, inserts: inserts}, nil
+	restricted, err := counter(reg, "spine_sink_restricted_total", "Rows withheld from analytics under the consent policy, per table.")
+	if err != nil {
+		return nil, err
+	}
+	return &metrics{rows: rows, inserts: inserts, restricted: restricted}, nil
 }
 
 func counter(reg prometheus.Registerer, metric, help string) (*prometheus.CounterVec, error) {

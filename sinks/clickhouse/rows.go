@@ -112,6 +112,9 @@ func eventRow(d schemas.Dialect, c *canon.Change) *row {
 	}
 	r.add("id_types", types)
 	at, ah := anchor(e.Identifiers)
+	if e.Anchor.Type != "" {
+		at, ah = e.Anchor.Type, valueHash(e.Anchor.Value)
+	}
 	r.add("anchor_type", string(at))
 	r.add("anchor_hash", ah)
 	var micros int64
@@ -261,10 +264,9 @@ func logRow(d schemas.Dialect, c *canon.Change) *row {
 // cityHash64 of its value (what identity_map rows hash to in queries), or
 // ("", 0) for an event without identifiers.
 //
-// The engine knows the anchor exactly and may configure another priority
-// order, or skip a quarantined identifier; until canon.EventRecord carries
-// the anchor (proposed), this is the rule of DESIGN section 3 under the
-// default order, which holds for every event that linked its identifiers.
+// The engine records the anchor exactly in canon.EventRecord.Anchor; this
+// rule (DESIGN section 3 under the default order) serves change records
+// written before it did.
 func anchor(obs []canon.Observation) (canon.IDType, uint64) {
 	best, rank := -1, len(canon.DefaultIDTypes)
 	for i, o := range obs {

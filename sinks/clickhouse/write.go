@@ -31,17 +31,23 @@ func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
 	w := &writer{s: s, ins: map[string][]*row{}, erased: map[string]bool{}, removed: map[canon.IDType]map[uint64]bool{}}
 	days := map[time.Time]bool{} // event days whose roll-ups to recompute
 	profilesChanged := false
-	skipped := 0
+	skipped, restricted := 0, 0
 	for i := range batch {
 		c := &batch[i]
 		var err error
 		switch {
+		case c.Kind == canon.ChangeEvent && c.Event != nil && c.Restricted:
+			// The person's consent keeps them out of analytics: no new rows.
+			restricted++
 		case c.Kind == canon.ChangeEvent && c.Event != nil:
 			days[dayOf(clampTime(c.Event.Time))] = true
 			err = w.add(ctx, tableEvents, eventRow(s.dialect, c), w.erased[c.Event.ProfileID])
 		case c.Kind == canon.ChangeProfile && c.Profile != nil:
 			profilesChanged = true
 			var r *row
+			if c.Restricted {
+				c = restrictedProfile(c)
+			}
 			if r, err = profileRow(s.dialect, c); err != nil {
 				return fmt.Errorf("clickhouse: encode profile at seq %d: %w", c.Seq, err)
 			}
@@ -65,6 +71,9 @@ func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
 		if err != nil {
 			return err
 		}
+	}
+	if restricted > 0 {
+		s.metrics.restricted.WithLabelValues(name, tableEvents).Add(float64(restricted))
 	}
 	if skipped > 0 {
 		s.log.Warn("clickhouse sink skipped changes it does not know", "count", skipped)
@@ -266,4 +275,15 @@ func chunks[T any](s []T, n int) func(func([]T) bool) {
 			s = s[k:]
 		}
 	}
+}
+
+// restrictedProfile is what analytics may keep of a person whose consent
+// keeps them out: levels, lifecycle, counters and consent (so roll-ups stay
+// right), and nothing that identifies or describes them.
+func restrictedProfile(c *canon.Change) *canon.Change {
+	out := *c
+	p := *c.Profile
+	p.Identifiers, p.Traits, p.TraitSources = nil, map[string]any{}, nil
+	out.Profile = &p
+	return &out
 }
