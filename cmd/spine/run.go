@@ -18,7 +18,6 @@ import (
 	"github.com/spinecdp/spine/ingest/msg"
 	"github.com/spinecdp/spine/ingest/normalize"
 	"github.com/spinecdp/spine/schemas"
-	"github.com/spinecdp/spine/schemas/canon"
 	"github.com/spinecdp/spine/sinks"
 	"github.com/spinecdp/spine/sinks/clickhouse"
 	"github.com/spinecdp/spine/sinks/httpapi"
@@ -44,6 +43,7 @@ type runOptions struct {
 	EncryptionKey string // file holding the key
 	MaxPoll       int
 	NoSync        bool
+	Kafka         kafkaConn // TLS and SASL of both Kafka clients
 }
 
 func runFlags(name string) (*flagSetWithOptions, *runOptions) {
@@ -65,6 +65,7 @@ func runFlags(name string) (*flagSetWithOptions, *runOptions) {
 	fs.IntVar(&o.CacheMB, "cache-mb", 128, "memory for the identifier and profile caches, MiB")
 	fs.StringVar(&o.EncryptionKey, "encryption-key-file", "", "file with a 16, 24 or 32-byte key: encrypts the state at rest")
 	fs.IntVar(&o.MaxPoll, "max-poll-records", 5000, "records per consumed batch")
+	o.Kafka.register(fs)
 	return &flagSetWithOptions{fs, func() { o.Brokers = splitList(*brokers) }}, o
 }
 
@@ -147,9 +148,12 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (*proces
 	} else {
 		log.Info("clickhouse sink off: no --clickhouse address given")
 	}
+	kconn, err := kafkaConnOpts(o.Kafka, log)
+	if err != nil {
+		return nil, err
+	}
 	kcfg := kafka.DefaultConfig()
-	kcfg.Brokers = o.Brokers
-	kcfg.TopicPrefix = o.TopicPrefix
+	kcfg.Brokers, kcfg.TopicPrefix, kcfg.Conn = o.Brokers, o.TopicPrefix, kconn
 	kSink, err := kafka.New(kcfg, log, reg)
 	if err != nil {
 		return nil, err
@@ -180,11 +184,8 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (*proces
 	ccfg := consumer.DefaultConfig()
 	ccfg.Brokers, ccfg.TopicPrefix = o.Brokers, o.TopicPrefix
 	ccfg.CreateTopics, ccfg.Partitions, ccfg.MaxPollRecords = true, o.Partitions, o.MaxPoll
-	decoders := map[canon.Channel]func([]byte) (canon.Event, error){}
-	for ch, d := range ingest.Decoders(norm, msg.DefaultLimits()) {
-		decoders[ch] = d
-	}
-	cons, err := consumer.New(ccfg, decoders, eng, log, reg)
+	ccfg.Conn = kconn
+	cons, err := consumer.New(ccfg, ingest.Decoders(norm, msg.DefaultLimits()), eng, log, reg)
 	if err != nil {
 		eng.Close()
 		return nil, err

@@ -1,40 +1,15 @@
 package consumer
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/spinecdp/spine/schemas/canon"
 )
-
-// SASL mechanisms.
-const (
-	SASLPlain       = "PLAIN"
-	SASLScramSHA256 = "SCRAM-SHA-256"
-	SASLScramSHA512 = "SCRAM-SHA-512"
-)
-
-// SASL holds SASL credentials. The zero value means no SASL.
-type SASL struct {
-	// Mechanism is "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
-	Mechanism string
-	User      string
-	Password  string
-}
-
-// LogValue implements slog.LogValuer: the password is never logged.
-func (s SASL) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("mechanism", s.Mechanism), slog.String("user", s.User),
-		slog.String("password", "REDACTED"))
-}
 
 // Config configures a Consumer. Start from DefaultConfig.
 type Config struct {
@@ -66,10 +41,24 @@ type Config struct {
 	Partitions int
 	// ReplicationFactor of created topics; -1 takes the broker's default.
 	ReplicationFactor int
-	// TLS enables TLS with this configuration when not nil.
-	TLS *tls.Config
-	// SASL authenticates the client when SASL.Mechanism is set.
-	SASL SASL
+	// Conn are the client options for reaching the brokers beyond Brokers
+	// and ClientID: TLS (kgo.DialTLSConfig), SASL (kgo.SASL), a dialer.
+	// They are built once, at the edge (cmd/spine), and shared with the
+	// Kafka sink, so both clients connect the same way. They are applied
+	// before the consumer's own options, which therefore win where they
+	// overlap: Conn cannot change how the consumer reads or commits.
+	Conn []kgo.Opt
+	// FetchMaxWait is the longest a broker may hold a fetch that finds no
+	// data (kgo.FetchMaxWait; Kafka clients default to 5s). It is the
+	// worst-case produce-to-apply latency whenever a parked fetch is not
+	// woken by new data: kfake's first fetch of a session was reported to
+	// wait the full FetchMaxWait, so with 5s a test or demo that produces
+	// right after start-up saw its first records applied 5s late. A broker
+	// that wakes parked fetches adds nothing either way (measured with the
+	// pinned kfake: about 25ms produce-to-apply at both 250ms and 5s).
+	// 250ms keeps the worst case short at the price of four empty fetches
+	// a second per broker when idle, which no broker notices.
+	FetchMaxWait time.Duration
 	// BackoffMin and BackoffMax bound the capped exponential backoff used to
 	// retry DLQ writes, Apply and topic creation.
 	BackoffMin time.Duration
@@ -91,6 +80,7 @@ func DefaultConfig() Config {
 		MaxMessageBytes:   1 << 20,
 		Partitions:        -1,
 		ReplicationFactor: -1,
+		FetchMaxWait:      250 * time.Millisecond,
 		BackoffMin:        100 * time.Millisecond,
 		BackoffMax:        10 * time.Second,
 		StopTimeout:       10 * time.Second,
@@ -100,6 +90,13 @@ func DefaultConfig() Config {
 // maxMessageBytes caps MaxMessageBytes: Kafka's own protocol limits sit
 // below it, and batches of MaxPollRecords such records must fit in memory.
 const maxMessageBytes = 64 << 20
+
+// FetchMaxWait bounds: kgo refuses less than 10ms, and a wait longer than
+// a few seconds only adds latency.
+const (
+	minFetchMaxWait = 10 * time.Millisecond
+	maxFetchMaxWait = 30 * time.Second
+)
 
 // Validate reports every problem with c at once, one per line.
 func (c *Config) Validate() error {
@@ -140,18 +137,13 @@ func (c *Config) Validate() error {
 			fmt.Fprintf(&b, "ReplicationFactor (%d) must be > 0, or -1 for the broker's default\n", c.ReplicationFactor)
 		}
 	}
-	switch c.SASL.Mechanism {
-	case "":
-		if c.SASL.User != "" || c.SASL.Password != "" {
-			b.WriteString("SASL.User and SASL.Password are set but SASL.Mechanism is empty\n")
+	for i, o := range c.Conn {
+		if o == nil {
+			fmt.Fprintf(&b, "Conn[%d] is nil\n", i)
 		}
-	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
-		if c.SASL.User == "" {
-			fmt.Fprintf(&b, "SASL.User must be set for %s\n", c.SASL.Mechanism)
-		}
-	default:
-		fmt.Fprintf(&b, "SASL.Mechanism (%q) must be one of %s, %s, %s\n", c.SASL.Mechanism,
-			SASLPlain, SASLScramSHA256, SASLScramSHA512)
+	}
+	if c.FetchMaxWait < minFetchMaxWait || c.FetchMaxWait > maxFetchMaxWait {
+		fmt.Fprintf(&b, "FetchMaxWait (%v) must be in %v..%v\n", c.FetchMaxWait, minFetchMaxWait, maxFetchMaxWait)
 	}
 	if c.BackoffMin <= 0 {
 		fmt.Fprintf(&b, "BackoffMin (%v) must be > 0\n", c.BackoffMin)
@@ -196,22 +188,13 @@ func (c *Config) dlqTopic() string {
 	return c.TopicPrefix + "dlq"
 }
 
-// connOpts are the client options for reaching the brokers.
+// connOpts are the client options for reaching the brokers: Conn first,
+// then the seed brokers and client id.
 func (c *Config) connOpts() []kgo.Opt {
-	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...)}
+	opts := append([]kgo.Opt(nil), c.Conn...)
+	opts = append(opts, kgo.SeedBrokers(c.Brokers...))
 	if c.ClientID != "" {
 		opts = append(opts, kgo.ClientID(c.ClientID))
-	}
-	if c.TLS != nil {
-		opts = append(opts, kgo.DialTLSConfig(c.TLS.Clone()))
-	}
-	switch c.SASL.Mechanism {
-	case SASLPlain:
-		opts = append(opts, kgo.SASL(plain.Auth{User: c.SASL.User, Pass: c.SASL.Password}.AsMechanism()))
-	case SASLScramSHA256:
-		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.User, Pass: c.SASL.Password}.AsSha256Mechanism()))
-	case SASLScramSHA512:
-		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.User, Pass: c.SASL.Password}.AsSha512Mechanism()))
 	}
 	return opts
 }

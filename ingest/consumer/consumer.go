@@ -13,7 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/plugin/kslog"
 
+	"github.com/spinecdp/spine/ingest"
 	"github.com/spinecdp/spine/schemas/canon"
 )
 
@@ -47,7 +49,7 @@ const dlqHeadroom = 64 << 10
 // it by cancelling Run's context, then Close it.
 type Consumer struct {
 	cfg      Config
-	decoders map[canon.Channel]func([]byte) (canon.Event, error)
+	decoders map[canon.Channel]ingest.Decoder
 	channels map[string]canon.Channel // topic -> channel
 	topics   []string                 // consumed topics, sorted
 	app      Applier
@@ -64,7 +66,7 @@ type Consumer struct {
 // channel in decoders (normally all six). Each decoder must be a pure
 // function of the record's value. No connection is made before Run; log and
 // reg may be nil.
-func New(cfg Config, decoders map[canon.Channel]func([]byte) (canon.Event, error), app Applier,
+func New(cfg Config, decoders map[canon.Channel]ingest.Decoder, app Applier,
 	log *slog.Logger, reg prometheus.Registerer) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -102,7 +104,10 @@ func New(cfg Config, decoders map[canon.Channel]func([]byte) (canon.Event, error
 	c.m = m
 
 	opts := append(cfg.connOpts(),
-		kgo.WithLogger(newKslog(log)),
+		// kgo logs protocol events (broker, topic, partition, err), never
+		// record keys or values, so no message content reaches the log.
+		kgo.WithLogger(kslog.New(log.With("component", "kgo"))),
+		kgo.FetchMaxWait(cfg.FetchMaxWait),
 		kgo.ConsumerGroup(cfg.Group),
 		// Topics are added in Run, once they exist; until then the group
 		// has nothing to join for.

@@ -87,13 +87,17 @@ func produce(t testing.TB, addr string, p kgo.Partitioner, recs []*kgo.Record) {
 // Consume reads topic from its start with a direct (group-less) consumer
 // until it has n records, and fails the test if they do not come within
 // timeout. It returns exactly the first n records it got, in fetch order
-// (ordered within each partition).
-func Consume(t testing.TB, addr, topic string, n int, timeout time.Duration) []*kgo.Record {
+// (ordered within each partition). opts are extra client options, such as
+// the SASL or TLS a cluster requires.
+func Consume(t testing.TB, addr, topic string, n int, timeout time.Duration, opts ...kgo.Opt) []*kgo.Record {
 	t.Helper()
-	cl := Client(t, addr,
+	cl := Client(t, addr, append([]kgo.Opt{
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	)
+		// A fetch with nothing to return is held this long at most, so a
+		// read that ends at the log's end returns promptly.
+		kgo.FetchMaxWait(100 * time.Millisecond),
+	}, opts...)...)
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	var out []*kgo.Record

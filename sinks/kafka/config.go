@@ -1,37 +1,12 @@
 package kafka
 
 import (
-	"crypto/tls"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
-
-// SASL mechanisms.
-const (
-	SASLPlain       = "PLAIN"
-	SASLScramSHA256 = "SCRAM-SHA-256"
-	SASLScramSHA512 = "SCRAM-SHA-512"
-)
-
-// SASL holds SASL credentials. The zero value means no SASL.
-type SASL struct {
-	// Mechanism is "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
-	Mechanism string
-	User      string
-	Password  string
-}
-
-// LogValue implements slog.LogValuer: the password is never logged.
-func (s SASL) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("mechanism", s.Mechanism), slog.String("user", s.User),
-		slog.String("password", "REDACTED"))
-}
 
 // Config configures the Kafka sink. Start from DefaultConfig.
 type Config struct {
@@ -48,10 +23,12 @@ type Config struct {
 	// DeliveryTimeout bounds how long a Write waits for acknowledgements
 	// before it fails with a retryable error.
 	DeliveryTimeout time.Duration
-	// TLS enables TLS with this configuration when not nil.
-	TLS *tls.Config
-	// SASL authenticates the client when SASL.Mechanism is set.
-	SASL SASL
+	// Conn are the client options for reaching the brokers beyond Brokers
+	// and ClientID: TLS (kgo.DialTLSConfig), SASL (kgo.SASL), a dialer.
+	// They are built once, at the edge (cmd/spine), and shared with the
+	// consumer. They are applied before the sink's own options, which win
+	// where they overlap.
+	Conn []kgo.Opt
 }
 
 // DefaultConfig returns the defaults: a broker on 127.0.0.1:9092, topics
@@ -87,18 +64,10 @@ func (c *Config) Validate() error {
 	if c.DeliveryTimeout < time.Second {
 		fmt.Fprintf(&b, "DeliveryTimeout (%v) must be >= 1s\n", c.DeliveryTimeout)
 	}
-	switch c.SASL.Mechanism {
-	case "":
-		if c.SASL.User != "" || c.SASL.Password != "" {
-			b.WriteString("SASL.User and SASL.Password are set but SASL.Mechanism is empty\n")
+	for i, o := range c.Conn {
+		if o == nil {
+			fmt.Fprintf(&b, "Conn[%d] is nil\n", i)
 		}
-	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
-		if c.SASL.User == "" {
-			fmt.Fprintf(&b, "SASL.User must be set for %s\n", c.SASL.Mechanism)
-		}
-	default:
-		fmt.Fprintf(&b, "SASL.Mechanism (%q) must be one of %s, %s, %s\n", c.SASL.Mechanism,
-			SASLPlain, SASLScramSHA256, SASLScramSHA512)
 	}
 	if b.Len() == 0 {
 		return nil
@@ -109,22 +78,13 @@ func (c *Config) Validate() error {
 func (c *Config) profilesTopic() string { return c.TopicPrefix + "profiles" }
 func (c *Config) identityTopic() string { return c.TopicPrefix + "identity" }
 
-// connOpts are the client options for reaching the brokers.
+// connOpts are the client options for reaching the brokers: Conn first,
+// then the seed brokers and client id.
 func (c *Config) connOpts() []kgo.Opt {
-	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...)}
+	opts := append([]kgo.Opt(nil), c.Conn...)
+	opts = append(opts, kgo.SeedBrokers(c.Brokers...))
 	if c.ClientID != "" {
 		opts = append(opts, kgo.ClientID(c.ClientID))
-	}
-	if c.TLS != nil {
-		opts = append(opts, kgo.DialTLSConfig(c.TLS.Clone()))
-	}
-	switch c.SASL.Mechanism {
-	case SASLPlain:
-		opts = append(opts, kgo.SASL(plain.Auth{User: c.SASL.User, Pass: c.SASL.Password}.AsMechanism()))
-	case SASLScramSHA256:
-		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.User, Pass: c.SASL.Password}.AsSha256Mechanism()))
-	case SASLScramSHA512:
-		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.User, Pass: c.SASL.Password}.AsSha512Mechanism()))
 	}
 	return opts
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/spinecdp/spine/schemas/canon"
 	"github.com/spinecdp/spine/sinks"
@@ -51,7 +52,9 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Sink, error)
 	// The idempotent producer is franz-go's default: a retried produce
 	// request never duplicates or reorders records within a partition.
 	opts := append(cfg.connOpts(),
-		kgo.WithLogger(newKslog(log)),
+		// kgo logs protocol events, never record keys or values, so no
+		// profile content reaches the log.
+		kgo.WithLogger(kslog.New(log.With("component", "kgo"))),
 		kgo.ProducerBatchMaxBytes(int32(cfg.MaxMessageBytes)),
 		kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout),
 		// Partition by key hash, as Kafka's own clients do, so that every

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/spinecdp/spine/ingest/kafkatest"
 	"github.com/spinecdp/spine/schemas/canon"
@@ -152,12 +154,12 @@ func TestWriteErrorsAreClassified(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	cfg := Config{TopicPrefix: "a b", SASL: SASL{Password: "x"}}
+	cfg := Config{TopicPrefix: "a b", Conn: []kgo.Opt{kgo.ClientID("x"), nil}}
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("Validate() = nil, want errors")
 	}
-	for _, want := range []string{"Brokers", "TopicPrefix", "MaxMessageBytes", "DeliveryTimeout", "SASL"} {
+	for _, want := range []string{"Brokers", "TopicPrefix", "MaxMessageBytes", "DeliveryTimeout", "Conn[1]"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %q, want a line about %s", err, want)
 		}
@@ -165,5 +167,27 @@ func TestConfigValidate(t *testing.T) {
 	def := DefaultConfig()
 	if err := def.Validate(); err != nil {
 		t.Errorf("DefaultConfig().Validate() = %v", err)
+	}
+}
+
+// TestConnOptionsReachTheClient writes to a broker that requires SASL: the
+// sink gets in only with the credentials passed in Conn.
+func TestConnOptionsReachTheClient(t *testing.T) {
+	addr, _ := kafkatest.ClusterWith(t, kfake.EnableSASL(), kfake.Superuser("PLAIN", "spine", "pw"),
+		kfake.SeedTopics(1, "spine.profiles", "spine.identity"))
+	auth := kgo.SASL(plain.Auth{User: "spine", Pass: "pw"}.AsMechanism())
+	batch := []canon.Change{{Seq: 1, Kind: canon.ChangeProfile, Profile: profile("p1", 1)}}
+
+	without := newSink(t, addr, func(c *Config) { c.DeliveryTimeout = time.Second })
+	if err := without.Write(t.Context(), batch); err == nil {
+		t.Error("Write without credentials = nil, want an error")
+	}
+	with := newSink(t, addr, func(c *Config) { c.Conn = []kgo.Opt{auth} })
+	if err := with.Write(t.Context(), batch); err != nil {
+		t.Fatalf("Write with credentials: %v", err)
+	}
+	recs := kafkatest.Consume(t, addr, "spine.profiles", 1, waitLimit, auth)
+	if string(recs[0].Key) != "p1" {
+		t.Errorf("record key = %q, want p1", recs[0].Key)
 	}
 }
