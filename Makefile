@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/spine
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test demo bench fmt vet clean
+.PHONY: all build test demo bench bench-go soak fmt vet clean
 
 all: build
 
@@ -18,7 +18,19 @@ test:
 demo: build
 	bash deploy/demo.sh $(BIN)
 
+# bench runs the whole system on this machine against a private ClickHouse
+# and prints throughput, latency, memory, disk and stitching accuracy, next
+# to a warehouse-native peer (see bench/RESULTS.md).
+BENCH_CH_DIR  ?= /tmp/spine-bench-ch
+BENCH_PERSONS ?= 20000
+
 bench: build
+	bash deploy/clickhouse.sh start $(BENCH_CH_DIR) >/dev/null
+	. $(BENCH_CH_DIR)/env && $(BIN) bench --persons $(BENCH_PERSONS) --clickhouse $$SPINE_TEST_CLICKHOUSE --out bench/out; \
+	  rc=$$?; bash deploy/clickhouse.sh stop $(BENCH_CH_DIR); exit $$rc
+
+# bench-go runs the Go micro-benchmarks (decoders, resolution, ClickHouse writes).
+bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem ./bench/...
 
 fmt:

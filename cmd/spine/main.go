@@ -19,6 +19,7 @@ Usage:
   spine run      --brokers ADDR --data DIR --http ADDR --tokens T:SCOPES [--clickhouse ADDR]
   spine demo                                         everything on one machine, with generated traffic
   spine gen      --brokers ADDR --persons N [--truth FILE]
+  spine bench    [--persons N] [--clickhouse ADDR]   measure throughput, latency and accuracy on this machine
   spine migrate  --clickhouse ADDR                   apply ClickHouse migrations
   spine export   --parquet DIR --data DIR            Parquet snapshot of profiles and identity map
   spine version
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		return cmdMigrate(ctx, rest, env, log)
 	case "export":
 		return cmdExport(ctx, rest, env, stdout, log)
+	case "bench":
+		return cmdBench(ctx, rest, env, stdout, log)
 	case "version":
 		fmt.Fprintln(stdout, "spine", version)
 		return nil

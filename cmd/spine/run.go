@@ -26,24 +26,25 @@ import (
 
 // runOptions are the settings of the engine process, shared by run and demo.
 type runOptions struct {
-	Brokers       []string
-	TopicPrefix   string
-	Partitions    int
-	ClickHouse    string
-	CHDialect     string
-	CHDatabase    string
-	CHUser        string
-	CHPassword    string
-	Data          string
-	HTTP          string
-	Tokens        string
-	DefaultRegion string
-	MaxBacklog    uint64
-	CacheMB       int
-	EncryptionKey string // file holding the key
-	MaxPoll       int
-	NoSync        bool
-	Kafka         kafkaConn // TLS and SASL of both Kafka clients
+	Brokers         []string
+	TopicPrefix     string
+	Partitions      int
+	ClickHouse      string
+	CHDialect       string
+	CHDatabase      string
+	CHUser          string
+	CHPassword      string
+	Data            string
+	HTTP            string
+	Tokens          string
+	DefaultRegion   string
+	MaxBacklog      uint64
+	CacheMB         int
+	EncryptionKey   string // file holding the key
+	MaxPoll         int
+	AnalyticsPolicy string
+	NoSync          bool
+	Kafka           kafkaConn // TLS and SASL of both Kafka clients
 }
 
 func runFlags(name string) (*flagSetWithOptions, *runOptions) {
@@ -65,6 +66,7 @@ func runFlags(name string) (*flagSetWithOptions, *runOptions) {
 	fs.IntVar(&o.CacheMB, "cache-mb", 128, "memory for the identifier and profile caches, MiB")
 	fs.StringVar(&o.EncryptionKey, "encryption-key-file", "", "file with a 16, 24 or 32-byte key: encrypts the state at rest")
 	fs.IntVar(&o.MaxPoll, "max-poll-records", 5000, "records per consumed batch")
+	fs.StringVar(&o.AnalyticsPolicy, "analytics-policy", "opt-out", "whose rows analytics sinks (ClickHouse) get: opt-out (all but those who withdrew analytics consent), opt-in (only those who granted it), ignore")
 	o.Kafka.register(fs)
 	return &flagSetWithOptions{fs, func() { o.Brokers = splitList(*brokers) }}, o
 }
@@ -115,7 +117,16 @@ func (p *process) failed(name string, err error) {
 
 // startProcess wires and starts everything. Shutdown (wait) runs in order:
 // API and consumer first, then the sinks drain, then the engine closes.
-func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (*process, error) {
+func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *process, err error) {
+	// undo closes what was opened when a later step fails.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -140,8 +151,8 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (*proces
 		if chSink, err = clickhouse.Open(ctx, cfg, log, reg); err != nil {
 			return nil, err
 		}
+		undo = append(undo, func() { chSink.Close(context.Background()) })
 		if err := chSink.Migrate(ctx); err != nil {
-			chSink.Close(context.Background())
 			return nil, err
 		}
 		log.Info("clickhouse sink on", "addr", o.ClickHouse, "database", o.CHDatabase, "dialect", chSink.Dialect())
@@ -158,6 +169,7 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (*proces
 	if err != nil {
 		return nil, err
 	}
+	undo = append(undo, func() { kSink.Close(context.Background()) })
 	outs := []sinks.Sink{kSink}
 	if chSink != nil {
 		outs = append(outs, chSink)
@@ -165,6 +177,7 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (*proces
 
 	ecfg := engine.DefaultConfig(o.Data)
 	ecfg.MaxBacklog = o.MaxBacklog
+	ecfg.AnalyticsPolicy = o.AnalyticsPolicy
 	ecfg.Store.CacheBytes = int64(o.CacheMB) << 20
 	ecfg.Store.SyncWrites = !o.NoSync
 	ecfg.Store.Logger = log
@@ -180,6 +193,7 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (*proces
 	if err != nil {
 		return nil, err
 	}
+	undo = append(undo, func() { eng.Close() })
 
 	ccfg := consumer.DefaultConfig()
 	ccfg.Brokers, ccfg.TopicPrefix = o.Brokers, o.TopicPrefix
@@ -187,17 +201,15 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (*proces
 	ccfg.Conn = kconn
 	cons, err := consumer.New(ccfg, ingest.Decoders(norm, msg.DefaultLimits()), eng, log, reg)
 	if err != nil {
-		eng.Close()
 		return nil, err
 	}
+	undo = append(undo, cons.Close)
 
 	acfg := httpapi.DefaultConfig()
 	acfg.Addr, acfg.Tokens = o.HTTP, tokens
 	acfg.Ready = cons.Ready
 	api, err := httpapi.New(acfg, engine.API{Engine: eng}, norm, log, reg, reg)
 	if err != nil {
-		cons.Close()
-		eng.Close()
 		return nil, err
 	}
 

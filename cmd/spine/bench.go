@@ -1,0 +1,1421 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // --pprof
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/spinecdp/spine/bench"
+	"github.com/spinecdp/spine/bench/gen"
+	"github.com/spinecdp/spine/ingest"
+	"github.com/spinecdp/spine/ingest/msg"
+	"github.com/spinecdp/spine/ingest/normalize"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// spine bench: one process runs the embedded broker, the engine with its
+// sinks and API, the generator's traffic and the measurements, and prints
+// the figures bench/RESULTS.md records.
+//
+// The run has phases, each marked on the timeline plot:
+//
+//  1. saturate: the generated stream (pre-rendered to memory, so the load
+//     generator's own cost is not in the measurement) is produced as fast
+//     as the broker takes it; the phase ends when the engine's stored
+//     positions reach the topics' end offsets. Events/s end to end is
+//     measured here. Latency probes queue behind the backlog, so their
+//     latency here is the backlog's age, not the engine's reaction time.
+//  2. ceiling: a bare franz-go consumer reads the same topics from the
+//     start, decoding nothing: the most this machine's broker and client
+//     deliver, for the engine's rate as a fraction of it.
+//  3. paced: a second stream (other people) at a fraction of the rate phase
+//     1 reached, for a fixed time: the steady state, where produce-to-
+//     visible latency is the engine's own.
+//
+// Throughout phases 1 and 3, probes (a web track event with a fresh
+// anonymous id, produced every 1/probe-rate s) are timed from the produce
+// call until engine.Lookup finds their identifier (and, with ClickHouse,
+// until the events table holds the message), and an open-loop HTTP load
+// looks up known identifiers through the API.
+
+func cmdBench(ctx context.Context, args []string, env func(string) string, stdout io.Writer, log *slog.Logger) error {
+	fs, o := runFlags("bench")
+	var c benchConfig
+	fs.IntVar(&c.persons, "persons", 20000, "customers to simulate in the saturate phase")
+	fs.Int64Var(&c.seed, "seed", 1, "random seed of the generated traffic")
+	fs.DurationVar(&c.limit, "duration-limit", 10*time.Minute, "stop producing and report what was measured after this long")
+	fs.StringVar(&c.out, "out", "bench/out", "directory for timeline.png and results.json")
+	fs.IntVar(&c.lookupRate, "lookup-rate", 2000, "HTTP lookups per second while ingesting (0: none)")
+	fs.IntVar(&c.probeRate, "probe-rate", 50, "latency probes per second")
+	fs.DurationVar(&c.paced, "paced", 20*time.Second, "length of the paced phase (0: skip it)")
+	fs.Float64Var(&c.pacedFraction, "paced-fraction", 0.5, "rate of the paced phase as a fraction of the saturate phase's rate")
+	fs.BoolVar(&c.noSync, "no-sync", false, "do not fsync Badger commits (spine run syncs)")
+	fs.BoolVar(&c.noPeer, "no-peer", false, "skip the warehouse-native peer even with --clickhouse")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the saturate phase to this file")
+	fs.StringVar(&c.pprof, "pprof", "", "serve net/http/pprof on this loopback address (block and mutex profiles on)")
+	fs.Lookup("data").DefValue, _ = "", fs.Set("data", "")
+	fs.Lookup("http").DefValue, _ = "", fs.Set("http", "")
+	fs.Lookup("clickhouse-database").DefValue, _ = "spine_bench", fs.Set("clickhouse-database", "spine_bench")
+	if err := fs.parse(args, env); err != nil {
+		return err
+	}
+	c.args = args
+	// The engine's own info logs would tear the progress line; warnings
+	// and errors still show.
+	if env("SPINE_LOG_LEVEL") != "debug" {
+		log = slog.New(minLevel{log.Handler(), slog.LevelWarn})
+	}
+	b := &benchRun{cfg: c, o: o, log: log, out: stdout}
+	return b.run(ctx)
+}
+
+type benchConfig struct {
+	persons       int
+	seed          int64
+	limit         time.Duration
+	out           string
+	lookupRate    int
+	probeRate     int
+	paced         time.Duration
+	pacedFraction float64
+	noSync        bool
+	noPeer        bool
+	cpuProfile    string
+	pprof         string
+	args          []string
+}
+
+// minLevel drops records below a level.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
+}
+
+// corpus is a pre-rendered stream: records in one arena, so that holding
+// 600,000 messages costs their bytes and little more.
+type corpus struct {
+	topics []string
+	buf    []byte
+	recs   []corpusRec
+	truth  gen.Truth
+}
+
+type corpusRec struct {
+	topic          uint8
+	keyOff, valOff int
+	keyLen, valLen int32
+}
+
+func (c *corpus) record(i int) *kgo.Record {
+	r := c.recs[i]
+	return &kgo.Record{Topic: c.topics[r.topic], Key: c.buf[r.keyOff : r.keyOff+int(r.keyLen)], Value: c.buf[r.valOff : r.valOff+int(r.valLen)]}
+}
+
+func (c *corpus) channel(i int) canon.Channel {
+	t := c.topics[c.recs[i].topic]
+	return canon.Channel(t[strings.LastIndexByte(t, '.')+1:])
+}
+
+func render(cfg gen.Config, withTruth bool) (*corpus, error) {
+	g, err := gen.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &corpus{}
+	if withTruth {
+		c.truth = g.Truth()
+	}
+	idx := map[string]uint8{}
+	for {
+		m, ok := g.Next()
+		if !ok {
+			break
+		}
+		ti, ok := idx[m.Topic]
+		if !ok {
+			ti = uint8(len(c.topics))
+			idx[m.Topic] = ti
+			c.topics = append(c.topics, m.Topic)
+		}
+		r := corpusRec{topic: ti, keyOff: len(c.buf), keyLen: int32(len(m.Key))}
+		c.buf = append(c.buf, m.Key...)
+		r.valOff, r.valLen = len(c.buf), int32(len(m.Value))
+		c.buf = append(c.buf, m.Value...)
+		c.recs = append(c.recs, r)
+	}
+	c.buf = slices.Clip(c.buf)
+	return c, nil
+}
+
+// benchRun holds one run's state. Its goroutines are started and waited
+// for by run.
+type benchRun struct {
+	cfg   benchConfig
+	o     *runOptions
+	log   *slog.Logger
+	out   io.Writer
+	p     *process
+	start time.Time
+	runID string
+	token string
+	wh    *bench.Warehouse // nil without ClickHouse
+
+	phase   atomic.Int32 // phaseSaturate, ...; loads pause outside 1 and 3
+	tl      timeline
+	probes  probeSet
+	lookups lookupStats
+}
+
+const (
+	phaseSetup int32 = iota
+	phaseSaturate
+	phaseCeiling
+	phasePaced
+	phaseDone
+)
+
+var phaseNames = []string{"setup", "saturate", "ceiling", "paced", "done"}
+
+func (b *benchRun) loading() bool {
+	ph := b.phase.Load()
+	return ph == phaseSaturate || ph == phasePaced
+}
+
+// results is what the run measured; results.json holds it.
+type results struct {
+	Command  string    `json:"command"`
+	Date     time.Time `json:"date"`
+	Machine  machine   `json:"machine"`
+	Persons  int       `json:"persons"`
+	Seed     int64     `json:"seed"`
+	SyncMode string    `json:"sync_mode"`
+
+	Messages        int     `json:"messages"`         // records produced in the saturate phase
+	AcceptedTruth   int64   `json:"accepted_truth"`   // unique events the truth expects
+	EventsApplied   uint64  `json:"events_applied"`   // engine events after the saturate phase, probes included
+	ProduceSeconds  float64 `json:"produce_seconds"`  // producing the saturate corpus
+	AppliedSeconds  float64 `json:"applied_seconds"`  // produce start to everything applied
+	EventsPerSec    float64 `json:"events_per_sec"`   // accepted events / applied_seconds
+	MessagesPerSec  float64 `json:"messages_per_sec"` // records / applied_seconds
+	CeilingPerSec   float64 `json:"ceiling_records_per_sec"`
+	CeilingFraction float64 `json:"engine_fraction_of_ceiling"`
+	CHCaughtUpSec   float64 `json:"clickhouse_caught_up_seconds,omitempty"` // produce start to sink backlog 0
+
+	Probe       map[string]latency `json:"probe_lookup_visible_ms"` // by phase
+	ProbeCH     map[string]latency `json:"probe_clickhouse_visible_ms,omitempty"`
+	Lookup      map[string]latency `json:"http_lookup_ms"`           // by phase, service time
+	LookupSched map[string]latency `json:"http_lookup_scheduled_ms"` // from the intended send time
+	LookupCodes map[string]int     `json:"http_lookup_status"`
+	LookupLate  int64              `json:"http_lookups_dropped"`
+	PacedRate   float64            `json:"paced_messages_per_sec"`
+	PacedSent   int                `json:"paced_messages"`
+
+	RSS            rss     `json:"rss"`
+	DiskBytes      int64   `json:"badger_disk_bytes"`     // allocated blocks of the data directory after the saturate phase
+	BadgerReported int64   `json:"badger_reported_bytes"` // engine.Stats DiskLSM+DiskVLog at that time
+	Identifiers    int     `json:"identifiers"`           // identifiers the engine holds then (truth ids found + probes)
+	BytesPerID     float64 `json:"badger_bytes_per_identifier"`
+	Profiles       uint64  `json:"profiles"`
+	Merges         uint64  `json:"merges"`
+	Conflicts      uint64  `json:"conflicts"`
+
+	Spine bench.Accuracy `json:"spine_accuracy"`
+	// Glue counts, by type, the identifiers in wrongly merged profiles that
+	// no single person owns (shared tablets, junk): what joined the people.
+	Glue map[string]int `json:"spine_wrong_merge_glue,omitempty"`
+	// CPU is the process's CPU time over wall time in the saturate phase
+	// (at most nproc), and LoadAvg the 1-minute load average before and
+	// after the run: on a shared box they show how much of the machine
+	// the bench really had.
+	CPUPerWall float64     `json:"cpu_seconds_per_wall_second"`
+	LoadAvg    [2]float64  `json:"load_average_1m"`
+	Peer       *peerResult `json:"peer,omitempty"`
+	Notes      []string    `json:"notes,omitempty"`
+}
+
+type machine struct {
+	CPUs      int    `json:"nproc"`
+	MemTotal  string `json:"mem_total"`
+	GoVersion string `json:"go_version"`
+	OS        string `json:"os"`
+}
+
+type rss struct {
+	BaselineMB float64 `json:"baseline_mb"` // after rendering the streams, before the broker and engine
+	PeakMB     float64 `json:"peak_mb"`     // VmHWM at the end of the paced phase
+	EndMB      float64 `json:"end_mb"`      // VmRSS then
+}
+
+type peerResult struct {
+	Occurrences int64          `json:"occurrences"`
+	Nodes       uint64         `json:"identifiers"`
+	Rounds      int            `json:"rounds"`
+	LoadSeconds float64        `json:"load_seconds"`   // decode + insert
+	StitchSecs  float64        `json:"stitch_seconds"` // label propagation + read back
+	TotalSecs   float64        `json:"total_seconds"`
+	Accuracy    bench.Accuracy `json:"accuracy"`
+}
+
+type latency struct {
+	N      int     `json:"n"`
+	P50    float64 `json:"p50"`
+	P95    float64 `json:"p95"`
+	P99    float64 `json:"p99"`
+	Max    float64 `json:"max"`
+	Unseen int     `json:"unseen,omitempty"` // probes never seen by the end
+}
+
+func summarize(xs []float64) latency {
+	if len(xs) == 0 {
+		return latency{}
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	q := func(f float64) float64 { return s[min(len(s)-1, int(f*float64(len(s))))] }
+	return latency{N: len(s), P50: q(0.50), P95: q(0.95), P99: q(0.99), Max: s[len(s)-1]}
+}
+
+func (b *benchRun) run(ctx context.Context) (err error) {
+	c, o := b.cfg, b.o
+	res := &results{Command: "spine bench " + strings.Join(c.args, " "), Date: time.Now().UTC(), Machine: thisMachine(),
+		Persons: c.persons, Seed: c.seed, SyncMode: map[bool]string{false: "sync", true: "no-sync"}[c.noSync],
+		Probe: map[string]latency{}, Lookup: map[string]latency{}, LookupSched: map[string]latency{}}
+	if c.pprof != "" {
+		runtime.SetBlockProfileRate(int(time.Millisecond))
+		runtime.SetMutexProfileFraction(10)
+		srv := &http.Server{Addr: c.pprof, Handler: http.DefaultServeMux}
+		go func() { _ = srv.ListenAndServe() }()
+		defer srv.Close()
+	}
+	var idb [6]byte
+	_, _ = rand.Read(idb[:])
+	b.runID = hex.EncodeToString(idb[:])
+
+	fmt.Fprintf(b.out, "spine bench: rendering the streams (%d persons, seed %d, hard cases on)...\n", c.persons, c.seed)
+	gcfg := gen.DefaultConfig()
+	gcfg.Persons, gcfg.Seed, gcfg.Hard, gcfg.TopicPrefix = c.persons, c.seed, true, o.TopicPrefix
+	sat, err := render(gcfg, true)
+	if err != nil {
+		return err
+	}
+	var paced *corpus
+	if c.paced > 0 {
+		pcfg := gcfg
+		pcfg.Persons, pcfg.Seed = max(1, c.persons/2), c.seed+1_000_003
+		if paced, err = render(pcfg, false); err != nil {
+			return err
+		}
+	}
+	res.Messages, res.AcceptedTruth = len(sat.recs), sat.truth.Totals.Accepted
+	res.LoadAvg[0] = loadAvg()
+	defer func() { res.LoadAvg[1] = loadAvg() }()
+	runtime.GC()
+	res.RSS.BaselineMB = procStatusMB("VmRSS")
+	fmt.Fprintf(b.out, "  saturate stream: %d messages (%d MB), truth: %d accepted events; paced stream: %d messages\n",
+		len(sat.recs), len(sat.buf)>>20, sat.truth.Totals.Accepted, lenRecs(paced))
+
+	// The engine and everything around it.
+	if o.Data == "" {
+		dir, err := os.MkdirTemp("", "spine-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.Data = dir
+	}
+	if o.HTTP == "" {
+		if o.HTTP, err = freeLoopback(); err != nil {
+			return err
+		}
+	}
+	if o.Tokens == "" {
+		var t [12]byte
+		_, _ = rand.Read(t[:])
+		b.token = "bench-" + hex.EncodeToString(t[:])
+		o.Tokens = b.token + ":read"
+	} else {
+		b.token, _, _ = strings.Cut(o.Tokens, ":")
+	}
+	o.NoSync = c.noSync
+	broker, err := startBroker("127.0.0.1:0", "", o.TopicPrefix, int32(o.Partitions), b.log)
+	if err != nil {
+		return err
+	}
+	defer broker.Close()
+	o.Brokers = broker.ListenAddrs()
+
+	if o.ClickHouse != "" {
+		if b.wh, err = bench.OpenWarehouse(ctx, o.ClickHouse, o.CHDatabase+"_peer"); err != nil {
+			return err
+		}
+		defer b.wh.Close()
+		// A fresh bench database, so earlier runs' rows neither count nor
+		// slow this one. Only a database named like the default is dropped.
+		if strings.HasPrefix(o.CHDatabase, "spine_bench") {
+			if err := b.wh.Exec(ctx, "DROP DATABASE IF EXISTS "+o.CHDatabase); err != nil {
+				return err
+			}
+		} else {
+			res.Notes = append(res.Notes, "ClickHouse database "+o.CHDatabase+" was not dropped first: earlier rows remain")
+		}
+	} else {
+		res.Notes = append(res.Notes, "no --clickhouse: ClickHouse sink, produce-to-ClickHouse latency and the peer skipped")
+		fmt.Fprintln(b.out, "  no --clickhouse given: the ClickHouse sink, its latency and the warehouse-native peer are skipped")
+	}
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	if b.p, err = startProcess(runCtx, o, b.log); err != nil {
+		return err
+	}
+	defer func() {
+		stopRun()
+		if werr := b.p.wait(); werr != nil && err == nil {
+			err = werr
+		}
+	}()
+	for !b.p.cons.Ready() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-b.p.fail:
+			return errors.New("bench: engine failed to start")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.MaxBufferedRecords(10_000), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	// Background measurement loops, stopped before the report.
+	loopCtx, stopLoops := context.WithCancel(runCtx)
+	var loops sync.WaitGroup
+	defer func() { stopLoops(); loops.Wait() }()
+	b.start = time.Now()
+	b.tl.start = b.start
+	loops.Go(func() { b.progress(loopCtx) })
+	loops.Go(func() { b.produceProbes(loopCtx, cl) })
+	loops.Go(func() { b.watchProbes(loopCtx) })
+	if b.wh != nil {
+		loops.Go(func() { b.watchProbesCH(loopCtx) })
+	}
+	if c.lookupRate > 0 {
+		ids := lookupIDs(sat.truth)
+		loops.Go(func() { b.lookupLoad(loopCtx, ids) })
+	}
+	deadline := b.start.Add(c.limit)
+	limCtx, stopLim := context.WithDeadline(runCtx, deadline)
+	defer stopLim()
+
+	// Phase 1: saturate.
+	var prof *os.File
+	if c.cpuProfile != "" {
+		if prof, err = os.Create(c.cpuProfile); err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(prof); err != nil {
+			return err
+		}
+	}
+	b.phase.Store(phaseSaturate)
+	cpu0 := cpuSeconds()
+	produceStart := time.Now()
+	if _, err := produceCorpus(limCtx, cl, sat, o.Partitions, 0); err != nil {
+		return b.partial(res, fmt.Errorf("saturate: produce: %w", err))
+	}
+	res.ProduceSeconds = time.Since(produceStart).Seconds()
+	ends, err := endOffsets(limCtx, cl, sat.topics)
+	if err != nil {
+		return err
+	}
+	if err := b.waitApplied(limCtx, ends); err != nil {
+		return b.partial(res, fmt.Errorf("saturate: wait for the engine: %w", err))
+	}
+	applied := time.Since(produceStart)
+	res.CPUPerWall = (cpuSeconds() - cpu0) / applied.Seconds()
+	if prof != nil {
+		pprof.StopCPUProfile()
+		prof.Close()
+	}
+	b.tl.mark(time.Since(b.start).Seconds(), "ceiling")
+	b.phase.Store(phaseCeiling)
+	st := b.p.engine.Stats()
+	res.AppliedSeconds = applied.Seconds()
+	res.EventsApplied = st.Events
+	res.EventsPerSec = float64(sat.truth.Totals.Accepted) / applied.Seconds()
+	res.MessagesPerSec = float64(len(sat.recs)) / applied.Seconds()
+	res.Profiles, res.Merges, res.Conflicts = st.Profiles, st.Merges, st.Conflicts
+	fmt.Fprintf(b.out, "\n  saturate: %d messages applied in %.1fs (%.0f events/s, %.0f messages/s)\n",
+		len(sat.recs), applied.Seconds(), res.EventsPerSec, res.MessagesPerSec)
+
+	// Accuracy and disk use, before the paced stream adds other people.
+	res.Spine = bench.Score(sat.truth, func(id canon.Identifier) (string, bool) {
+		p, err := b.p.engine.Lookup(ctx, id)
+		if err != nil {
+			return "", false
+		}
+		return p.ID, true
+	})
+	res.Glue = b.glue(ctx, sat.truth)
+	res.Identifiers = b.knownIdentifiers(ctx, sat.truth) + b.probes.visibleCount()
+	res.DiskBytes = diskUsage(o.Data)
+	st = b.p.engine.Stats()
+	res.BadgerReported = st.DiskLSM + st.DiskVLog
+	if res.Identifiers > 0 {
+		res.BytesPerID = float64(res.DiskBytes) / float64(res.Identifiers)
+	}
+	if b.wh != nil {
+		if err := b.waitBacklog(limCtx); err == nil {
+			res.CHCaughtUpSec = time.Since(produceStart).Seconds()
+		}
+	}
+
+	// Phase 2: the ceiling.
+	ceil, err := rawCeiling(limCtx, o.Brokers, ends)
+	if err != nil {
+		return b.partial(res, fmt.Errorf("ceiling: %w", err))
+	}
+	res.CeilingPerSec = ceil
+	res.CeilingFraction = res.MessagesPerSec / ceil
+	fmt.Fprintf(b.out, "  ceiling: a bare consumer reads %.0f records/s; the engine ran at %.1f%% of it\n", ceil, 100*res.CeilingFraction)
+
+	// Phase 3: paced.
+	if paced != nil && time.Now().Before(deadline) {
+		b.tl.mark(time.Since(b.start).Seconds(), "paced")
+		b.phase.Store(phasePaced)
+		rate := c.pacedFraction * res.MessagesPerSec
+		res.PacedRate = rate
+		pctx, stopPaced := context.WithTimeout(limCtx, c.paced)
+		n, err := produceCorpus(pctx, cl, paced, o.Partitions, rate)
+		stopPaced()
+		res.PacedSent = n
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return b.partial(res, fmt.Errorf("paced: produce: %w", err))
+		}
+		ends, err := endOffsets(limCtx, cl, paced.topics)
+		if err == nil {
+			err = b.waitApplied(limCtx, ends)
+		}
+		if err != nil {
+			return b.partial(res, fmt.Errorf("paced: wait for the engine: %w", err))
+		}
+	}
+	b.phase.Store(phaseDone)
+	if b.wh != nil {
+		_ = b.waitBacklog(limCtx)
+		time.Sleep(300 * time.Millisecond) // one more round of the ClickHouse watcher
+	}
+	stopLoops()
+	loops.Wait()
+	fmt.Fprintln(b.out)
+	res.RSS.PeakMB, res.RSS.EndMB = procStatusMB("VmHWM"), procStatusMB("VmRSS")
+	b.collect(res)
+
+	if b.wh != nil && !c.noPeer {
+		fmt.Fprintln(b.out, "  peer: warehouse-native stitching in ClickHouse (label propagation in SQL)...")
+		pr, err := runPeer(ctx, b.wh, sat)
+		if err != nil {
+			res.Notes = append(res.Notes, "peer failed: "+err.Error())
+		} else {
+			res.Peer = pr
+		}
+	} else if b.wh == nil {
+		res.Notes = append(res.Notes, "peer skipped: it needs --clickhouse")
+	}
+	return b.finish(res)
+}
+
+// glue looks into the profiles that hold more than one person's
+// identifiers and counts, by type, their identifiers no single person owns.
+func (b *benchRun) glue(ctx context.Context, t gen.Truth) map[string]int {
+	owner := map[canon.Identifier]int{}
+	persons := append(slices.Clone(t.Persons), t.Orphans...)
+	for i, p := range persons {
+		for _, id := range p.Identifiers {
+			if _, dup := owner[id]; dup {
+				owner[id] = -1
+			} else {
+				owner[id] = i
+			}
+		}
+	}
+	in := map[string]map[int]bool{}
+	for id, p := range owner {
+		if p < 0 {
+			continue
+		}
+		prof, err := b.p.engine.Lookup(ctx, id)
+		if err != nil {
+			continue
+		}
+		if in[prof.ID] == nil {
+			in[prof.ID] = map[int]bool{}
+		}
+		in[prof.ID][p] = true
+	}
+	out := map[string]int{}
+	for pid, ps := range in {
+		if len(ps) < 2 {
+			continue
+		}
+		prof, err := b.p.engine.Profile(ctx, pid)
+		if err != nil {
+			continue
+		}
+		for _, id := range prof.Identifiers {
+			if p, ok := owner[id.Identifier()]; !ok || p < 0 {
+				out[string(id.Type)]++
+			}
+		}
+	}
+	return out
+}
+
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	return f
+}
+
+// cpuSeconds is the process's user plus system CPU time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// partial reports what was measured before a phase failed or ran out of
+// time, and returns the failure.
+func (b *benchRun) partial(res *results, cause error) error {
+	res.Notes = append(res.Notes, "incomplete run: "+cause.Error())
+	b.phase.Store(phaseDone)
+	res.RSS.PeakMB, res.RSS.EndMB = procStatusMB("VmHWM"), procStatusMB("VmRSS")
+	b.collect(res)
+	if err := b.finish(res); err != nil {
+		return errors.Join(cause, err)
+	}
+	return fmt.Errorf("bench: %w", cause)
+}
+
+func lenRecs(c *corpus) int {
+	if c == nil {
+		return 0
+	}
+	return len(c.recs)
+}
+
+// produceCorpus produces c's records in order, as fast as the broker takes
+// them (rate 0) or at rate records a second, spreading each topic's
+// records over the partitions by key hash like the generator's producer.
+// It returns how many were acknowledged.
+func produceCorpus(ctx context.Context, cl *kgo.Client, c *corpus, partitions int, rate float64) (int, error) {
+	var acked atomic.Int64
+	var firstErr atomic.Pointer[error]
+	done := func(_ *kgo.Record, err error) {
+		if err != nil {
+			firstErr.CompareAndSwap(nil, &err)
+			return
+		}
+		acked.Add(1)
+	}
+	start := time.Now()
+	for i := range c.recs {
+		if ctx.Err() != nil || firstErr.Load() != nil {
+			break
+		}
+		if rate > 0 && i%64 == 0 {
+			due := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+			if d := time.Until(due); d > time.Millisecond {
+				select {
+				case <-time.After(d):
+				case <-ctx.Done():
+				}
+			}
+		}
+		r := c.record(i)
+		r.Partition = int32(fnv32(r.Key) % uint32(partitions))
+		cl.Produce(ctx, r, done)
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	flushErr := cl.Flush(fctx)
+	if p := firstErr.Load(); p != nil {
+		return int(acked.Load()), *p
+	}
+	if ctx.Err() != nil {
+		return int(acked.Load()), ctx.Err()
+	}
+	return int(acked.Load()), flushErr
+}
+
+func fnv32(b []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range b {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return h
+}
+
+// endOffsets returns the high watermark of every partition of topics.
+func endOffsets(ctx context.Context, cl *kgo.Client, topics []string) (map[canon.Partition]int64, error) {
+	lo, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets: %w", err)
+	}
+	out := map[canon.Partition]int64{}
+	var errs []error
+	lo.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			errs = append(errs, o.Err)
+			return
+		}
+		out[canon.Partition{Topic: o.Topic, Partition: o.Partition}] = o.Offset
+	})
+	return out, errors.Join(errs...)
+}
+
+// waitApplied waits until the engine's stored positions reach ends.
+func (b *benchRun) waitApplied(ctx context.Context, ends map[canon.Partition]int64) error {
+	for {
+		pos, err := b.p.engine.Positions(ctx)
+		if err != nil {
+			return err
+		}
+		done := true
+		for p, end := range ends {
+			if end > 0 && pos[p] < end {
+				done = false
+				break
+			}
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-b.p.fail:
+			return errors.New("engine stopped")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// waitBacklog waits until every sink has written the whole change log.
+func (b *benchRun) waitBacklog(ctx context.Context) error {
+	for b.p.engine.Stats().Backlog > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-b.p.fail:
+			return errors.New("engine stopped")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// rawCeiling reads every record below ends with a bare consumer (no group,
+// no decoding) and returns records per second.
+func rawCeiling(ctx context.Context, brokers []string, ends map[canon.Partition]int64) (float64, error) {
+	var topics []string
+	var total int64
+	for p, e := range ends {
+		if !slices.Contains(topics, p.Topic) {
+			topics = append(topics, p.Topic)
+		}
+		total += e
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(16<<20))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	start := time.Now()
+	var n int64
+	next := map[canon.Partition]int64{}
+	for n < total {
+		fs := cl.PollRecords(ctx, 50_000)
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = errors.Join(ferr, err) })
+		if ferr != nil {
+			return 0, ferr
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			p := canon.Partition{Topic: r.Topic, Partition: r.Partition}
+			if r.Offset < ends[p] && r.Offset >= next[p] {
+				n++
+				next[p] = r.Offset + 1
+			}
+		})
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// --- probes ---
+
+type probe struct {
+	id        string
+	partition int32
+	phase     int32
+	sent      time.Time
+	seen      time.Time // lookup-visible
+	seenCH    time.Time // in the events table
+}
+
+// probeSet holds every probe; per partition the unseen ones are a FIFO,
+// because the engine applies a partition in order: once the head is
+// visible, the next may be, and not before.
+type probeSet struct {
+	mu      sync.Mutex
+	all     []*probe
+	pending map[int32][]*probe // not lookup-visible yet
+	chNext  int                // index into all of the oldest probe not yet in ClickHouse
+}
+
+func (s *probeSet) add(p *probe) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == nil {
+		s.pending = map[int32][]*probe{}
+	}
+	s.all = append(s.all, p)
+	s.pending[p.partition] = append(s.pending[p.partition], p)
+}
+
+func (s *probeSet) visibleCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, p := range s.all {
+		if !p.seen.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+func probeJSON(id string, at time.Time) []byte {
+	return fmt.Appendf(nil, `{"type":"track","messageId":"%s","timestamp":"%s","anonymousId":"%s","event":"Bench Probe","properties":{"probe":true}}`,
+		id, at.UTC().Format(time.RFC3339Nano), id)
+}
+
+func (b *benchRun) produceProbes(ctx context.Context, cl *kgo.Client) {
+	if b.cfg.probeRate <= 0 {
+		return
+	}
+	tick := time.NewTicker(time.Second / time.Duration(b.cfg.probeRate))
+	defer tick.Stop()
+	topic := b.o.TopicPrefix + string(canon.Web)
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ph := b.phase.Load()
+		if ph != phaseSaturate && ph != phasePaced {
+			continue
+		}
+		n++
+		pr := &probe{id: fmt.Sprintf("bp-%s-%d", b.runID, n), partition: int32(n % b.o.Partitions), phase: ph}
+		pr.sent = time.Now()
+		b.probes.add(pr)
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: pr.partition, Key: []byte(pr.id), Value: probeJSON(pr.id, pr.sent)}, nil)
+	}
+}
+
+// watchProbes polls engine.Lookup for the oldest unseen probe of every
+// partition every millisecond.
+func (b *benchRun) watchProbes(ctx context.Context) {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		b.probes.mu.Lock()
+		heads := make([]*probe, 0, len(b.probes.pending))
+		for _, q := range b.probes.pending {
+			if len(q) > 0 {
+				heads = append(heads, q[0])
+			}
+		}
+		b.probes.mu.Unlock()
+		for _, h := range heads {
+			for h != nil {
+				if _, err := b.p.engine.Lookup(ctx, canon.Identifier{Type: canon.AnonymousID, Value: h.id}); err != nil {
+					break
+				}
+				now := time.Now()
+				b.probes.mu.Lock()
+				h.seen = now
+				q := b.probes.pending[h.partition][1:]
+				b.probes.pending[h.partition] = q
+				var nxt *probe
+				if len(q) > 0 {
+					nxt = q[0]
+				}
+				b.probes.mu.Unlock()
+				b.tl.addProbe(now, float64(now.Sub(h.sent))/1e6)
+				h = nxt
+			}
+		}
+	}
+}
+
+// watchProbesCH asks ClickHouse every 100 ms which of the oldest unseen
+// probes the events table holds.
+func (b *benchRun) watchProbesCH(ctx context.Context) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		b.probes.mu.Lock()
+		var ask []*probe
+		for _, p := range b.probes.all[b.probes.chNext:] {
+			if p.seenCH.IsZero() {
+				ask = append(ask, p)
+			}
+			if len(ask) == 1000 {
+				break
+			}
+		}
+		b.probes.mu.Unlock()
+		if len(ask) == 0 {
+			continue
+		}
+		ids := make([]string, len(ask))
+		byID := map[string]*probe{}
+		for i, p := range ask {
+			ids[i] = p.id
+			byID[p.id] = p
+		}
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		got, err := b.wh.Present(qctx, b.o.CHDatabase, canon.Web, ids)
+		cancel()
+		if err != nil {
+			continue // the sink may not have created the table yet
+		}
+		now := time.Now()
+		b.probes.mu.Lock()
+		for _, id := range got {
+			byID[id].seenCH = now
+		}
+		for b.probes.chNext < len(b.probes.all) && !b.probes.all[b.probes.chNext].seenCH.IsZero() {
+			b.probes.chNext++
+		}
+		b.probes.mu.Unlock()
+	}
+}
+
+// --- HTTP lookup load ---
+
+type lookupJob struct {
+	due time.Time
+	id  canon.Identifier
+}
+
+type lookupStats struct {
+	mu      sync.Mutex
+	service map[int32][]float64 // by phase
+	sched   map[int32][]float64
+	codes   map[string]int
+	dropped atomic.Int64
+}
+
+func (s *lookupStats) add(phase int32, service, sched float64, code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.service == nil {
+		s.service, s.sched, s.codes = map[int32][]float64{}, map[int32][]float64{}, map[string]int{}
+	}
+	s.service[phase] = append(s.service[phase], service)
+	s.sched[phase] = append(s.sched[phase], sched)
+	s.codes[code]++
+}
+
+// lookupIDs are the identifiers the load asks for: every person's.
+func lookupIDs(t gen.Truth) []canon.Identifier {
+	var out []canon.Identifier
+	for _, p := range t.Persons {
+		out = append(out, p.Identifiers...)
+	}
+	return out
+}
+
+// lookupLoad sends lookups open-loop at cfg.lookupRate a second, in ticks
+// of 10 ms, to a pool of workers over keep-alive connections. A request
+// that finds every worker busy waits in a queue (its wait counts in the
+// scheduled latency); one that finds the queue full is dropped and
+// counted. The load is bounded by the run's duration limit and pauses
+// outside the ingesting phases.
+func (b *benchRun) lookupLoad(ctx context.Context, ids []canon.Identifier) {
+	if len(ids) == 0 {
+		return
+	}
+	const workers, tick = 32, 10 * time.Millisecond
+	jobs := make(chan lookupJob, 2*b.cfg.lookupRate)
+	tr := &http.Transport{MaxIdleConns: workers, MaxIdleConnsPerHost: workers, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	base := "http://" + b.o.HTTP + "/v1/profiles?"
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for j := range jobs {
+				ph := b.phase.Load()
+				start := time.Now()
+				req, _ := http.NewRequestWithContext(ctx, "GET", base+url.Values{"type": {string(j.id.Type)}, "value": {j.id.Value}}.Encode(), nil)
+				req.Header.Set("Authorization", "Bearer "+b.token)
+				resp, err := hc.Do(req)
+				code := "error"
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					code = strconv.Itoa(resp.StatusCode)
+				} else if ctx.Err() != nil {
+					continue
+				}
+				end := time.Now()
+				svc, sch := float64(end.Sub(start))/1e6, float64(end.Sub(j.due))/1e6
+				b.lookups.add(ph, svc, sch, code)
+				b.tl.addLookup(end, svc)
+			}
+		})
+	}
+	defer func() { close(jobs); wg.Wait() }()
+	rng := mrand.New(mrand.NewPCG(uint64(b.cfg.seed), 7))
+	perTick := float64(b.cfg.lookupRate) * tick.Seconds()
+	budget := int64(float64(b.cfg.lookupRate) * b.cfg.limit.Seconds())
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	carry := 0.0
+	var sent int64
+	for sent < budget {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if !b.loading() {
+				carry = 0
+				continue
+			}
+			carry += perTick
+			for ; carry >= 1; carry-- {
+				select {
+				case jobs <- lookupJob{due: now, id: ids[rng.IntN(len(ids))]}:
+					sent++
+				default:
+					b.lookups.dropped.Add(1)
+				}
+			}
+		}
+	}
+}
+
+// --- timeline and progress ---
+
+type timeline struct {
+	start  time.Time
+	mu     sync.Mutex
+	events []float64   // applied per second
+	probe  [][]float64 // latencies completed in second i
+	lookup [][]float64
+	marks  []bench.Mark
+}
+
+func (t *timeline) slot(at time.Time, s *[][]float64) *[]float64 {
+	i := max(0, int(at.Sub(t.start)/time.Second))
+	for len(*s) <= i {
+		*s = append(*s, nil)
+	}
+	return &(*s)[i]
+}
+
+func (t *timeline) addProbe(at time.Time, ms float64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.slot(at, &t.probe)
+	*p = append(*p, ms)
+}
+
+func (t *timeline) addLookup(at time.Time, ms float64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.slot(at, &t.lookup)
+	*p = append(*p, ms)
+}
+
+func (t *timeline) mark(at float64, label string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.marks = append(t.marks, bench.Mark{T: at, Label: label})
+}
+
+func (t *timeline) seconds() []bench.Second {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := max(len(t.events), len(t.probe), len(t.lookup))
+	out := make([]bench.Second, n)
+	p99 := func(s [][]float64, i int) float64 {
+		if i >= len(s) || len(s[i]) == 0 {
+			return nan()
+		}
+		return summarize(s[i]).P99
+	}
+	for i := range out {
+		out[i] = bench.Second{T: float64(i + 1), ProbeP99Ms: p99(t.probe, i), LookupP99Ms: p99(t.lookup, i)}
+		if i < len(t.events) {
+			out[i].EventsPerSec = t.events[i]
+		}
+	}
+	return out
+}
+
+func nan() float64 {
+	var z float64
+	return z / z
+}
+
+// progress samples the engine every second for the timeline and prints a
+// progress line.
+func (b *benchRun) progress(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last := b.p.engine.Stats().Events
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			st := b.p.engine.Stats()
+			rate := float64(st.Events - last)
+			last = st.Events
+			b.tl.mu.Lock()
+			b.tl.events = append(b.tl.events, rate)
+			var pp, lp []float64
+			if i := len(b.tl.events) - 1; i < len(b.tl.probe) {
+				pp = b.tl.probe[i]
+			}
+			if i := len(b.tl.events) - 1; i < len(b.tl.lookup) {
+				lp = b.tl.lookup[i]
+			}
+			b.tl.mu.Unlock()
+			fmt.Fprintf(b.out, "\r%6.1fs %-8s events %8d (%6.0f/s)  profiles %7d  backlog %7d  probe p99 %7.1fms  lookup p99 %6.2fms  rss %5.0fMB ",
+				now.Sub(b.start).Seconds(), phaseNames[b.phase.Load()], st.Events, rate, st.Profiles, st.Backlog,
+				summarize(pp).P99, summarize(lp).P99, procStatusMB("VmRSS"))
+		}
+	}
+}
+
+// --- results ---
+
+// collect turns the probe and lookup samples into the results' figures.
+func (b *benchRun) collect(res *results) {
+	b.probes.mu.Lock()
+	byPhase, chByPhase := map[string][]float64{}, map[string][]float64{}
+	unseen, unseenCH := map[string]int{}, map[string]int{}
+	for _, p := range b.probes.all {
+		ph := phaseNames[p.phase]
+		if p.seen.IsZero() {
+			unseen[ph]++
+		} else {
+			byPhase[ph] = append(byPhase[ph], float64(p.seen.Sub(p.sent))/1e6)
+		}
+		if b.wh != nil {
+			if p.seenCH.IsZero() {
+				unseenCH[ph]++
+			} else {
+				chByPhase[ph] = append(chByPhase[ph], float64(p.seenCH.Sub(p.sent))/1e6)
+			}
+		}
+	}
+	b.probes.mu.Unlock()
+	for _, ph := range []string{"saturate", "paced"} {
+		if l := summarize(byPhase[ph]); l.N > 0 || unseen[ph] > 0 {
+			l.Unseen = unseen[ph]
+			res.Probe[ph] = l
+		}
+		if b.wh != nil {
+			if res.ProbeCH == nil {
+				res.ProbeCH = map[string]latency{}
+			}
+			if l := summarize(chByPhase[ph]); l.N > 0 || unseenCH[ph] > 0 {
+				l.Unseen = unseenCH[ph]
+				res.ProbeCH[ph] = l
+			}
+		}
+	}
+	b.lookups.mu.Lock()
+	var allSvc, allSch []float64
+	for ph, xs := range b.lookups.service {
+		res.Lookup[phaseNames[ph]] = summarize(xs)
+		res.LookupSched[phaseNames[ph]] = summarize(b.lookups.sched[ph])
+		allSvc = append(allSvc, xs...)
+		allSch = append(allSch, b.lookups.sched[ph]...)
+	}
+	if len(allSvc) > 0 {
+		res.Lookup["all"] = summarize(allSvc)
+		res.LookupSched["all"] = summarize(allSch)
+	}
+	res.LookupCodes = b.lookups.codes
+	b.lookups.mu.Unlock()
+	res.LookupLate = b.lookups.dropped.Load()
+}
+
+func (b *benchRun) knownIdentifiers(ctx context.Context, t gen.Truth) int {
+	seen := map[canon.Identifier]bool{}
+	add := func(id canon.Identifier) {
+		if seen[id] {
+			return
+		}
+		if _, err := b.p.engine.Lookup(ctx, id); err == nil {
+			seen[id] = true
+		}
+	}
+	for _, p := range append(slices.Clone(t.Persons), t.Orphans...) {
+		for _, id := range p.Identifiers {
+			add(id)
+		}
+	}
+	for _, s := range t.Shared {
+		add(s.Identifier)
+	}
+	return len(seen)
+}
+
+func runPeer(ctx context.Context, w *bench.Warehouse, c *corpus) (*peerResult, error) {
+	start := time.Now()
+	if err := w.Reset(ctx); err != nil {
+		return nil, err
+	}
+	decs := ingest.Decoders(normalize.Default(), msg.DefaultLimits())
+	l := w.Loader()
+	var occ []bench.Occurrence
+	for i := range c.recs {
+		ch := c.channel(i)
+		dec, ok := decs[ch]
+		if !ok {
+			continue
+		}
+		occ = bench.Occurrences(ch, dec, c.record(i).Value, occ[:0])
+		for _, o := range occ {
+			if err := l.Add(ctx, o); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := l.Flush(); err != nil {
+		return nil, err
+	}
+	loaded := time.Now()
+	s, err := w.Stitch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	end := time.Now()
+	return &peerResult{
+		Occurrences: l.Rows, Nodes: s.Nodes, Rounds: s.Rounds,
+		LoadSeconds: loaded.Sub(start).Seconds(), StitchSecs: end.Sub(loaded).Seconds(), TotalSecs: end.Sub(start).Seconds(),
+		Accuracy: bench.Score(c.truth, s.Cluster),
+	}, nil
+}
+
+// finish prints the figures and writes results.json and timeline.png.
+func (b *benchRun) finish(res *results) error {
+	w := b.out
+	pf := func(f string, a ...any) { fmt.Fprintf(w, f, a...) }
+	pf("\n=== spine bench (%s, %d persons, seed %d, %s) ===\n", res.Date.Format(time.RFC3339), res.Persons, res.Seed, res.SyncMode)
+	pf("machine: %d CPUs, %s memory, %s; load average %.1f before, %.1f after; the bench got %.2f CPU-seconds per second while saturated\n",
+		res.Machine.CPUs, res.Machine.MemTotal, res.Machine.GoVersion, res.LoadAvg[0], loadAvg(), res.CPUPerWall)
+	pf("throughput   %d messages (%d accepted events) applied in %.2fs: %.0f events/s, %.0f messages/s end to end (produce alone %.2fs)\n",
+		res.Messages, res.AcceptedTruth, res.AppliedSeconds, res.EventsPerSec, res.MessagesPerSec, res.ProduceSeconds)
+	pf("ceiling      bare consumer %.0f records/s; engine at %.1f%% of it\n", res.CeilingPerSec, 100*res.CeilingFraction)
+	for _, ph := range []string{"saturate", "paced"} {
+		if l, ok := res.Probe[ph]; ok {
+			pf("visible      %-8s produce→lookup-visible  p50 %8.1fms  p99 %8.1fms  max %8.1fms  (n=%d, unseen %d)\n", ph, l.P50, l.P99, l.Max, l.N, l.Unseen)
+		}
+		if l, ok := res.ProbeCH[ph]; ok {
+			pf("clickhouse   %-8s produce→ClickHouse-visible p50 %7.1fms  p95 %8.1fms  max %8.1fms  (n=%d, unseen %d)\n", ph, l.P50, l.P95, l.Max, l.N, l.Unseen)
+		}
+	}
+	if res.PacedRate > 0 {
+		pf("paced        %d messages at %.0f/s\n", res.PacedSent, res.PacedRate)
+	}
+	for _, ph := range []string{"saturate", "paced", "all"} {
+		if l, ok := res.Lookup[ph]; ok {
+			s := res.LookupSched[ph]
+			pf("lookup       %-8s p50 %6.2fms  p99 %6.2fms  max %7.1fms  (from intended send: p99 %6.2fms)  n=%d\n", ph, l.P50, l.P99, l.Max, s.P99, l.N)
+		}
+	}
+	if len(res.LookupCodes) > 0 {
+		pf("lookup codes %v, dropped (queue full) %d\n", res.LookupCodes, res.LookupLate)
+	}
+	pf("memory       RSS baseline %.0f MB (rendered streams), peak (VmHWM) %.0f MB, end %.0f MB\n", res.RSS.BaselineMB, res.RSS.PeakMB, res.RSS.EndMB)
+	pf("disk         Badger %.1f MB on disk (engine reports %.1f MB) for %d identifiers: %.0f bytes/identifier\n",
+		float64(res.DiskBytes)/1e6, float64(res.BadgerReported)/1e6, res.Identifiers, res.BytesPerID)
+	pf("engine       %d events applied (truth: %d accepted + probes), %d profiles, %d merges, %d conflicts\n",
+		res.EventsApplied, res.AcceptedTruth, res.Profiles, res.Merges, res.Conflicts)
+	acc := func(name string, a bench.Accuracy) {
+		pf("accuracy     %-6s precision %.6f  recall %.6f  (pairs: %d true, %d found, %d correct)  wrongly merged persons %d in %d profiles, split persons %d, missing ids %d of %d\n",
+			name, a.Precision, a.Recall, a.TruePairs, a.FoundPairs, a.Correct, a.MergedPersons, a.WrongClusters, a.SplitPersons, a.Missing, a.Identifiers)
+	}
+	acc("spine", res.Spine)
+	if len(res.Glue) > 0 {
+		pf("glue         identifiers no single person owns, in wrongly merged Spine profiles, by type: %v\n", res.Glue)
+	}
+	if res.Peer != nil {
+		acc("peer", res.Peer.Accuracy)
+		pf("peer         %d occurrences, %d identifiers, %d rounds: load %.2fs + stitch %.2fs = %.2fs to a stitched result\n",
+			res.Peer.Occurrences, res.Peer.Nodes, res.Peer.Rounds, res.Peer.LoadSeconds, res.Peer.StitchSecs, res.Peer.TotalSecs)
+	}
+	for _, n := range res.Notes {
+		pf("note         %s\n", n)
+	}
+	if b.cfg.out == "" {
+		return nil
+	}
+	if err := os.MkdirAll(b.cfg.out, 0o755); err != nil {
+		return err
+	}
+	js, _ := json.MarshalIndent(res, "", "  ")
+	if err := os.WriteFile(filepath.Join(b.cfg.out, "results.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(b.cfg.out, "timeline.png"))
+	if err != nil {
+		return err
+	}
+	b.tl.mu.Lock()
+	marks := slices.Clone(b.tl.marks)
+	b.tl.mu.Unlock()
+	if err := bench.Plot(f, b.tl.seconds(), marks); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	pf("wrote        %s, %s\n", filepath.Join(b.cfg.out, "results.json"), filepath.Join(b.cfg.out, "timeline.png"))
+	return nil
+}
+
+// --- machine ---
+
+func thisMachine() machine {
+	m := machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
+				m.MemTotal = strings.TrimSpace(v)
+			}
+		}
+		f.Close()
+	}
+	return m
+}
+
+// procStatusMB reads a kB field of /proc/self/status (VmRSS, VmHWM) in MB.
+func procStatusMB(field string) float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// diskUsage sums the allocated blocks under dir: Badger preallocates and
+// memory-maps value-log files, so their apparent size overstates.
+func diskUsage(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				n += st.Blocks * 512
+			} else {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func freeLoopback() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := ln.Addr().String()
+	return addr, ln.Close()
+}
