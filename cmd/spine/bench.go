@@ -82,6 +82,9 @@ func cmdBench(ctx context.Context, args []string, env func(string) string, stdou
 	fs.Lookup("data").DefValue, _ = "", fs.Set("data", "")
 	fs.Lookup("http").DefValue, _ = "", fs.Set("http", "")
 	fs.Lookup("clickhouse-database").DefValue, _ = "spine_bench", fs.Set("clickhouse-database", "spine_bench")
+	// The lookup load is the bench's own measurement client: the per-token
+	// rate limit must not shape what it measures.
+	fs.Lookup("api-rate-limit").DefValue, _ = "0", fs.Set("api-rate-limit", "0")
 	if err := fs.parse(args, env); err != nil {
 		return err
 	}

@@ -43,6 +43,7 @@ type runOptions struct {
 	EncryptionKey   string // file holding the key
 	MaxPoll         int
 	AnalyticsPolicy string
+	APIRate         float64
 	NoSync          bool
 	Kafka           kafkaConn // TLS and SASL of both Kafka clients
 }
@@ -66,6 +67,7 @@ func runFlags(name string) (*flagSetWithOptions, *runOptions) {
 	fs.IntVar(&o.CacheMB, "cache-mb", 128, "memory for the identifier and profile caches, MiB")
 	fs.StringVar(&o.EncryptionKey, "encryption-key-file", "", "file with a 16, 24 or 32-byte key: encrypts the state at rest")
 	fs.IntVar(&o.MaxPoll, "max-poll-records", 5000, "records per consumed batch")
+	fs.Float64Var(&o.APIRate, "api-rate-limit", 1000, "API requests per second allowed per token, with bursts of twice that (0: no limit)")
 	fs.StringVar(&o.AnalyticsPolicy, "analytics-policy", "opt-out", "whose rows analytics sinks (ClickHouse) get: opt-out (all but those who withdrew analytics consent), opt-in (only those who granted it), ignore")
 	o.Kafka.register(fs)
 	return &flagSetWithOptions{fs, func() { o.Brokers = splitList(*brokers) }}, o
@@ -207,6 +209,7 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 
 	acfg := httpapi.DefaultConfig()
 	acfg.Addr, acfg.Tokens = o.HTTP, tokens
+	acfg.RateLimit = httpapi.RateLimit{PerSecond: o.APIRate, Burst: int(2 * o.APIRate)}
 	acfg.Ready = cons.Ready
 	api, err := httpapi.New(acfg, engine.API{Engine: eng}, norm, log, reg, reg)
 	if err != nil {
