@@ -13,7 +13,8 @@ const trimBatch = 20_000
 
 // Read returns up to max change records the sink has not acknowledged,
 // blocking until there is at least one or ctx ends. It satisfies
-// sinks.ChangeLog.
+// sinks.ChangeLog. Records come from memory while the sink keeps up, and
+// are shared between sinks: they must not be modified.
 func (e *Engine) Read(ctx context.Context, sink string, max int) ([]canon.Change, error) {
 	for {
 		e.mu.Lock()
@@ -24,6 +25,9 @@ func (e *Engine) Read(ctx context.Context, sink string, max int) ([]canon.Change
 		}
 		changed := e.st.Changed() // taken before reading, so no commit is missed
 		if e.st.LastSeq() > cur {
+			if out, ok := e.st.RecentChanges(cur, max); ok && len(out) > 0 {
+				return out, nil
+			}
 			var out []canon.Change
 			err := e.st.View(func(r *store.Reader) error {
 				var err error

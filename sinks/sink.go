@@ -12,7 +12,7 @@ import (
 // Write must be idempotent: after a crash or a failed Write the same batch
 // (or a batch overlapping it) comes again, and writing it twice must leave
 // the destination as writing it once. Write must not keep the slice after it
-// returns. Wrap transient failures with Retryable; any other error stops the
+// returns, nor modify the changes: they are shared with other sinks. Wrap transient failures with Retryable; any other error stops the
 // sink. A Sink is used by one goroutine at a time.
 type Sink interface {
 	Name() string

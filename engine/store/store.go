@@ -27,6 +27,9 @@ type Options struct {
 	CacheBytes int64
 	// DedupTTL is how long message ids are remembered for duplicate detection.
 	DedupTTL time.Duration
+	// RecentChangeBytes bounds the newest change records kept in memory
+	// for sinks (encoded size).
+	RecentChangeBytes int64
 	// SyncWrites makes every commit durable on return (fsync).
 	SyncWrites bool
 	// MemTableBytes bounds Badger's memtables (and with them its write
@@ -38,12 +41,13 @@ type Options struct {
 // DefaultOptions returns the options for a store in dir.
 func DefaultOptions(dir string) Options {
 	return Options{
-		Dir:           dir,
-		CacheBytes:    64 << 20,
-		DedupTTL:      7 * 24 * time.Hour,
-		SyncWrites:    true,
-		MemTableBytes: 32 << 20,
-		Logger:        slog.Default(),
+		Dir:               dir,
+		CacheBytes:        64 << 20,
+		DedupTTL:          7 * 24 * time.Hour,
+		SyncWrites:        true,
+		MemTableBytes:     32 << 20,
+		RecentChangeBytes: 32 << 20,
+		Logger:            slog.Default(),
 	}
 }
 
@@ -55,6 +59,7 @@ type Store struct {
 	ids      *cache[string, uint64]
 	profiles *cache[uint64, *profile.State]
 	erased   *bloom // erased-identifier hashes, in front of the h keys
+	recent   recent // newest change records, for sinks that keep up
 
 	// mu orders the writer's cache refresh after a commit against readers
 	// filling the cache with what they read (see cache).
@@ -105,6 +110,7 @@ func Open(opts Options) (*Store, error) {
 		profiles: newCache[uint64, *profile.State](opts.CacheBytes - opts.CacheBytes/4),
 		notify:   make(chan struct{}),
 		erased:   newBloom(26),
+		recent:   recent{budget: int(opts.RecentChangeBytes)},
 	}
 	err = db.View(func(tx *badger.Txn) error {
 		var live uint64

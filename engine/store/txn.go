@@ -276,7 +276,8 @@ func (t *Txn) commit() error {
 			return err
 		}
 	}
-	for _, c := range t.changes {
+	sizes := make([]int, len(t.changes))
+	for i, c := range t.changes {
 		v, err := json.Marshal(c)
 		if err != nil {
 			return fmt.Errorf("store: encode change: %w", err)
@@ -284,6 +285,7 @@ func (t *Txn) commit() error {
 		if err := t.tx.Set(keyLog(c.Seq), v); err != nil {
 			return err
 		}
+		sizes[i] = len(v)
 	}
 	for name, v := range map[string]uint64{"seq": t.seq, "comp": t.comp, "created": t.created, "evseq": t.evseq, "live": t.live} {
 		if err := t.tx.Set(keyMeta(name), u64(v)); err != nil {
@@ -311,6 +313,7 @@ func (t *Txn) commit() error {
 	s.commits.Add(1)
 	s.mu.Unlock()
 	if len(t.changes) > 0 {
+		s.recent.add(t.changes, sizes)
 		s.lastSeq.Store(t.seq)
 		s.notifyMu.Lock()
 		close(s.notify)
