@@ -95,6 +95,9 @@ func (e *Engine) Account(ctx context.Context, id string) (*AccountView, error) {
 			if err != nil || st == nil {
 				return err
 			}
+			if !slices.Contains(st.Groups, a.ID) {
+				continue // split off the part whose events named the account
+			}
 			email, _ := st.Identifier(canon.Email)
 			out.Members = append(out.Members, AccountMember{ProfileID: st.ID, Level: st.Level, Email: email})
 			c := st.Computed

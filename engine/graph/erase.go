@@ -51,14 +51,28 @@ func (g *Graph) Erase(tx *store.Txn, comp uint64, reason string) (*Erasure, erro
 		if err := tx.DeleteCandidates(key); err != nil {
 			return nil, err
 		}
-		if err := tx.DeleteQuarantine(key); err != nil {
-			return nil, err
-		}
 		h := g.Hash(id)
-		if err := tx.MarkErased(h); err != nil {
+		_, q, err := entry(tx, key)
+		if err != nil {
 			return nil, err
 		}
-		tx.SetID(key, 0)
+		if q {
+			// A quarantined value is junk shared by many, not the
+			// person's: remembered as erased, it would drop everyone's
+			// later events that carry it and erase their profiles
+			// (DESIGN section 7); forgotten, it would link strangers
+			// again. It leaves the profile and stays quarantined, with
+			// no profile, until an admin releases it.
+			tx.SetID(key, quarantineBit)
+		} else {
+			if err := tx.DeleteQuarantine(key); err != nil {
+				return nil, err
+			}
+			if err := tx.MarkErased(h); err != nil {
+				return nil, err
+			}
+			tx.SetID(key, 0)
+		}
 		hashes = append(hashes, h)
 		out.Identifiers++
 	}

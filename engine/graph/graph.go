@@ -211,7 +211,10 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 			}
 			continue
 		}
-		survivor := g.merge(tx, a, b, o, evidence(o))
+		survivor, err := g.merge(tx, a, b, o, evidence(o))
+		if err != nil {
+			return nil, err
+		}
 		if err := tx.PutEdge(anchorObs.Key(), o.Key(), *evidence(o)); err != nil {
 			return nil, err
 		}
@@ -295,7 +298,7 @@ func (g *Graph) fits(a, b *profile.State) (canon.IDType, bool) {
 // merge unites two profiles. The survivor's id is the higher identity
 // level's, then the older one's; the record stays in the larger component
 // and the smaller side's identifiers are relabelled.
-func (g *Graph) merge(tx *store.Txn, a, b *profile.State, via canon.Observation, ev *canon.Evidence) *profile.State {
+func (g *Graph) merge(tx *store.Txn, a, b *profile.State, via canon.Observation, ev *canon.Evidence) (*profile.State, error) {
 	survivor, absorbed := a, b
 	if la, lb := profile.Level(a.Identifiers).Rank(), profile.Level(b.Identifiers).Rank(); lb > la || (lb == la && b.Created < a.Created) {
 		survivor, absorbed = b, a
@@ -306,7 +309,9 @@ func (g *Graph) merge(tx *store.Txn, a, b *profile.State, via canon.Observation,
 	}
 	keepID, keepCreated, goneID := survivor.ID, survivor.Created, absorbed.ID
 	for _, pi := range small.Identifiers {
-		tx.SetID(canon.Identifier{Type: pi.Type, Value: pi.Value}.Key(), big.Comp)
+		if err := relabel(tx, canon.Identifier{Type: pi.Type, Value: pi.Value}.Key(), big.Comp); err != nil {
+			return nil, err
+		}
 	}
 	for _, id := range append([]string{small.ID}, small.MergedFrom...) {
 		tx.SetAlias(id, big.Comp)
@@ -330,7 +335,7 @@ func (g *Graph) merge(tx *store.Txn, a, b *profile.State, via canon.Observation,
 		Type: canon.LogMerge, ProfileID: keepID, Others: []string{goneID}, Identifier: &viaID, Reason: "shared identifier", Evidence: ev,
 	}})
 	tx.Emit(canon.Change{Kind: canon.ChangeDelete, Delete: &canon.Deletion{ProfileID: goneID, Reason: "absorbed", Survivor: keepID}})
-	return big
+	return big, nil
 }
 
 // conflict records a refused link, and counts it toward quarantining the

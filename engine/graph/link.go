@@ -40,6 +40,23 @@ func (g *Graph) Link(tx *store.Txn, a, b canon.Identifier, ev *canon.Evidence) (
 	if qa || qb {
 		return nil, fmt.Errorf("%w: a quarantined identifier cannot link; release it first", canon.ErrConflict)
 	}
+	// An erased identifier is known only by its hash; linking it would
+	// bring the person back, and their late events with it.
+	for _, x := range []struct {
+		id   canon.Identifier
+		comp uint64
+	}{{a, ca}, {b, cb}} {
+		if x.comp != 0 {
+			continue
+		}
+		erased, err := tx.Erased(g.Hash(x.id))
+		if err != nil {
+			return nil, err
+		}
+		if erased {
+			return nil, fmt.Errorf("%w: the identifier was erased", canon.ErrConflict)
+		}
+	}
 	if ca == 0 && cb == 0 {
 		return nil, fmt.Errorf("%w: neither identifier is known", canon.ErrNotFound)
 	}
@@ -68,7 +85,9 @@ func (g *Graph) Link(tx *store.Txn, a, b canon.Identifier, ev *canon.Evidence) (
 		if t, ok := g.fits(sa, sb); !ok {
 			return nil, fmt.Errorf("%w: merging would exceed the %s limit", canon.ErrConflict, t)
 		}
-		out = g.merge(tx, sa, sb, canon.Observation{Identifier: b, Trust: ev.Trust}, ev)
+		if out, err = g.merge(tx, sa, sb, canon.Observation{Identifier: b, Trust: ev.Trust}, ev); err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.PutEdge(ka, kb, *ev); err != nil {
 		return nil, err

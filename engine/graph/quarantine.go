@@ -21,6 +21,18 @@ func entry(tx *store.Txn, key string) (comp uint64, quarantined bool, err error)
 	return v &^ quarantineBit, v&quarantineBit != 0, err
 }
 
+// relabel files an identifier under another component, keeping its
+// quarantine flag: a quarantined value stays quarantined when its profile
+// merges or splits.
+func relabel(tx *store.Txn, key string, comp uint64) error {
+	v, err := tx.ID(key)
+	if err != nil {
+		return err
+	}
+	tx.SetID(key, comp|v&quarantineBit)
+	return nil
+}
+
 // Comp strips the quarantine flag from an identifier's index entry.
 func Comp(v uint64) uint64 { return v &^ quarantineBit }
 
@@ -105,9 +117,7 @@ func (g *Graph) Release(tx *store.Txn, id canon.Identifier) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if comp != 0 {
-		tx.SetID(id.Key(), comp)
-	}
+	tx.SetID(id.Key(), comp) // 0 when its profile was erased: unknown again
 	if err := tx.DeleteQuarantine(id.Key()); err != nil {
 		return false, err
 	}

@@ -24,7 +24,7 @@ func (g *Graph) Unlink(tx *store.Txn, a, b canon.Identifier, ev *canon.Evidence)
 	if err := tx.DeleteEdge(ka, kb); err != nil {
 		return nil, false, err
 	}
-	comp, err := tx.ID(ka)
+	comp, _, err := entry(tx, ka) // a quarantined identifier may still lose a link
 	if err != nil {
 		return nil, false, err
 	}
@@ -77,7 +77,9 @@ func (g *Graph) Rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 			ns.AddIdentifier(pi)
 			id := canon.Identifier{Type: pi.Type, Value: pi.Value}
 			if i != keep {
-				tx.SetID(id.Key(), ns.Comp)
+				if err := relabel(tx, id.Key(), ns.Comp); err != nil {
+					return nil, err
+				}
 				tx.Emit(canon.Change{Kind: canon.ChangeMapping, Mapping: &canon.Mapping{Identifier: id, ProfileID: ns.ID}})
 			}
 			err := tx.Reader().Events(id.Key(), func(e *canon.Event) error {
@@ -90,6 +92,12 @@ func (g *Graph) Rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 		}
 		tx.PutProfile(ns)
 		out = append(out, ns.Comp)
+		if i != keep {
+			// A new part whose events name B2B accounts is their member.
+			if err := joinAccounts(tx, ns); err != nil {
+				return nil, err
+			}
+		}
 	}
 	tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{
 		Type: canon.LogSplit, ProfileID: st.ID, Others: others, Identifier: via, Reason: "links no longer connect the profile", Evidence: ev,
@@ -157,4 +165,23 @@ func (g *Graph) head(p []canon.ProfileIdentifier) string {
 		}
 	}
 	return best
+}
+
+// joinAccounts adds a profile split off another to the accounts its own
+// events name.
+func joinAccounts(tx *store.Txn, st *profile.State) error {
+	for _, g := range st.Groups {
+		a, err := tx.Account(g)
+		if err != nil {
+			return err
+		}
+		if a == nil || slices.Contains(a.Members, st.ID) || len(a.Members) >= store.MaxAccountMembers {
+			continue
+		}
+		a.Members = append(a.Members, st.ID)
+		if err := tx.PutAccount(a); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,0 +1,615 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/spinecdp/spine/engine"
+	"github.com/spinecdp/spine/engine/graph"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// Targeted tests of the identity graph through the engine's API, one per
+// rule of DESIGN sections 2, 3 and 7. The property test covers the same
+// rules at random; these pin down the cases by name.
+
+func id(t canon.IDType, v string) canon.Identifier { return canon.Identifier{Type: t, Value: v} }
+
+func verified(t canon.IDType, v string) canon.Observation {
+	return canon.Observation{Identifier: id(t, v), Trust: canon.Verified}
+}
+
+// openWith starts an engine with a changed configuration, tailed by a sink
+// named "t" so that tests can read the change log.
+func openWith(t *testing.T, change func(*engine.Config)) *engine.Engine {
+	t.Helper()
+	cfg := engine.DefaultConfig(t.TempDir())
+	cfg.Store.SyncWrites = false
+	cfg.Sinks = []string{"t"}
+	if change != nil {
+		change(&cfg)
+	}
+	e, err := engine.Open(cfg, quietLog, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if err := e.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return e
+}
+
+func apply(t *testing.T, e *engine.Engine, events ...canon.Event) {
+	t.Helper()
+	if err := e.Apply(t.Context(), canon.Batch{Events: events}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+}
+
+func do(t *testing.T, e *engine.Engine, c canon.Command) canon.Result {
+	t.Helper()
+	c.Actor = "test"
+	res, err := e.Do(t.Context(), c)
+	if err != nil {
+		t.Fatalf("Do(%s): %v", c.Kind, err)
+	}
+	return res
+}
+
+func notFound(t *testing.T, e *engine.Engine, ids ...canon.Identifier) {
+	t.Helper()
+	for _, i := range ids {
+		if p, err := e.Lookup(t.Context(), i); !errors.Is(err, canon.ErrNotFound) {
+			t.Errorf("Lookup(%s) = %s, %v; want ErrNotFound", i, p.ID, err)
+		}
+	}
+}
+
+// changes reads the whole change log through sink "t".
+func changes(t *testing.T, e *engine.Engine) []canon.Change {
+	t.Helper()
+	out, err := e.Read(t.Context(), "t", 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func logs(cs []canon.Change, typ canon.LogType) []canon.LogRecord {
+	var out []canon.LogRecord
+	for _, c := range cs {
+		if c.Kind == canon.ChangeLog && c.Log.Type == typ {
+			out = append(out, *c.Log)
+		}
+	}
+	return out
+}
+
+func total(p canon.Profile) int64 {
+	var n int64
+	for _, v := range p.Computed.EventsByChannel {
+		n += v
+	}
+	return n
+}
+
+func graphOf(t *testing.T, e *engine.Engine, pid string) *engine.GraphView {
+	t.Helper()
+	g, err := e.Graph(t.Context(), pid)
+	if err != nil {
+		t.Fatalf("Graph(%s): %v", pid, err)
+	}
+	return g
+}
+
+func checkInvariants(t *testing.T, e *engine.Engine) {
+	t.Helper()
+	if err := e.CheckInvariants(); err != nil {
+		t.Errorf("invariants: %v", err)
+	}
+}
+
+func TestFamilyTabletRecordsConflict(t *testing.T) {
+	alice := ev(canon.Mobile, "f1", canon.KindLogin, 1, obs(canon.DeviceID, "tablet"), obs(canon.UserID, "alice"))
+	bob := ev(canon.Mobile, "f2", canon.KindLogin, 2, obs(canon.DeviceID, "tablet"), obs(canon.UserID, "bob"))
+	tabletFirst := ev(canon.Mobile, "f0", canon.KindScreen, 0, obs(canon.DeviceID, "tablet"))
+	for name, order := range map[string][]canon.Event{
+		"alice first":  {alice, bob},
+		"bob first":    {bob, alice},
+		"tablet first": {tabletFirst, bob, alice},
+		"one batch":    {alice, tabletFirst, bob},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := openWith(t, nil)
+			if name == "one batch" {
+				apply(t, e, order...)
+			} else {
+				for _, x := range order {
+					apply(t, e, x)
+				}
+			}
+			a, b := lookup(t, e, canon.UserID, "alice"), lookup(t, e, canon.UserID, "bob")
+			if a.ID == b.ID {
+				t.Fatal("two registered customers merged through a shared tablet")
+			}
+			if n := total(a) + total(b); n != int64(len(order)) {
+				t.Errorf("events counted %d, want %d", n, len(order))
+			}
+			// The refusal is on record in both profiles' graphs, naming
+			// the other profile.
+			for _, pair := range [][2]canon.Profile{{a, b}, {b, a}} {
+				g := graphOf(t, e, pair[0].ID)
+				if !slices.ContainsFunc(g.Conflicts, func(r canon.LogRecord) bool {
+					return r.Type == canon.LogConflict && slices.Contains(r.Others, pair[1].ID) && r.Reason == "limit:user_id"
+				}) {
+					t.Errorf("Graph(%s).Conflicts = %+v, want a user_id conflict with %s", pair[0].ID, g.Conflicts, pair[1].ID)
+				}
+			}
+			if got := logs(changes(t, e), canon.LogConflict); len(got) != 1 {
+				t.Errorf("identity log has %d conflicts, want 1", len(got))
+			}
+			if s := e.Stats(); s.Conflicts != 1 || s.Merges != 0 {
+				t.Errorf("Stats: conflicts %d, merges %d; want 1, 0", s.Conflicts, s.Merges)
+			}
+			checkInvariants(t, e)
+		})
+	}
+}
+
+func TestSurvivorRule(t *testing.T) {
+	t.Run("higher level wins over older", func(t *testing.T) {
+		e := openWith(t, nil)
+		apply(t, e, ev(canon.Web, "s1", canon.KindIdentify, 1, obs(canon.Email, "p@x.io")))
+		apply(t, e, ev(canon.Mobile, "s2", canon.KindLogin, 2, obs(canon.UserID, "u1"), obs(canon.DeviceID, "d1")))
+		older, reg := lookup(t, e, canon.Email, "p@x.io"), lookup(t, e, canon.UserID, "u1")
+		// The email is the anchor (it has the higher priority of the two
+		// known identifiers), yet the registered profile survives.
+		apply(t, e, ev(canon.Web, "s3", canon.KindPage, 3, obs(canon.Email, "p@x.io"), obs(canon.DeviceID, "d1")))
+		got := lookup(t, e, canon.Email, "p@x.io")
+		if got.ID != reg.ID || !slices.Equal(got.MergedFrom, []string{older.ID}) {
+			t.Fatalf("merged profile %s merged_from %v, want %s merged_from [%s]", got.ID, got.MergedFrom, reg.ID, older.ID)
+		}
+		if got.Level != canon.Registered || total(got) != 3 {
+			t.Errorf("level %s, %d events", got.Level, total(got))
+		}
+		p, err := e.Profile(t.Context(), older.ID)
+		if err != nil || p.ID != reg.ID || !slices.Contains(p.MergedFrom, older.ID) {
+			t.Errorf("Profile(absorbed) = %s merged_from %v, %v; want %s", p.ID, p.MergedFrom, err, reg.ID)
+		}
+		merges := logs(changes(t, e), canon.LogMerge)
+		if len(merges) != 1 || merges[0].ProfileID != reg.ID || !slices.Equal(merges[0].Others, []string{older.ID}) {
+			t.Errorf("merge log = %+v", merges)
+		}
+		checkInvariants(t, e)
+	})
+	t.Run("equal level: older wins", func(t *testing.T) {
+		e := openWith(t, nil)
+		apply(t, e, ev(canon.Web, "s1", canon.KindPage, 1, obs(canon.AnonymousID, "a1")))
+		apply(t, e, ev(canon.Mobile, "s2", canon.KindScreen, 2, obs(canon.DeviceID, "d1")))
+		older, younger := lookup(t, e, canon.AnonymousID, "a1"), lookup(t, e, canon.DeviceID, "d1")
+		// The device has the higher priority, so the younger profile is
+		// the anchor; the older one survives all the same.
+		apply(t, e, ev(canon.Mobile, "s3", canon.KindScreen, 3, obs(canon.DeviceID, "d1"), obs(canon.AnonymousID, "a1")))
+		got := lookup(t, e, canon.DeviceID, "d1")
+		if got.ID != older.ID || !slices.Equal(got.MergedFrom, []string{younger.ID}) {
+			t.Fatalf("merged profile %s merged_from %v, want %s merged_from [%s]", got.ID, got.MergedFrom, older.ID, younger.ID)
+		}
+		if p, err := e.Profile(t.Context(), younger.ID); err != nil || p.ID != older.ID {
+			t.Errorf("Profile(absorbed) = %s, %v; want %s", p.ID, err, older.ID)
+		}
+		checkInvariants(t, e)
+	})
+}
+
+func TestUnlinkSplitsAndRefolds(t *testing.T) {
+	e := openWith(t, nil)
+	login := ev(canon.Mobile, "l1", canon.KindOrder, 1, obs(canon.UserID, "u1"), obs(canon.DeviceID, "d1"))
+	login.Amount = &canon.Money{Currency: "EUR", Micros: 10_000_000}
+	web := ev(canon.Web, "l2", canon.KindOrder, 2, obs(canon.UserID, "u1"))
+	web.Amount = &canon.Money{Currency: "EUR", Micros: 5_000_000}
+	app := ev(canon.Mobile, "l3", canon.KindOrder, 3, obs(canon.DeviceID, "d1"))
+	app.Amount = &canon.Money{Currency: "USD", Micros: 7_000_000}
+	apply(t, e, login, web, app, ev(canon.Mobile, "l4", canon.KindScreen, 4, obs(canon.DeviceID, "d1")))
+	before := lookup(t, e, canon.UserID, "u1")
+	if c := before.Computed; total(before) != 4 || c.OrderCount != 3 {
+		t.Fatalf("before the split: %+v", c)
+	}
+	g := graphOf(t, e, before.ID)
+	if len(g.Links) != 1 || g.Links[0].Evidence.MessageID != "l1" || g.Links[0].Evidence.Channel != canon.Mobile {
+		t.Fatalf("links = %+v, want the login's", g.Links)
+	}
+	do(t, e, canon.Command{Kind: canon.CmdUnlink, Pair: &canon.Pair{A: id(canon.DeviceID, "d1"), B: id(canon.UserID, "u1")}})
+	u, d := lookup(t, e, canon.UserID, "u1"), lookup(t, e, canon.DeviceID, "d1")
+	if u.ID == d.ID {
+		t.Fatal("unlink did not split the profile")
+	}
+	if u.ID != before.ID {
+		t.Errorf("the registered part has id %s, want it to keep %s", u.ID, before.ID)
+	}
+	// Each side is refolded from its own events; together they make the
+	// original.
+	if total(u)+total(d) != total(before) || u.Computed.OrderCount+d.Computed.OrderCount != before.Computed.OrderCount {
+		t.Errorf("split counters %v + %v, want %v", u.Computed.EventsByChannel, d.Computed.EventsByChannel, before.Computed.EventsByChannel)
+	}
+	for cur, want := range before.Computed.TotalSpend {
+		if got := u.Computed.TotalSpend[cur] + d.Computed.TotalSpend[cur]; got != want {
+			t.Errorf("spend %s: %d after the split, want %d", cur, got, want)
+		}
+	}
+	if total(u) != 2 || total(d) != 2 || d.Level != canon.Anonymous {
+		t.Errorf("u1 has %d events, d1 %d (level %s); want 2 and 2, anonymous", total(u), total(d), d.Level)
+	}
+	splits := logs(changes(t, e), canon.LogSplit)
+	if len(splits) != 1 || splits[0].ProfileID != u.ID || !slices.Equal(splits[0].Others, []string{d.ID}) {
+		t.Errorf("split log = %+v", splits)
+	}
+	_, err := e.Do(t.Context(), canon.Command{Kind: canon.CmdUnlink, Pair: &canon.Pair{A: id(canon.UserID, "u1"), B: id(canon.DeviceID, "d1")}})
+	if !errors.Is(err, canon.ErrNotFound) {
+		t.Errorf("second unlink = %v, want ErrNotFound", err)
+	}
+	checkInvariants(t, e)
+}
+
+func TestDeviceUnpairedEventSplits(t *testing.T) {
+	e := openWith(t, nil)
+	apply(t, e,
+		ev(canon.IoT, "p1", canon.KindDevicePaired, 1, obs(canon.DeviceID, "thermo"), obs(canon.UserID, "u9")),
+		ev(canon.IoT, "p2", canon.KindTelemetry, 2, obs(canon.DeviceID, "thermo")),
+		ev(canon.IoT, "p3", canon.KindTelemetry, 3, obs(canon.DeviceID, "thermo")),
+	)
+	if a, b := lookup(t, e, canon.DeviceID, "thermo"), lookup(t, e, canon.UserID, "u9"); a.ID != b.ID {
+		t.Fatal("pairing did not link the device to its owner")
+	}
+	unpaired := ev(canon.IoT, "p4", canon.KindDeviceUnpaired, 4, obs(canon.UserID, "u9"))
+	unpaired.Unlink = &canon.Pair{A: id(canon.DeviceID, "thermo"), B: id(canon.UserID, "u9")}
+	apply(t, e, unpaired)
+	dev, owner := lookup(t, e, canon.DeviceID, "thermo"), lookup(t, e, canon.UserID, "u9")
+	if dev.ID == owner.ID {
+		t.Fatal("device_unpaired did not split the device off")
+	}
+	// The pairing and the unpairing are the owner's; the telemetry is the
+	// device's.
+	if total(owner) != 2 || total(dev) != 2 {
+		t.Errorf("owner has %d events, device %d; want 2 and 2", total(owner), total(dev))
+	}
+	// The same message again changes nothing.
+	apply(t, e, unpaired)
+	if o := lookup(t, e, canon.UserID, "u9"); total(o) != 2 {
+		t.Errorf("replayed unpairing counted: %d events", total(o))
+	}
+	checkInvariants(t, e)
+}
+
+func TestQuarantineAfterConflicts(t *testing.T) {
+	e := openWith(t, nil)
+	shared := id(canon.Email, "info@shop.io")
+	apply(t, e, ev(canon.POS, "q1", canon.KindOrder, 1, obs(canon.UserID, "u1"), obs(canon.Email, shared.Value)))
+	owner := lookup(t, e, canon.UserID, "u1")
+	// Three other customers give the shop's address at the till: each
+	// link is refused (one user_id per profile), in three profiles.
+	for i := 2; i <= 4; i++ {
+		apply(t, e, ev(canon.POS, fmt.Sprint("q", i), canon.KindOrder, i, obs(canon.UserID, fmt.Sprint("u", i)), obs(canon.Email, shared.Value)))
+	}
+	qs, err := e.Quarantined(t.Context(), 10)
+	if err != nil || len(qs) != 1 || *qs[0].Identifier != shared || len(qs[0].Others) != 3 {
+		t.Fatalf("Quarantined = %+v, %v; want the shared email, refused in 3 profiles", qs, err)
+	}
+	if q := logs(changes(t, e), canon.LogQuarantine); len(q) != 1 || q[0].ProfileID != owner.ID {
+		t.Errorf("quarantine log = %+v", q)
+	}
+	g := graphOf(t, e, owner.ID)
+	if i := slices.IndexFunc(g.Identifiers, func(gi engine.GraphIdentifier) bool { return gi.Value == shared.Value }); i < 0 || !g.Identifiers[i].Quarantined {
+		t.Errorf("graph identifiers %+v: want the email flagged", g.Identifiers)
+	}
+	// Quarantined, the email neither links nor attaches.
+	apply(t, e, ev(canon.Web, "q5", canon.KindIdentify, 5, obs(canon.Email, shared.Value), obs(canon.AnonymousID, "z1")))
+	if z := lookup(t, e, canon.AnonymousID, "z1"); z.ID == owner.ID {
+		t.Error("a quarantined email linked a cookie to its profile")
+	}
+	if _, err := e.Do(t.Context(), canon.Command{Kind: canon.CmdLink, Pair: &canon.Pair{A: shared, B: id(canon.AnonymousID, "z1")}}); !errors.Is(err, canon.ErrConflict) {
+		t.Errorf("CmdLink of a quarantined value = %v, want ErrConflict", err)
+	}
+	// An admin releases it: it links again.
+	do(t, e, canon.Command{Kind: canon.CmdRelease, Identifier: &shared})
+	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 0 {
+		t.Errorf("Quarantined after release = %+v", qs)
+	}
+	apply(t, e, ev(canon.Web, "q6", canon.KindIdentify, 6, obs(canon.Email, shared.Value), obs(canon.AnonymousID, "z2")))
+	if z := lookup(t, e, canon.AnonymousID, "z2"); z.ID != owner.ID {
+		t.Error("a released email does not link")
+	}
+	if _, err := e.Do(t.Context(), canon.Command{Kind: canon.CmdRelease, Identifier: &shared}); !errors.Is(err, canon.ErrNotFound) {
+		t.Errorf("second release = %v, want ErrNotFound", err)
+	}
+	checkInvariants(t, e)
+}
+
+func TestQuarantineByNames(t *testing.T) {
+	e := openWith(t, nil)
+	shared := id(canon.Email, "family@x.io")
+	for i := range 11 {
+		x := ev(canon.Web, fmt.Sprint("n", i), canon.KindIdentify, i, obs(canon.Email, shared.Value), obs(canon.AnonymousID, fmt.Sprint("c", i)))
+		x.Traits = map[string]any{"first_name": fmt.Sprint("Name", i%11)}
+		apply(t, e, x)
+		qs, err := e.Quarantined(t.Context(), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := i == 10; (len(qs) == 1) != want {
+			t.Fatalf("after %d distinct first names, Quarantined = %+v", i+1, qs)
+		}
+	}
+	owner := lookup(t, e, canon.Email, shared.Value)
+	if total(owner) != 11 {
+		t.Errorf("owner has %d events, want 11", total(owner))
+	}
+	apply(t, e, ev(canon.Web, "n11", canon.KindIdentify, 11, obs(canon.Email, shared.Value), obs(canon.AnonymousID, "late")))
+	if p := lookup(t, e, canon.AnonymousID, "late"); p.ID == owner.ID {
+		t.Error("the email links after its quarantine")
+	}
+	// A merge or a split of its profile keeps the value quarantined.
+	apply(t, e, ev(canon.Web, "n12", canon.KindIdentify, 12, obs(canon.AnonymousID, "c0"), obs(canon.UserID, "u1")))
+	do(t, e, canon.Command{Kind: canon.CmdUnlink, Pair: &canon.Pair{A: shared, B: id(canon.AnonymousID, "c3")}})
+	apply(t, e, ev(canon.Web, "n13", canon.KindIdentify, 13, obs(canon.Email, shared.Value), obs(canon.AnonymousID, "later")))
+	if p := lookup(t, e, canon.AnonymousID, "later"); p.ID == lookup(t, e, canon.Email, shared.Value).ID {
+		t.Error("the email links again after its profile merged and split")
+	}
+	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 1 {
+		t.Errorf("Quarantined = %+v", qs)
+	}
+	checkInvariants(t, e)
+}
+
+func TestCandidatePolicy(t *testing.T) {
+	e := openWith(t, func(c *engine.Config) {
+		for i, tc := range c.Graph.Types {
+			if tc.Type == canon.Email {
+				c.Graph.Types[i].ByTrust = map[canon.Trust]graph.Policy{canon.Asserted: graph.Candidate}
+			}
+		}
+	})
+	apply(t, e, ev(canon.CIAM, "c1", canon.KindRegistered, 1, verified(canon.UserID, "u1"), verified(canon.Email, "ann@x.io")))
+	apply(t, e, ev(canon.Support, "c2", canon.KindTicketOpened, 2, obs(canon.CRMID, "crm7")))
+	reg, legacy := lookup(t, e, canon.UserID, "u1"), lookup(t, e, canon.CRMID, "crm7")
+	// The support desk asserts the registered customer's email on the
+	// legacy contact: a candidate, not a merge.
+	apply(t, e, ev(canon.Support, "c3", canon.KindTicketOpened, 3, obs(canon.CRMID, "crm7"), obs(canon.Email, "ann@x.io")))
+	if a, b := lookup(t, e, canon.UserID, "u1"), lookup(t, e, canon.CRMID, "crm7"); a.ID == b.ID {
+		t.Fatal("a candidate link merged")
+	}
+	want := canon.Pair{A: id(canon.CRMID, "crm7"), B: id(canon.Email, "ann@x.io")}
+	for _, pid := range []string{reg.ID, legacy.ID} {
+		g := graphOf(t, e, pid)
+		if len(g.Candidates) != 1 || g.Candidates[0].A != want.A || g.Candidates[0].B != want.B || g.Candidates[0].Evidence.MessageID != "c3" {
+			t.Errorf("Graph(%s).Candidates = %+v, want %v", pid, g.Candidates, want)
+		}
+	}
+	if c := logs(changes(t, e), canon.LogCandidate); len(c) != 1 {
+		t.Errorf("candidate log = %+v", c)
+	}
+	// The customer confirms ("yes, that legacy account is mine").
+	res := do(t, e, canon.Command{Kind: canon.CmdLink, Pair: &want})
+	a, b := lookup(t, e, canon.UserID, "u1"), lookup(t, e, canon.CRMID, "crm7")
+	if a.ID != b.ID || a.ID != reg.ID || res.Profile == nil || res.Profile.ID != reg.ID {
+		t.Fatalf("after the link: %s and %s, result %+v; want both %s", a.ID, b.ID, res.Profile, reg.ID)
+	}
+	if g := graphOf(t, e, a.ID); len(g.Candidates) != 0 {
+		t.Errorf("candidates after the link = %+v", g.Candidates)
+	}
+	checkInvariants(t, e)
+}
+
+func TestErasure(t *testing.T) {
+	e := openWith(t, nil)
+	person := []canon.Event{
+		ev(canon.Web, "e1", canon.KindPage, 1, obs(canon.AnonymousID, "a1")),
+		ev(canon.Web, "e2", canon.KindIdentify, 2, obs(canon.AnonymousID, "a1"), obs(canon.UserID, "u1"), obs(canon.Email, "p@x.io")),
+		ev(canon.Web, "e3", canon.KindOrder, 3, obs(canon.UserID, "u1")),
+		// The person uses the family tablet, which is the other customer's.
+		ev(canon.Mobile, "e5", canon.KindLogin, 5, obs(canon.UserID, "u1"), obs(canon.DeviceID, "tablet")),
+	}
+	other := ev(canon.Mobile, "e4", canon.KindLogin, 4, obs(canon.UserID, "u2"), obs(canon.DeviceID, "tablet"))
+	apply(t, e, person[0], person[1], person[2], other, person[3])
+	p := lookup(t, e, canon.UserID, "u1")
+	r := lookup(t, e, canon.UserID, "u2")
+	if p.ID == r.ID || lookup(t, e, canon.DeviceID, "tablet").ID != r.ID {
+		t.Fatal("setup: the tablet should be the other customer's")
+	}
+	res := do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: p.ID})
+	rc := res.Receipt
+	if rc == nil || !slices.Contains(rc.ProfileIDs, p.ID) || rc.Identifiers != 3 || rc.Events != 4 || rc.Links != 2 || rc.At.IsZero() {
+		t.Fatalf("receipt = %+v, want %s with 3 identifiers, 4 events, 2 links", rc, p.ID)
+	}
+	mine := []canon.Identifier{id(canon.UserID, "u1"), id(canon.Email, "p@x.io"), id(canon.AnonymousID, "a1")}
+	notFound(t, e, mine...)
+	for _, pid := range p.MergedFrom {
+		if _, err := e.Profile(t.Context(), pid); !errors.Is(err, canon.ErrNotFound) {
+			t.Errorf("Profile(%s) of the erased person = %v", pid, err)
+		}
+	}
+	if _, err := e.Profile(t.Context(), p.ID); !errors.Is(err, canon.ErrNotFound) {
+		t.Errorf("Profile(erased) = %v, want ErrNotFound", err)
+	}
+	var erase, del bool
+	for _, c := range changes(t, e) {
+		switch {
+		case c.Kind == canon.ChangeErase && slices.Contains(c.Erase.ProfileIDs, p.ID) && len(c.Erase.Hashes) == 3:
+			erase = true
+		case c.Kind == canon.ChangeDelete && c.Delete.ProfileID == p.ID && c.Delete.Reason == "erased":
+			del = true
+		}
+	}
+	if !erase || !del {
+		t.Errorf("change log: erase record %v, delete record %v; want both", erase, del)
+	}
+	// The person's old events arrive again, late, with new message ids:
+	// nothing comes back, and the other customer is untouched.
+	before := lookup(t, e, canon.UserID, "u2")
+	for i, x := range person {
+		x.MessageID = fmt.Sprint("late", i)
+		apply(t, e, x)
+	}
+	late := ev(canon.Web, "late9", canon.KindPage, 9, obs(canon.AnonymousID, "a1"), obs(canon.DeviceID, "fresh"))
+	apply(t, e, late)
+	notFound(t, e, append(mine, id(canon.DeviceID, "fresh"))...)
+	after := lookup(t, e, canon.UserID, "u2")
+	if after.ID != r.ID || total(after) != total(before) || lookup(t, e, canon.DeviceID, "tablet").ID != r.ID {
+		t.Errorf("the other customer changed: %s with %d events, was %d", after.ID, total(after), total(before))
+	}
+	if s := e.Stats(); s.Profiles != 1 {
+		t.Errorf("%d profiles left, want 1", s.Profiles)
+	}
+	if _, err := e.Do(t.Context(), canon.Command{Kind: canon.CmdLink, Pair: &canon.Pair{A: id(canon.UserID, "u2"), B: id(canon.Email, "p@x.io")}}); !errors.Is(err, canon.ErrConflict) {
+		t.Errorf("CmdLink of an erased identifier = %v, want ErrConflict", err)
+	}
+	notFound(t, e, mine...)
+	checkInvariants(t, e)
+}
+
+func TestErasureSparesQuarantinedValue(t *testing.T) {
+	e := openWith(t, nil)
+	shared := id(canon.Email, "info@shop.io")
+	apply(t, e, ev(canon.POS, "j1", canon.KindOrder, 1, obs(canon.UserID, "u1"), obs(canon.Email, shared.Value)))
+	for i := 2; i <= 4; i++ {
+		apply(t, e, ev(canon.POS, fmt.Sprint("j", i), canon.KindOrder, i, obs(canon.UserID, fmt.Sprint("u", i)), obs(canon.Email, shared.Value)))
+	}
+	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 1 {
+		t.Fatalf("setup: Quarantined = %+v", qs)
+	}
+	// The customer whose profile holds the shop's address is erased.
+	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: lookup(t, e, canon.UserID, "u1").ID})
+	notFound(t, e, shared, id(canon.UserID, "u1"))
+	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 1 || *qs[0].Identifier != shared {
+		t.Errorf("after the erasure, Quarantined = %+v; want the shop's address still", qs)
+	}
+	// Other shoppers give the shop's address with their cards: their
+	// events are theirs, not late events of the erased customer, and the
+	// address still links nobody.
+	apply(t, e, ev(canon.POS, "j5", canon.KindOrder, 5, obs(canon.Email, shared.Value), obs(canon.CardFP, "card5")))
+	apply(t, e, ev(canon.POS, "j6", canon.KindOrder, 6, obs(canon.CardFP, "card6")))
+	apply(t, e, ev(canon.POS, "j7", canon.KindOrder, 7, obs(canon.Email, shared.Value), obs(canon.CardFP, "card6")))
+	p5, err5 := e.Lookup(t.Context(), id(canon.CardFP, "card5"))
+	p6, err6 := e.Lookup(t.Context(), id(canon.CardFP, "card6"))
+	if err5 != nil || err6 != nil || p5.ID == p6.ID || p5.Computed.OrderCount != 1 || p6.Computed.OrderCount != 2 {
+		t.Errorf("shoppers after the erasure: %v %+v, %v %+v", err5, p5.Computed.OrderCount, err6, p6.Computed.OrderCount)
+	}
+	for _, x := range []canon.Identifier{shared, id(canon.CardFP, "card5")} {
+		if erased, _ := e.IsErased(x); erased {
+			t.Errorf("%s is remembered as erased", x)
+		}
+	}
+	// Released, the address is a new identifier again.
+	do(t, e, canon.Command{Kind: canon.CmdRelease, Identifier: &shared})
+	apply(t, e, ev(canon.POS, "j8", canon.KindOrder, 8, obs(canon.Email, shared.Value), obs(canon.CardFP, "card5")))
+	if p := lookup(t, e, canon.Email, shared.Value); p.ID != p5.ID {
+		t.Errorf("released address in %s, want the card's profile %s", p.ID, p5.ID)
+	}
+	checkInvariants(t, e)
+}
+
+func TestConsentSurvivesSplit(t *testing.T) {
+	e := openWith(t, nil)
+	apply(t, e, ev(canon.Mobile, "k1", canon.KindLogin, 1, obs(canon.UserID, "u1"), obs(canon.DeviceID, "d1")))
+	p := lookup(t, e, canon.DeviceID, "d1")
+	res := do(t, e, canon.Command{Kind: canon.CmdConsent, ProfileID: p.ID, Consent: map[string]bool{"email_marketing": true, "analytics": false}, Time: t0.Add(10 * time.Minute)})
+	if res.Profile == nil || !res.Profile.Consent["email_marketing"].Value {
+		t.Fatalf("consent result = %+v", res.Profile)
+	}
+	do(t, e, canon.Command{Kind: canon.CmdUnlink, Pair: &canon.Pair{A: id(canon.UserID, "u1"), B: id(canon.DeviceID, "d1")}})
+	u := lookup(t, e, canon.UserID, "u1")
+	if u.ID != p.ID {
+		t.Fatalf("the registered side has id %s, want %s", u.ID, p.ID)
+	}
+	if c := u.Consent["email_marketing"]; !c.Value || c.Source != "api" || u.Consent["analytics"].Value {
+		t.Errorf("consent after the split = %+v", u.Consent)
+	}
+	if total(u) != 1 {
+		t.Errorf("the consent command was counted as an event: %v", u.Computed.EventsByChannel)
+	}
+	// A later event does not undo it.
+	apply(t, e, ev(canon.Web, "k2", canon.KindPage, 20, obs(canon.UserID, "u1")))
+	if c := lookup(t, e, canon.UserID, "u1").Consent["email_marketing"]; !c.Value {
+		t.Errorf("consent after a later event = %+v", c)
+	}
+	checkInvariants(t, e)
+}
+
+func TestAccountRollup(t *testing.T) {
+	e := openWith(t, nil)
+	order := func(msg string, at int, micros int64, ids ...canon.Observation) canon.Event {
+		x := ev(canon.Web, msg, canon.KindOrder, at, ids...)
+		x.Amount = &canon.Money{Currency: "EUR", Micros: micros}
+		x.GroupID = "acme"
+		return x
+	}
+	apply(t, e,
+		order("g1", 1, 10_000_000, obs(canon.UserID, "u1")),
+		order("g2", 2, 20_000_000, obs(canon.UserID, "u2")),
+		order("g3", 3, 30_000_000, obs(canon.UserID, "u2")),
+	)
+	group := ev(canon.Web, "g4", canon.KindGroup, 4, obs(canon.AnonymousID, "z"))
+	group.GroupID, group.GroupTraits = "acme", map[string]any{"name": "Acme"}
+	apply(t, e, group)
+	a, err := e.Account(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Members) != 3 || a.Rollup.OrderCount != 3 || a.Rollup.TotalSpend["EUR"] != 60_000_000 || a.Traits["name"] != "Acme" {
+		t.Fatalf("account = %+v", a)
+	}
+	// The anonymous member turns out to be u1: one member, counted once.
+	apply(t, e, ev(canon.Web, "g5", canon.KindLogin, 5, obs(canon.UserID, "u1"), obs(canon.AnonymousID, "z")))
+	a, err = e.Account(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Rollup.Members != 2 || len(a.Members) != 2 || a.Rollup.OrderCount != 3 || a.Rollup.EventsByChannel[canon.Web] != 5 {
+		t.Errorf("after the merge: %d members, %d orders, %v events", a.Rollup.Members, a.Rollup.OrderCount, a.Rollup.EventsByChannel)
+	}
+	if _, err := e.Account(t.Context(), "nobody"); !errors.Is(err, canon.ErrNotFound) {
+		t.Errorf("Account(unknown) = %v, want ErrNotFound", err)
+	}
+	checkInvariants(t, e)
+}
+
+func TestAccountRollupAfterSplit(t *testing.T) {
+	e := openWith(t, nil)
+	order := func(msg string, at int, ids ...canon.Observation) canon.Event {
+		x := ev(canon.Web, msg, canon.KindOrder, at, ids...)
+		x.Amount = &canon.Money{Currency: "EUR", Micros: 1_000_000}
+		x.GroupID = "acme"
+		return x
+	}
+	// A shared office laptop links two colleagues' sessions; both order
+	// for the account.
+	apply(t, e,
+		order("h1", 1, obs(canon.Email, "ann@acme.io"), obs(canon.DeviceID, "laptop")),
+		order("h2", 2, obs(canon.DeviceID, "laptop")),
+		order("h3", 3, obs(canon.Email, "ann@acme.io")),
+	)
+	if a, err := e.Account(t.Context(), "acme"); err != nil || a.Rollup.OrderCount != 3 || a.Rollup.Members != 1 {
+		t.Fatalf("before the split: %+v, %v", a, err)
+	}
+	do(t, e, canon.Command{Kind: canon.CmdUnlink, Pair: &canon.Pair{A: id(canon.Email, "ann@acme.io"), B: id(canon.DeviceID, "laptop")}})
+	a, err := e.Account(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both parts ordered for the account: both are members, and no order
+	// is lost or counted twice.
+	if a.Rollup.OrderCount != 3 || a.Rollup.Members != 2 {
+		t.Errorf("after the split: %d members, %d orders; want 2, 3", a.Rollup.Members, a.Rollup.OrderCount)
+	}
+	checkInvariants(t, e)
+}

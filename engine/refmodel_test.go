@@ -1,0 +1,493 @@
+package engine_test
+
+import (
+	"cmp"
+	"io"
+	"log/slog"
+	"slices"
+
+	"github.com/spinecdp/spine/engine/graph"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// refModel is the plain reference the graph property test holds the
+// engine to: the known identifiers, the links between them as the engine
+// adds them (the anchor identifier to each identifier it linked), and
+// profiles as the connected components of those links, found by BFS. It
+// implements DESIGN sections 2, 3 and 7 directly, without union-find,
+// profile ids or storage.
+type refModel struct {
+	cfg   graph.Config
+	prio  map[canon.IDType]int
+	limit map[canon.IDType]int
+	types map[canon.IDType]graph.TypeConfig
+
+	known  map[canon.Identifier]bool
+	trust  map[canon.Identifier]canon.Trust
+	edges  map[idPair]bool
+	erased map[canon.Identifier]bool // remembered by keyed hash in the engine
+	quar   map[canon.Identifier]bool // quarantined
+	names  map[canon.Identifier]map[string]bool
+	// filed counts the events filed under each identifier, by channel: an
+	// event is filed under the highest-priority of its identifiers that
+	// ended in the event's profile, and a profile counts what is filed
+	// under its identifiers.
+	filed     map[canon.Identifier]map[canon.Channel]int64
+	orders    map[canon.Identifier]int64          // orders filed under each identifier
+	groups    map[canon.Identifier]map[string]int // B2B accounts named by events filed there
+	accounts  map[string]bool                     // accounts ever joined
+	seen      map[string]bool                     // channel, NUL, message id
+	cands     map[idPair]bool
+	conflicts uint64
+	// refusals counts the refused links of each value since it was last
+	// released, refusedNow those of the current step.
+	refusals   map[canon.Identifier]int
+	refusedNow map[canon.Identifier]bool
+	// mentioned is every identifier any operation named, for the checks.
+	mentioned map[canon.Identifier]bool
+}
+
+// idPair is an unordered pair of identifiers, smaller key first.
+type idPair [2]canon.Identifier
+
+func pairOf(a, b canon.Identifier) idPair {
+	if a.Key() > b.Key() {
+		a, b = b, a
+	}
+	return idPair{a, b}
+}
+
+// errClass is the kind of answer a command gets.
+type errClass string
+
+const (
+	classOK       errClass = "ok"
+	classNotFound errClass = "not found"
+	classConflict errClass = "conflict"
+)
+
+func newRefModel(c graph.Config) *refModel {
+	m := &refModel{
+		cfg: c, prio: map[canon.IDType]int{}, limit: map[canon.IDType]int{}, types: map[canon.IDType]graph.TypeConfig{},
+		known: map[canon.Identifier]bool{}, trust: map[canon.Identifier]canon.Trust{}, edges: map[idPair]bool{},
+		erased: map[canon.Identifier]bool{}, quar: map[canon.Identifier]bool{}, names: map[canon.Identifier]map[string]bool{},
+		filed: map[canon.Identifier]map[canon.Channel]int64{}, seen: map[string]bool{}, cands: map[idPair]bool{},
+		orders: map[canon.Identifier]int64{}, groups: map[canon.Identifier]map[string]int{}, accounts: map[string]bool{},
+		mentioned: map[canon.Identifier]bool{}, refusals: map[canon.Identifier]int{}, refusedNow: map[canon.Identifier]bool{},
+	}
+	for i, t := range c.Types {
+		m.prio[t.Type], m.limit[t.Type], m.types[t.Type] = i, t.Limit, t
+	}
+	return m
+}
+
+func (m *refModel) mention(ids ...canon.Identifier) {
+	for _, id := range ids {
+		m.mentioned[id] = true
+	}
+}
+
+func (m *refModel) policy(o canon.Observation) graph.Policy {
+	tc := m.types[o.Type]
+	if p, ok := tc.ByTrust[o.Trust]; ok {
+		return p
+	}
+	return tc.Policy
+}
+
+// sortObs orders an event's identifiers by priority, then value, and keeps
+// one observation per identifier, the most trusted.
+func (m *refModel) sortObs(obs []canon.Observation) []canon.Observation {
+	out := slices.Clone(obs)
+	slices.SortFunc(out, func(a, b canon.Observation) int {
+		return cmp.Or(cmp.Compare(m.prio[a.Type], m.prio[b.Type]), cmp.Compare(a.Value, b.Value), cmp.Compare(b.Trust, a.Trust))
+	})
+	return slices.CompactFunc(out, func(a, b canon.Observation) bool { return a.Identifier == b.Identifier })
+}
+
+func (m *refModel) adjacency() map[canon.Identifier][]canon.Identifier {
+	adj := map[canon.Identifier][]canon.Identifier{}
+	for p := range m.edges {
+		adj[p[0]] = append(adj[p[0]], p[1])
+		adj[p[1]] = append(adj[p[1]], p[0])
+	}
+	return adj
+}
+
+// members is the component of a known identifier, by BFS over the links,
+// sorted by key.
+func (m *refModel) members(id canon.Identifier) []canon.Identifier {
+	if !m.known[id] {
+		return nil
+	}
+	adj := m.adjacency()
+	seen := map[canon.Identifier]bool{id: true}
+	queue := []canon.Identifier{id}
+	for len(queue) > 0 {
+		x := queue[0]
+		queue = queue[1:]
+		for _, y := range adj[x] {
+			if !seen[y] {
+				seen[y] = true
+				queue = append(queue, y)
+			}
+		}
+	}
+	out := make([]canon.Identifier, 0, len(seen))
+	for x := range seen {
+		out = append(out, x)
+	}
+	sortIDs(out)
+	return out
+}
+
+func sortIDs(ids []canon.Identifier) {
+	slices.SortFunc(ids, func(a, b canon.Identifier) int { return cmp.Compare(a.Key(), b.Key()) })
+}
+
+func (m *refModel) connected(a, b canon.Identifier) bool {
+	return m.known[a] && m.known[b] && slices.Contains(m.members(a), b)
+}
+
+// comps lists every profile as its sorted identifiers.
+func (m *refModel) comps() [][]canon.Identifier {
+	done := map[canon.Identifier]bool{}
+	var out [][]canon.Identifier
+	for _, id := range m.sortedKnown() {
+		if done[id] {
+			continue
+		}
+		ms := m.members(id)
+		for _, x := range ms {
+			done[x] = true
+		}
+		out = append(out, ms)
+	}
+	return out
+}
+
+func (m *refModel) sortedKnown() []canon.Identifier {
+	var out []canon.Identifier
+	for id, ok := range m.known {
+		if ok {
+			out = append(out, id)
+		}
+	}
+	sortIDs(out)
+	return out
+}
+
+func (m *refModel) sortedEdges() []idPair {
+	var out []idPair
+	for p := range m.edges {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b idPair) int {
+		return cmp.Or(cmp.Compare(a[0].Key(), b[0].Key()), cmp.Compare(a[1].Key(), b[1].Key()))
+	})
+	return out
+}
+
+func (m *refModel) sortedQuarantined() []canon.Identifier {
+	var out []canon.Identifier
+	for id, q := range m.quar {
+		if q {
+			out = append(out, id)
+		}
+	}
+	sortIDs(out)
+	return out
+}
+
+func count(ms []canon.Identifier, t canon.IDType) int {
+	n := 0
+	for _, x := range ms {
+		if x.Type == t {
+			n++
+		}
+	}
+	return n
+}
+
+func (m *refModel) fits(a, b []canon.Identifier) bool {
+	for t, lim := range m.limit {
+		if count(a, t)+count(b, t) > lim {
+			return false
+		}
+	}
+	return true
+}
+
+// add makes a new identifier known, alone until linked.
+func (m *refModel) add(o canon.Observation) {
+	m.known[o.Identifier] = true
+	m.trust[o.Identifier] = o.Trust
+}
+
+func (m *refModel) noteName(id canon.Identifier, name string) {
+	if m.quar[id] {
+		return
+	}
+	if m.names[id] == nil {
+		m.names[id] = map[string]bool{}
+	}
+	m.names[id][name] = true
+	if len(m.names[id]) > m.cfg.QuarantineNames {
+		m.quar[id] = true
+		delete(m.names, id)
+	}
+}
+
+// applyEvent applies one event by the rule of DESIGN section 3.
+func (m *refModel) applyEvent(ev *canon.Event) {
+	key := string(ev.Channel) + "\x00" + ev.MessageID
+	if m.seen[key] {
+		return // a duplicate delivery
+	}
+	m.seen[key] = true
+	ids := make([]canon.Identifier, 0, len(ev.Identifiers))
+	for _, o := range ev.Identifiers {
+		ids = append(ids, o.Identifier)
+	}
+	if ev.Kind == canon.KindErasure {
+		m.eraseIDs(ids, false)
+		return
+	}
+	var obs []canon.Observation
+	for _, o := range m.sortObs(ev.Identifiers) {
+		if m.quar[o.Identifier] {
+			continue // quarantined: neither links nor attaches
+		}
+		if !m.known[o.Identifier] && m.erased[o.Identifier] {
+			// An erased person's late event: dropped, and its other
+			// identifiers are erased with it, except another registered
+			// customer's.
+			m.eraseIDs(ids, true)
+			return
+		}
+		obs = append(obs, o)
+	}
+	if len(obs) == 0 {
+		return
+	}
+	// Step 1: the anchor.
+	anchor := slices.IndexFunc(obs, func(o canon.Observation) bool { return m.known[o.Identifier] })
+	if anchor >= 0 {
+		ms := m.members(obs[anchor].Identifier)
+		for i := range anchor {
+			if m.policy(obs[i]) != graph.Attach && count(ms, obs[i].Type) >= m.limit[obs[i].Type] {
+				anchor = i
+				break
+			}
+		}
+	} else {
+		anchor = 0
+	}
+	a := obs[anchor]
+	if !m.known[a.Identifier] {
+		m.add(a)
+	}
+	// Step 2: link the others into the anchor's profile.
+	for i, o := range obs {
+		if i == anchor || m.connected(o.Identifier, a.Identifier) {
+			continue
+		}
+		ms := m.members(a.Identifier)
+		if !m.known[o.Identifier] {
+			m.add(o)
+			if count(ms, o.Type) >= m.limit[o.Type] {
+				m.refuse(o.Identifier) // it starts its own profile
+				continue
+			}
+			m.edges[pairOf(a.Identifier, o.Identifier)] = true
+			continue
+		}
+		switch m.policy(o) {
+		case graph.Attach:
+			continue
+		case graph.Candidate:
+			m.cands[pairOf(a.Identifier, o.Identifier)] = true
+			continue
+		}
+		if !m.fits(ms, m.members(o.Identifier)) {
+			m.refuse(o.Identifier)
+			continue
+		}
+		m.edges[pairOf(a.Identifier, o.Identifier)] = true
+	}
+	name, _ := ev.Traits["first_name"].(string)
+	var filed *canon.Identifier
+	for _, o := range obs {
+		if m.connected(o.Identifier, a.Identifier) {
+			m.trust[o.Identifier] = max(m.trust[o.Identifier], o.Trust)
+			if filed == nil {
+				filed = &o.Identifier
+			}
+		}
+		if name != "" && (o.Type == canon.Email || o.Type == canon.Phone) {
+			m.noteName(o.Identifier, name)
+		}
+	}
+	if m.filed[*filed] == nil {
+		m.filed[*filed] = map[canon.Channel]int64{}
+	}
+	m.filed[*filed][ev.Channel]++
+	if ev.Kind == canon.KindOrder {
+		m.orders[*filed]++
+	}
+	if ev.GroupID != "" {
+		if m.groups[*filed] == nil {
+			m.groups[*filed] = map[string]int{}
+		}
+		m.groups[*filed][ev.GroupID]++
+		m.accounts[ev.GroupID] = true
+	}
+	if ev.Link != nil {
+		delete(m.cands, pairOf(ev.Link.A, ev.Link.B))
+	}
+	if ev.Unlink != nil {
+		delete(m.edges, pairOf(ev.Unlink.A, ev.Unlink.B))
+	}
+}
+
+// refuse records a refused link (a conflict) of id.
+func (m *refModel) refuse(id canon.Identifier) {
+	m.conflicts++
+	if !m.quar[id] {
+		m.refusals[id]++
+		m.refusedNow[id] = true
+	}
+}
+
+// eraseIDs erases whoever holds ids and remembers the unknown ones as
+// erased; with spare, profiles with a user_id or crm_id are spared.
+// Quarantined values are nobody's and are skipped.
+func (m *refModel) eraseIDs(ids []canon.Identifier, spare bool) {
+	for _, id := range ids {
+		if m.quar[id] {
+			continue
+		}
+		if !m.known[id] {
+			m.erased[id] = true
+			continue
+		}
+		ms := m.members(id)
+		if spare && (count(ms, canon.UserID) > 0 || count(ms, canon.CRMID) > 0) {
+			continue
+		}
+		m.eraseComp(ms)
+	}
+}
+
+// eraseComp erases a profile: its identifiers, links, pending links and
+// events. Its identifiers are remembered as erased, except quarantined
+// ones: junk shared by many must not make everyone's later events look
+// like the erased person's. They stay quarantined, in no profile.
+func (m *refModel) eraseComp(ms []canon.Identifier) {
+	for _, id := range ms {
+		for p := range m.edges {
+			if p[0] == id || p[1] == id {
+				delete(m.edges, p)
+			}
+		}
+		for p := range m.cands {
+			if p[0] == id || p[1] == id {
+				delete(m.cands, p)
+			}
+		}
+		delete(m.filed, id)
+		delete(m.orders, id)
+		delete(m.groups, id)
+		delete(m.known, id)
+		delete(m.trust, id)
+		delete(m.names, id)
+		if !m.quar[id] {
+			m.erased[id] = true
+			delete(m.refusals, id)
+		}
+	}
+}
+
+// link is an explicit link (CmdLink).
+func (m *refModel) link(a, b canon.Identifier) errClass {
+	if m.quar[a] || m.quar[b] {
+		return classConflict
+	}
+	if (!m.known[a] && m.erased[a]) || (!m.known[b] && m.erased[b]) {
+		return classConflict // an erased identifier never comes back
+	}
+	if !m.known[a] && !m.known[b] {
+		return classNotFound
+	}
+	if !m.known[a] {
+		a, b = b, a
+	}
+	ms := m.members(a)
+	switch {
+	case !m.known[b]:
+		if count(ms, b.Type) >= m.limit[b.Type] {
+			return classConflict
+		}
+		m.add(canon.Observation{Identifier: b, Trust: canon.Verified})
+	case slices.Contains(ms, b):
+	default:
+		if !m.fits(ms, m.members(b)) {
+			return classConflict
+		}
+	}
+	m.edges[pairOf(a, b)] = true
+	delete(m.cands, pairOf(a, b))
+	return classOK
+}
+
+// unlink removes a link (CmdUnlink); the component splits by itself.
+func (m *refModel) unlink(a, b canon.Identifier) errClass {
+	p := pairOf(a, b)
+	if !m.edges[p] {
+		return classNotFound
+	}
+	delete(m.edges, p)
+	return classOK
+}
+
+func (m *refModel) release(id canon.Identifier) errClass {
+	if !m.quar[id] {
+		return classNotFound
+	}
+	delete(m.quar, id)
+	delete(m.names, id)
+	delete(m.refusals, id)
+	return classOK
+}
+
+// events is what a profile made of ms counts, by channel.
+func (m *refModel) events(ms []canon.Identifier) map[canon.Channel]int64 {
+	out := map[canon.Channel]int64{}
+	for _, id := range ms {
+		for ch, n := range m.filed[id] {
+			out[ch] += n
+		}
+	}
+	return out
+}
+
+// quietLog drops the engine's and Badger's logs in the property test.
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// account is what an account rolls up: the profiles whose events name it,
+// and their orders.
+func (m *refModel) account(g string) (members int, orders int64) {
+	for _, ms := range m.comps() {
+		in := false
+		var n int64
+		for _, id := range ms {
+			in = in || m.groups[id][g] > 0
+			n += m.orders[id]
+		}
+		if in {
+			members++
+			orders += n
+		}
+	}
+	return members, orders
+}

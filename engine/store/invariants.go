@@ -1,0 +1,211 @@
+//go:build invariants
+
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/spinecdp/spine/engine/profile"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// This file gives the invariant checks of the identity graph (built with
+// -tags invariants) a raw view of the whole state. It is not part of the
+// production build.
+
+func (r *Reader) scan(prefix byte, fn func(key, val []byte) error) error {
+	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{prefix}, PrefetchValues: true})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		key := it.Item().KeyCopy(nil)[1:]
+		val, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(key, val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeU64(key, val []byte) (uint64, error) {
+	if len(val) != 8 {
+		return 0, fmt.Errorf("store: key %q: want 8 bytes, have %d", key, len(val))
+	}
+	return binary.BigEndian.Uint64(val), nil
+}
+
+// splitLen splits a length-prefixed idkey off the front of a key.
+func splitLen(key []byte) (string, []byte, error) {
+	n, k := binary.Uvarint(key)
+	if k <= 0 || uint64(len(key)-k) < n {
+		return "", nil, fmt.Errorf("store: malformed length-prefixed key %q", key)
+	}
+	return string(key[k : k+int(n)]), key[k+int(n):], nil
+}
+
+// ScanIDs calls fn for every identifier index entry (raw, flags included).
+func (r *Reader) ScanIDs(fn func(idkey string, raw uint64) error) error {
+	return r.scan(pID, func(k, v []byte) error {
+		u, err := decodeU64(k, v)
+		if err != nil {
+			return err
+		}
+		return fn(string(k), u)
+	})
+}
+
+// ScanAliases calls fn for every profile id and its component.
+func (r *Reader) ScanAliases(fn func(pid string, comp uint64) error) error {
+	return r.scan(pAlias, func(k, v []byte) error {
+		u, err := decodeU64(k, v)
+		if err != nil {
+			return err
+		}
+		return fn(string(k), u)
+	})
+}
+
+// ScanProfiles calls fn for every stored profile.
+func (r *Reader) ScanProfiles(fn func(comp uint64, st *profile.State) error) error {
+	return r.scan(pProfile, func(k, v []byte) error {
+		if len(k) != 8 {
+			return fmt.Errorf("store: malformed profile key %q", k)
+		}
+		var st profile.State
+		if err := json.Unmarshal(v, &st); err != nil {
+			return err
+		}
+		return fn(binary.BigEndian.Uint64(k), &st)
+	})
+}
+
+// ScanEdges calls fn for every stored link, once per direction.
+func (r *Reader) ScanEdges(fn func(a, b string, ev canon.Evidence) error) error {
+	return r.scan(pEdge, func(k, v []byte) error {
+		a, rest, err := splitLen(k)
+		if err != nil {
+			return err
+		}
+		var ev canon.Evidence
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return err
+		}
+		return fn(a, string(rest), ev)
+	})
+}
+
+// ScanEvents calls fn for every filed event with the idkey it is filed
+// under.
+func (r *Reader) ScanEvents(fn func(idkey string, e *canon.Event) error) error {
+	return r.scan(pEvent, func(k, v []byte) error {
+		id, rest, err := splitLen(k)
+		if err != nil {
+			return err
+		}
+		if len(rest) != 8 {
+			return fmt.Errorf("store: malformed event key %q", k)
+		}
+		var e canon.Event
+		if err := json.Unmarshal(v, &e); err != nil {
+			return err
+		}
+		return fn(id, &e)
+	})
+}
+
+// ScanQuarantines calls fn for every quarantine record.
+func (r *Reader) ScanQuarantines(fn func(idkey string, q *Quarantine) error) error {
+	return r.scan(pQuar, func(k, v []byte) error {
+		var q Quarantine
+		if err := json.Unmarshal(v, &q); err != nil {
+			return err
+		}
+		return fn(string(k), &q)
+	})
+}
+
+// ScanCandidates calls fn for every pending link, once per direction.
+func (r *Reader) ScanCandidates(fn func(a, b string, c *Candidate) error) error {
+	return r.scan(pCand, func(k, v []byte) error {
+		a, rest, err := splitLen(k)
+		if err != nil {
+			return err
+		}
+		var c Candidate
+		if err := json.Unmarshal(v, &c); err != nil {
+			return err
+		}
+		return fn(a, string(rest), &c)
+	})
+}
+
+func (c *cache[K, V]) entries() map[K]V {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[K]V, c.lru.Len())
+	for _, k := range c.lru.Keys() {
+		if e, ok := c.lru.Peek(k); ok {
+			out[k] = e.v
+		}
+	}
+	return out
+}
+
+// CheckCache reports cached identifier entries, aliases and profiles that
+// differ from what Badger holds, and caches over their byte budget. Call
+// it while the writer is idle.
+func (s *Store) CheckCache() error {
+	var errs []error
+	if _, b := s.ids.size(); b > s.ids.budget {
+		errs = append(errs, fmt.Errorf("store: identifier cache holds %d bytes, budget %d", b, s.ids.budget))
+	}
+	if _, b := s.profiles.size(); b > s.profiles.budget {
+		errs = append(errs, fmt.Errorf("store: profile cache holds %d bytes, budget %d", b, s.profiles.budget))
+	}
+	ids, profiles := s.ids.entries(), s.profiles.entries()
+	err := s.db.View(func(tx *badger.Txn) error {
+		for key, v := range ids {
+			disk, err := getU64(tx, []byte(key))
+			if err != nil {
+				return err
+			}
+			if disk != v {
+				errs = append(errs, fmt.Errorf("store: cache has %q = %#x, Badger has %#x", key, v, disk))
+			}
+		}
+		for comp, st := range profiles {
+			disk, _, err := getProfile(tx, comp)
+			if err != nil {
+				return err
+			}
+			if disk == nil {
+				errs = append(errs, fmt.Errorf("store: cache has profile of component %d, Badger has none", comp))
+				continue
+			}
+			a, err := json.Marshal(st)
+			if err != nil {
+				return err
+			}
+			b, err := json.Marshal(disk)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(a, b) {
+				errs = append(errs, fmt.Errorf("store: cached profile of component %d differs from Badger:\ncache  %s\nbadger %s", comp, a, b))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

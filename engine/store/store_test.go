@@ -1,0 +1,455 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/spinecdp/spine/engine/profile"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+var now = time.Date(2026, 2, 1, 12, 0, 0, 0, time.UTC)
+
+// openStore opens a store in dir (a new temporary one when empty) and
+// closes it at cleanup.
+func openStore(t *testing.T, dir string, change func(*Options)) *Store {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	o := DefaultOptions(dir)
+	o.SyncWrites = false
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if change != nil {
+		change(&o)
+	}
+	s, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func update(t *testing.T, s *Store, fn func(tx *Txn) error) {
+	t.Helper()
+	if err := s.Update(now, fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCacheByteBound(t *testing.T) {
+	const budget = 4000
+	c := newCache[int, int](budget)
+	r := rand.New(rand.NewPCG(1, 2))
+	want := map[int]int64{} // what the cache should hold, by size
+	for i := range 20_000 {
+		k, size := r.IntN(300), int64(1+r.IntN(budget/3))
+		if r.IntN(10) == 0 {
+			c.remove(k)
+		} else {
+			c.put(k, i, size)
+		}
+		n, bytes := c.size()
+		if bytes > budget || bytes < 0 {
+			t.Fatalf("after %d operations the cache holds %d bytes, budget %d", i+1, bytes, budget)
+		}
+		// The byte count is the sum of the entries' sizes.
+		clear(want)
+		var sum int64
+		for _, key := range c.lru.Keys() {
+			e, _ := c.lru.Peek(key)
+			want[key] = e.size
+			sum += e.size
+		}
+		if sum != bytes || n != len(want) {
+			t.Fatalf("after %d operations: %d entries of %d bytes counted as %d entries, %d bytes", i+1, len(want), sum, n, bytes)
+		}
+	}
+	// An entry larger than a quarter of the budget is not kept, and it
+	// drops the stale value of its key.
+	c.put(7, 1, 10)
+	c.put(7, 2, budget/4+1)
+	if _, ok := c.get(7); ok {
+		t.Error("an oversized entry stayed in the cache, or the stale value did")
+	}
+}
+
+func TestStoreCachesStayWithinBudget(t *testing.T) {
+	const budget = 32 << 10
+	s := openStore(t, "", func(o *Options) { o.CacheBytes = budget })
+	for i := range 200 {
+		update(t, s, func(tx *Txn) error {
+			for j := range 20 {
+				st := profile.New(fmt.Sprint("prf_", i, "_", j), tx.NewComp(), tx.NewCreated())
+				st.AddIdentifier(canon.ProfileIdentifier{Type: canon.AnonymousID, Value: fmt.Sprint("anon-", i, "-", j)})
+				tx.PutProfile(st)
+				tx.SetID(canon.Identifier{Type: canon.AnonymousID, Value: fmt.Sprint("anon-", i, "-", j)}.Key(), st.Comp)
+				tx.SetAlias(st.ID, st.Comp)
+			}
+			return nil
+		})
+		_, ib, _, pb := s.CacheStats()
+		if ib > budget/4 || pb > budget-budget/4 || ib+pb > budget {
+			t.Fatalf("after %d commits the caches hold %d + %d bytes, budget %d", i+1, ib, pb, budget)
+		}
+	}
+	if got := s.Profiles(); got != 4000 {
+		t.Errorf("Profiles() = %d, want 4000", got)
+	}
+}
+
+// A reader that read Badger before a commit must not put what it read
+// into the cache after the commit refreshed it.
+func TestFillAfterCommitIsRefused(t *testing.T) {
+	s := openStore(t, "", nil)
+	key := keyID(canon.Identifier{Type: canon.Email, Value: "a@x.io"}.Key())
+	before := s.commits.Load()
+	update(t, s, func(tx *Txn) error { tx.SetID("email\x00a@x.io", 7); return nil })
+	filled := false
+	s.fill(before, func() { filled = true })
+	if filled {
+		t.Fatal("a value read before a commit was put into the cache after it")
+	}
+	s.fill(s.commits.Load(), func() { filled = true })
+	if !filled {
+		t.Fatal("a value read after the last commit was refused")
+	}
+	// Evicted from the cache, the entry is read from Badger and cached.
+	s.ids.remove(string(key))
+	if v, err := s.LookupID("email\x00a@x.io"); err != nil || v != 7 {
+		t.Fatalf("LookupID = %d, %v; want 7", v, err)
+	}
+	if v, ok := s.ids.get(string(key)); !ok || v != 7 {
+		t.Errorf("cache after a read = %d, %v; want 7", v, ok)
+	}
+}
+
+// Readers racing the writer never leave a stale value behind: once the
+// writer is done, every read sees its last value.
+func TestReadersNeverCacheStaleValues(t *testing.T) {
+	s := openStore(t, "", func(o *Options) { o.CacheBytes = 64 << 10 })
+	const keys, rounds = 8, 300
+	idkey := func(k int) string { return canon.Identifier{Type: canon.DeviceID, Value: fmt.Sprint("d", k)}.Key() }
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for r := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(r), 9))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := rng.IntN(keys)
+				if rng.IntN(3) == 0 {
+					s.ids.remove(string(keyID(idkey(k)))) // force a read from Badger
+				}
+				if _, err := s.LookupID(idkey(k)); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := s.LoadProfile(uint64(1 + k)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := 1; i <= rounds; i++ {
+		update(t, s, func(tx *Txn) error {
+			k := i % keys
+			tx.SetID(idkey(k), uint64(i))
+			st, err := tx.Profile(uint64(1 + k))
+			if err != nil {
+				return err
+			}
+			if st == nil {
+				st = profile.New(fmt.Sprint("prf_", k), uint64(1+k), uint64(1+k))
+			}
+			st.Version = uint64(i)
+			tx.PutProfile(st)
+			return nil
+		})
+	}
+	close(stop)
+	wg.Wait()
+	for k := range keys {
+		var want uint64 // the last round that wrote key k
+		for i := 1; i <= rounds; i++ {
+			if i%keys == k {
+				want = uint64(i)
+			}
+		}
+		if v, err := s.LookupID(idkey(k)); err != nil || v != want {
+			t.Errorf("LookupID(d%d) = %d, %v; want %d", k, v, err, want)
+		}
+		if st, err := s.LoadProfile(uint64(1 + k)); err != nil || st == nil || st.Version != want {
+			t.Errorf("LoadProfile(%d) = %+v, %v; want version %d", 1+k, st, err, want)
+		}
+	}
+}
+
+// A failed transaction leaves the caches and counters as they were, even
+// when it changed a cached profile in place.
+func TestFailedUpdateLeavesCaches(t *testing.T) {
+	s := openStore(t, "", nil)
+	update(t, s, func(tx *Txn) error {
+		st := profile.New("prf_a", tx.NewComp(), tx.NewCreated())
+		tx.PutProfile(st)
+		tx.SetID("user_id\x00u1", st.Comp)
+		return nil
+	})
+	boom := errors.New("boom")
+	err := s.Update(now, func(tx *Txn) error {
+		st, err := tx.Profile(1)
+		if err != nil {
+			return err
+		}
+		st.ID = "prf_changed"
+		tx.PutProfile(st)
+		tx.SetID("user_id\x00u1", 99)
+		tx.NewComp()
+		tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{Type: canon.LogMerge}})
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update = %v", err)
+	}
+	if st, _ := s.LoadProfile(1); st == nil || st.ID != "prf_a" {
+		t.Errorf("profile after a failed update = %+v", st)
+	}
+	if v, _ := s.LookupID("user_id\x00u1"); v != 1 {
+		t.Errorf("identifier after a failed update = %d", v)
+	}
+	if s.LastSeq() != 0 || s.Profiles() != 1 {
+		t.Errorf("LastSeq %d, Profiles %d after a failed update", s.LastSeq(), s.Profiles())
+	}
+}
+
+func TestChangeLogReadAndTrim(t *testing.T) {
+	s := openStore(t, "", nil)
+	changed := s.Changed()
+	update(t, s, func(tx *Txn) error { return tx.SetCursor("x", 0) }) // no changes
+	select {
+	case <-changed:
+		t.Fatal("a commit without changes woke the readers")
+	default:
+	}
+	for i := range 10 {
+		update(t, s, func(tx *Txn) error {
+			for j := range 3 {
+				seq := tx.Emit(canon.Change{Kind: canon.ChangeMapping, Mapping: &canon.Mapping{Identifier: canon.Identifier{Type: canon.Email, Value: fmt.Sprint(i, "-", j)}}})
+				if seq != uint64(3*i+j+1) {
+					return fmt.Errorf("Emit = %d, want %d", seq, 3*i+j+1)
+				}
+			}
+			return nil
+		})
+	}
+	select {
+	case <-changed:
+	default:
+		t.Fatal("commits with changes did not wake the readers")
+	}
+	if s.LastSeq() != 30 {
+		t.Fatalf("LastSeq = %d, want 30", s.LastSeq())
+	}
+	read := func(after uint64, max int) []canon.Change {
+		t.Helper()
+		var out []canon.Change
+		if err := s.View(func(r *Reader) error {
+			var err error
+			out, err = r.Changes(after, max)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	got := read(5, 10)
+	if len(got) != 10 || got[0].Seq != 6 || got[9].Seq != 15 || got[0].Mapping.Version != 6 || !got[0].At.Equal(now) {
+		t.Fatalf("Changes(5, 10) = %d records from %d", len(got), got[0].Seq)
+	}
+	var last uint64
+	update(t, s, func(tx *Txn) error {
+		var err error
+		last, err = tx.TrimLog(0, 20, 12)
+		return err
+	})
+	if last != 12 {
+		t.Errorf("TrimLog(0, 20, max 12) = %d, want 12", last)
+	}
+	if got := read(0, 100); len(got) != 18 || got[0].Seq != 13 {
+		t.Errorf("after the trim: %d records from %d, want 18 from 13", len(got), got[0].Seq)
+	}
+	update(t, s, func(tx *Txn) error {
+		var err error
+		last, err = tx.TrimLog(12, 30, 1000)
+		return err
+	})
+	if got := read(0, 100); last != 30 || len(got) != 0 {
+		t.Errorf("after trimming everything: TrimLog = %d, %d records left", last, len(got))
+	}
+}
+
+func TestPositionsAndCountersSurviveReopen(t *testing.T) {
+	dir := t.TempDir()
+	want := map[canon.Partition]int64{
+		{Topic: "spine.web", Partition: 0}:         42,
+		{Topic: "spine.web", Partition: 11}:        0,
+		{Topic: "spine.pos", Partition: 2}:         1 << 40,
+		{Topic: "prefix.spine.ciam", Partition: 7}: 9,
+	}
+	s := openStore(t, dir, nil)
+	update(t, s, func(tx *Txn) error {
+		for p, off := range want {
+			if err := tx.SetPosition(p, off); err != nil {
+				return err
+			}
+		}
+		st := profile.New("prf_x", tx.NewComp(), tx.NewCreated())
+		tx.PutProfile(st)
+		tx.Emit(canon.Change{Kind: canon.ChangeDelete, Delete: &canon.Deletion{ProfileID: "gone"}})
+		return nil
+	})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, nil)
+	var got map[canon.Partition]int64
+	if err := s.View(func(r *Reader) error {
+		var err error
+		got, err = r.Positions()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("Positions = %v, want %v", got, want)
+	}
+	if s.LastSeq() != 1 || s.Profiles() != 1 || s.comp != 1 || s.created != 1 {
+		t.Errorf("counters after reopen: seq %d, live %d, comp %d, created %d", s.LastSeq(), s.Profiles(), s.comp, s.created)
+	}
+	update(t, s, func(tx *Txn) error {
+		if c := tx.NewComp(); c != 2 {
+			return fmt.Errorf("NewComp after reopen = %d, want 2", c)
+		}
+		return nil
+	})
+}
+
+func TestDedupMarkerHasTTL(t *testing.T) {
+	const ttl = 90 * time.Minute
+	s := openStore(t, "", func(o *Options) { o.DedupTTL = ttl })
+	update(t, s, func(tx *Txn) error {
+		seen, err := tx.Seen(canon.Web, "m1")
+		if err != nil || seen {
+			return fmt.Errorf("Seen before marking = %v, %v", seen, err)
+		}
+		return tx.MarkSeen(canon.Web, "m1")
+	})
+	update(t, s, func(tx *Txn) error {
+		for _, c := range []struct {
+			ch   canon.Channel
+			id   string
+			want bool
+		}{{canon.Web, "m1", true}, {canon.Mobile, "m1", false}, {canon.Web, "m2", false}} {
+			if seen, err := tx.Seen(c.ch, c.id); err != nil || seen != c.want {
+				return fmt.Errorf("Seen(%s, %s) = %v, %v; want %v", c.ch, c.id, seen, err, c.want)
+			}
+		}
+		return nil
+	})
+	// The marker expires with the window; Badger keeps expiry in seconds.
+	err := s.db.View(func(tx *badger.Txn) error {
+		item, err := tx.Get(keyDedup(canon.Web, "m1"))
+		if err != nil {
+			return err
+		}
+		exp := time.Unix(int64(item.ExpiresAt()), 0)
+		if want := time.Now().Add(ttl); exp.Before(want.Add(-time.Minute)) || exp.After(want.Add(time.Minute)) {
+			return fmt.Errorf("marker expires at %v, want about %v", exp, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+func TestEdgesAndEventsByIdentifier(t *testing.T) {
+	s := openStore(t, "", nil)
+	a, b, ab := "email\x00a", "email\x00b", "email\x00a\x00b" // ab must not read as a's
+	ev := canon.Evidence{Channel: canon.Web, MessageID: "m1", Time: now, Trust: canon.Asserted}
+	update(t, s, func(tx *Txn) error {
+		if err := tx.PutEdge(a, b, ev); err != nil {
+			return err
+		}
+		if err := tx.PutEdge(ab, b, ev); err != nil {
+			return err
+		}
+		for i := range 3 {
+			if err := tx.PutEvent(a, &canon.Event{Channel: canon.Web, MessageID: fmt.Sprint("a", i)}); err != nil {
+				return err
+			}
+		}
+		return tx.PutEvent(ab, &canon.Event{Channel: canon.Web, MessageID: "ab"})
+	})
+	err := s.View(func(r *Reader) error {
+		edges, err := r.Edges(a)
+		if err != nil || len(edges) != 1 || edges[0].Other != b || edges[0].Evidence != ev {
+			return fmt.Errorf("Edges(a) = %+v, %v", edges, err)
+		}
+		if back, _ := r.Edges(b); len(back) != 2 {
+			return fmt.Errorf("Edges(b) = %+v, want both links", back)
+		}
+		var ids []string
+		if err := r.Events(a, func(e *canon.Event) error { ids = append(ids, e.MessageID); return nil }); err != nil {
+			return err
+		}
+		if fmt.Sprint(ids) != "[a0 a1 a2]" {
+			return fmt.Errorf("Events(a) = %v, want a0 a1 a2 in order", ids)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	update(t, s, func(tx *Txn) error {
+		if n, err := tx.DeleteEdges(b); err != nil || n != 2 {
+			return fmt.Errorf("DeleteEdges(b) = %d, %v", n, err)
+		}
+		if n, err := tx.DeleteEvents(a); err != nil || n != 3 {
+			return fmt.Errorf("DeleteEvents(a) = %d, %v", n, err)
+		}
+		return nil
+	})
+	err = s.View(func(r *Reader) error {
+		for _, k := range []string{a, b, ab} {
+			if e, _ := r.Edges(k); len(e) != 0 {
+				return fmt.Errorf("Edges(%q) after delete = %+v", k, e)
+			}
+		}
+		n := 0
+		if err := r.Events(ab, func(*canon.Event) error { n++; return nil }); err != nil || n != 1 {
+			return fmt.Errorf("Events(ab) = %d, %v; want the one event", n, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
