@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,6 +101,11 @@ func Open(opts Options) (*Store, error) {
 	}
 	if len(opts.EncryptionKey) > 0 {
 		bo = bo.WithEncryptionKey(opts.EncryptionKey).WithEncryptionKeyRotationDuration(30 * 24 * time.Hour)
+	}
+	if !opts.InMemory {
+		if err := dropEmptyFiles(opts.Dir, opts.Logger); err != nil {
+			return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
+		}
 	}
 	db, err := badger.Open(bo)
 	if err != nil {
@@ -298,3 +306,35 @@ func (s *Store) Changed() <-chan struct{} {
 
 // Profiles is how many profiles exist.
 func (s *Store) Profiles() uint64 { return s.live.Load() }
+
+// dropEmptyFiles removes zero-byte memtable and value-log files. Badger
+// creates such a file and sizes it in two steps; a crash between them
+// leaves an empty file that holds nothing, and Badger then refuses to open
+// the directory once (an upstream bug). Removing it lets a restart after a
+// SIGKILL open the state on the first try.
+func dropEmptyFiles(dir string, log *slog.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !(strings.HasSuffix(name, ".mem") || strings.HasSuffix(name, ".vlog")) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		if info.Size() == 0 {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				return err
+			}
+			log.Warn("removed an empty state file left by a crash", "file", name)
+		}
+	}
+	return nil
+}
