@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -201,6 +204,7 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 	ccfg.Brokers, ccfg.TopicPrefix = o.Brokers, o.TopicPrefix
 	ccfg.CreateTopics, ccfg.Partitions, ccfg.MaxPollRecords = true, o.Partitions, o.MaxPoll
 	ccfg.Conn = kconn
+	ccfg.InstanceID = instanceID(o.Data)
 	cons, err := consumer.New(ccfg, ingest.Decoders(norm, msg.DefaultLimits()), eng, log, reg)
 	if err != nil {
 		return nil, err
@@ -282,4 +286,17 @@ func dialect(s string) (schemas.Dialect, error) {
 		return clickhouse.DialectAuto, nil
 	}
 	return "", fmt.Errorf("unknown ClickHouse dialect %q (want modern, legacy or auto)", s)
+}
+
+// instanceID is the consumer's static group membership id: stable for a
+// state directory on a host, so a restart after a crash takes the
+// partitions back without waiting for the old session to expire.
+func instanceID(dataDir string) string {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	host, _ := os.Hostname()
+	sum := sha256.Sum256([]byte(host + "\x00" + abs))
+	return "spine-" + hex.EncodeToString(sum[:8])
 }

@@ -24,6 +24,12 @@ type Config struct {
 	// Group is the consumer group. Kafka's committed offsets for it are for
 	// monitoring only; the engine's stored positions are what resumes.
 	Group string
+	// InstanceID, when set, makes this consumer a static group member
+	// (KIP-345): a restarted engine with the same id takes its partitions
+	// back at once, instead of waiting for the session of the process that
+	// crashed to time out. One engine writes a tenant's state, so one
+	// stable id per state directory is right.
+	InstanceID string
 	// DLQTopic receives rejected records. Empty means TopicPrefix+"dlq".
 	DLQTopic string
 	// MaxPollRecords bounds one batch: the records read by one poll, decoded

@@ -121,6 +121,9 @@ func New(cfg Config, decoders map[canon.Channel]ingest.Decoder, app Applier,
 		kgo.ProducerBatchMaxBytes(int32(cfg.MaxMessageBytes+dlqHeadroom)),
 		kgo.RecordDeliveryTimeout(dlqDeliveryTimeout),
 	)
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("consumer: new client: %w", err)
