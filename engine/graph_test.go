@@ -308,9 +308,18 @@ func TestQuarantineAfterConflicts(t *testing.T) {
 	if q := logs(changes(t, e), canon.LogQuarantine); len(q) != 1 || q[0].ProfileID != owner.ID {
 		t.Errorf("quarantine log = %+v", q)
 	}
-	g := graphOf(t, e, owner.ID)
-	if i := slices.IndexFunc(g.Identifiers, func(gi engine.GraphIdentifier) bool { return gi.Value == shared.Value }); i < 0 || !g.Identifiers[i].Quarantined {
-		t.Errorf("graph identifiers %+v: want the email flagged", g.Identifiers)
+	// Quarantine undoes what the value glued: the email leaves the owner's
+	// profile and stands alone, flagged.
+	if o := lookup(t, e, canon.UserID, "u1"); slices.ContainsFunc(o.Identifiers, func(pi canon.ProfileIdentifier) bool { return pi.Value == shared.Value }) {
+		t.Errorf("owner still holds the quarantined email: %+v", o.Identifiers)
+	}
+	alone := lookup(t, e, canon.Email, shared.Value)
+	g := graphOf(t, e, alone.ID)
+	if i := slices.IndexFunc(g.Identifiers, func(gi engine.GraphIdentifier) bool { return gi.Value == shared.Value }); i < 0 || !g.Identifiers[i].Quarantined || len(g.Identifiers) != 1 {
+		t.Errorf("graph identifiers %+v: want the email alone and flagged", g.Identifiers)
+	}
+	if sp := logs(changes(t, e), canon.LogSplit); len(sp) != 1 || sp[0].ProfileID != owner.ID {
+		t.Errorf("split log = %+v, want the owner's profile split once", sp)
 	}
 	// Quarantined, the email neither links nor attaches.
 	apply(t, e, ev(canon.Web, "q5", canon.KindIdentify, 5, obs(canon.Email, shared.Value), obs(canon.AnonymousID, "z1")))
@@ -326,7 +335,7 @@ func TestQuarantineAfterConflicts(t *testing.T) {
 		t.Errorf("Quarantined after release = %+v", qs)
 	}
 	apply(t, e, ev(canon.Web, "q6", canon.KindIdentify, 6, obs(canon.Email, shared.Value), obs(canon.AnonymousID, "z2")))
-	if z := lookup(t, e, canon.AnonymousID, "z2"); z.ID != owner.ID {
+	if z := lookup(t, e, canon.AnonymousID, "z2"); z.ID != lookup(t, e, canon.Email, shared.Value).ID {
 		t.Error("a released email does not link")
 	}
 	if _, err := e.Do(t.Context(), canon.Command{Kind: canon.CmdRelease, Identifier: &shared}); !errors.Is(err, canon.ErrNotFound) {
@@ -358,9 +367,15 @@ func TestQuarantineByNames(t *testing.T) {
 	if p := lookup(t, e, canon.AnonymousID, "late"); p.ID == owner.ID {
 		t.Error("the email links after its quarantine")
 	}
-	// A merge or a split of its profile keeps the value quarantined.
+	// The quarantine undid what the address glued: each cookie is its own
+	// visitor again, and the address keeps the events filed under it.
+	for i := range 11 {
+		if p := lookup(t, e, canon.AnonymousID, fmt.Sprint("c", i)); p.ID == owner.ID {
+			t.Errorf("cookie c%d still in the quarantined address's profile", i)
+		}
+	}
+	// Later merges around it keep the value quarantined.
 	apply(t, e, ev(canon.Web, "n12", canon.KindIdentify, 12, obs(canon.AnonymousID, "c0"), obs(canon.UserID, "u1")))
-	do(t, e, canon.Command{Kind: canon.CmdUnlink, Pair: &canon.Pair{A: shared, B: id(canon.AnonymousID, "c3")}})
 	apply(t, e, ev(canon.Web, "n13", canon.KindIdentify, 13, obs(canon.Email, shared.Value), obs(canon.AnonymousID, "later")))
 	if p := lookup(t, e, canon.AnonymousID, "later"); p.ID == lookup(t, e, canon.Email, shared.Value).ID {
 		t.Error("the email links again after its profile merged and split")
@@ -487,9 +502,10 @@ func TestErasureSparesQuarantinedValue(t *testing.T) {
 	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 1 {
 		t.Fatalf("setup: Quarantined = %+v", qs)
 	}
-	// The customer whose profile holds the shop's address is erased.
+	// The quarantine took the shop's address out of the first customer's
+	// profile; that customer is erased, and the address is not theirs.
 	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: lookup(t, e, canon.UserID, "u1").ID})
-	notFound(t, e, shared, id(canon.UserID, "u1"))
+	notFound(t, e, id(canon.UserID, "u1"))
 	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 1 || *qs[0].Identifier != shared {
 		t.Errorf("after the erasure, Quarantined = %+v; want the shop's address still", qs)
 	}
@@ -512,8 +528,8 @@ func TestErasureSparesQuarantinedValue(t *testing.T) {
 	// Released, the address is a new identifier again.
 	do(t, e, canon.Command{Kind: canon.CmdRelease, Identifier: &shared})
 	apply(t, e, ev(canon.POS, "j8", canon.KindOrder, 8, obs(canon.Email, shared.Value), obs(canon.CardFP, "card5")))
-	if p := lookup(t, e, canon.Email, shared.Value); p.ID != p5.ID {
-		t.Errorf("released address in %s, want the card's profile %s", p.ID, p5.ID)
+	if p, c := lookup(t, e, canon.Email, shared.Value), lookup(t, e, canon.CardFP, "card5"); p.ID != c.ID {
+		t.Errorf("released address in %s, the card in %s: want them linked", p.ID, c.ID)
 	}
 	checkInvariants(t, e)
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/spinecdp/spine/engine/graph"
 	"github.com/spinecdp/spine/schemas/canon"
@@ -22,9 +23,11 @@ type refModel struct {
 	limit map[canon.IDType]int
 	types map[canon.IDType]graph.TypeConfig
 
-	known  map[canon.Identifier]bool
-	trust  map[canon.Identifier]canon.Trust
-	edges  map[idPair]bool
+	known map[canon.Identifier]bool
+	trust map[canon.Identifier]canon.Trust
+	// edges maps each link to the message that made it (channel, NUL,
+	// message id), or "" for an explicit link through the API.
+	edges  map[idPair]string
 	erased map[canon.Identifier]bool // remembered by keyed hash in the engine
 	quar   map[canon.Identifier]bool // quarantined
 	names  map[canon.Identifier]map[string]bool
@@ -69,7 +72,7 @@ const (
 func newRefModel(c graph.Config) *refModel {
 	m := &refModel{
 		cfg: c, prio: map[canon.IDType]int{}, limit: map[canon.IDType]int{}, types: map[canon.IDType]graph.TypeConfig{},
-		known: map[canon.Identifier]bool{}, trust: map[canon.Identifier]canon.Trust{}, edges: map[idPair]bool{},
+		known: map[canon.Identifier]bool{}, trust: map[canon.Identifier]canon.Trust{}, edges: map[idPair]string{},
 		erased: map[canon.Identifier]bool{}, quar: map[canon.Identifier]bool{}, names: map[canon.Identifier]map[string]bool{},
 		filed: map[canon.Identifier]map[canon.Channel]int64{}, seen: map[string]bool{}, cands: map[idPair]bool{},
 		orders: map[canon.Identifier]int64{}, groups: map[canon.Identifier]map[string]int{}, accounts: map[string]bool{},
@@ -224,9 +227,9 @@ func (m *refModel) add(o canon.Observation) {
 	m.trust[o.Identifier] = o.Trust
 }
 
-func (m *refModel) noteName(id canon.Identifier, name string) {
+func (m *refModel) noteName(id canon.Identifier, name string) bool {
 	if m.quar[id] {
-		return
+		return false
 	}
 	if m.names[id] == nil {
 		m.names[id] = map[string]bool{}
@@ -235,7 +238,45 @@ func (m *refModel) noteName(id canon.Identifier, name string) {
 	if len(m.names[id]) > m.cfg.QuarantineNames {
 		m.quar[id] = true
 		delete(m.names, id)
+		return true
 	}
+	return false
+}
+
+// repair undoes what a newly quarantined value glued together: its links
+// go, and the other ends of each message's links are relinked to each
+// other, highest priority first. Explicit links are single pairs.
+func (m *refModel) repair(id canon.Identifier) {
+	groups := map[string][]canon.Identifier{}
+	for p, msg := range m.edges {
+		if p[0] != id && p[1] != id {
+			continue
+		}
+		delete(m.edges, p)
+		if msg == "" {
+			continue
+		}
+		other := p[0]
+		if other == id {
+			other = p[1]
+		}
+		groups[msg] = append(groups[msg], other)
+	}
+	for msg, others := range groups {
+		m.sortByPriority(others)
+		for _, o := range others[1:] {
+			m.edges[pairOf(others[0], o)] = msg
+		}
+	}
+}
+
+func (m *refModel) sortByPriority(ids []canon.Identifier) {
+	slices.SortFunc(ids, func(a, b canon.Identifier) int {
+		if d := m.prio[a.Type] - m.prio[b.Type]; d != 0 {
+			return d
+		}
+		return strings.Compare(a.Value, b.Value)
+	})
 }
 
 // applyEvent applies one event by the rule of DESIGN section 3.
@@ -288,6 +329,7 @@ func (m *refModel) applyEvent(ev *canon.Event) {
 		m.add(a)
 	}
 	// Step 2: link the others into the anchor's profile.
+	changed := false
 	for i, o := range obs {
 		if i == anchor || m.connected(o.Identifier, a.Identifier) {
 			continue
@@ -299,7 +341,8 @@ func (m *refModel) applyEvent(ev *canon.Event) {
 				m.refuse(o.Identifier) // it starts its own profile
 				continue
 			}
-			m.edges[pairOf(a.Identifier, o.Identifier)] = true
+			m.edges[pairOf(a.Identifier, o.Identifier)] = key // until the star below replaces it
+			changed = true
 			continue
 		}
 		switch m.policy(o) {
@@ -313,20 +356,43 @@ func (m *refModel) applyEvent(ev *canon.Event) {
 			m.refuse(o.Identifier)
 			continue
 		}
-		m.edges[pairOf(a.Identifier, o.Identifier)] = true
+		m.edges[pairOf(a.Identifier, o.Identifier)] = key // until the star below replaces it
+		changed = true
 	}
 	name, _ := ev.Traits["first_name"].(string)
 	var filed *canon.Identifier
+	var in []canon.Identifier // the event's identifiers in its profile, by priority
+	var junk []canon.Identifier
 	for _, o := range obs {
 		if m.connected(o.Identifier, a.Identifier) {
 			m.trust[o.Identifier] = max(m.trust[o.Identifier], o.Trust)
 			if filed == nil {
 				filed = &o.Identifier
 			}
+			in = append(in, o.Identifier)
 		}
 		if name != "" && (o.Type == canon.Email || o.Type == canon.Phone) {
-			m.noteName(o.Identifier, name)
+			if m.noteName(o.Identifier, name) {
+				junk = append(junk, o.Identifier)
+			}
 		}
+	}
+	// The engine keeps the event's links as a star from its
+	// highest-priority identifier in the profile.
+	if changed {
+		for _, x := range in {
+			for _, y := range in {
+				if p := pairOf(x, y); x != y && m.edges[p] == key {
+					delete(m.edges, p)
+				}
+			}
+		}
+		for _, o := range in[1:] {
+			m.edges[pairOf(in[0], o)] = key
+		}
+	}
+	for _, id := range junk {
+		m.repair(id)
 	}
 	if m.filed[*filed] == nil {
 		m.filed[*filed] = map[canon.Channel]int64{}
@@ -435,7 +501,7 @@ func (m *refModel) link(a, b canon.Identifier) errClass {
 			return classConflict
 		}
 	}
-	m.edges[pairOf(a, b)] = true
+	m.edges[pairOf(a, b)] = ""
 	delete(m.cands, pairOf(a, b))
 	return classOK
 }
@@ -443,7 +509,7 @@ func (m *refModel) link(a, b canon.Identifier) errClass {
 // unlink removes a link (CmdUnlink); the component splits by itself.
 func (m *refModel) unlink(a, b canon.Identifier) errClass {
 	p := pairOf(a, b)
-	if !m.edges[p] {
+	if _, ok := m.edges[p]; !ok {
 		return classNotFound
 	}
 	delete(m.edges, p)

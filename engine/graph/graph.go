@@ -158,6 +158,8 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 	comp := comps[anchor]
 	res.touch(comp)
 	anchorObs := obs[anchor]
+	changed := false            // joined or merged: the event adds links
+	var junk []canon.Identifier // values this event got quarantined
 	// Step 2: link every other identifier into the anchor's profile.
 	for i, o := range obs {
 		if i == anchor {
@@ -180,15 +182,17 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 				// the refusal is on record.
 				alone := g.create(tx, o, ev.Time)
 				res.touch(alone.Comp)
-				if err := g.conflict(tx, a, alone, o, "limit:"+string(o.Type), evidence(o)); err != nil {
+				q, err := g.conflict(tx, a, alone, o, "limit:"+string(o.Type), evidence(o))
+				if err != nil {
 					return nil, err
+				}
+				if q {
+					junk = append(junk, o.Identifier)
 				}
 				continue
 			}
 			g.join(tx, a, o, ev.Time)
-			if err := tx.PutEdge(anchorObs.Key(), o.Key(), *evidence(o)); err != nil {
-				return nil, err
-			}
+			changed = true
 			continue
 		}
 		b, err := g.load(tx, c)
@@ -206,8 +210,12 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 		}
 		if t, ok := g.fits(a, b); !ok {
 			res.touch(c)
-			if err := g.conflict(tx, a, b, o, "limit:"+string(t), evidence(o)); err != nil {
+			q, err := g.conflict(tx, a, b, o, "limit:"+string(t), evidence(o))
+			if err != nil {
 				return nil, err
+			}
+			if q {
+				junk = append(junk, o.Identifier)
 			}
 			continue
 		}
@@ -215,9 +223,7 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := tx.PutEdge(anchorObs.Key(), o.Key(), *evidence(o)); err != nil {
-			return nil, err
-		}
+		changed = true
 		comp = survivor.Comp
 		res.touch(comp)
 	}
@@ -230,7 +236,7 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 	if err != nil {
 		return nil, err
 	}
-	filed := false
+	var in []canon.Observation // the event's identifiers in its profile, by priority
 	name, _ := ev.Traits["first_name"].(string)
 	for _, o := range obs {
 		c, _, err := entry(tx, o.Key())
@@ -239,18 +245,49 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 		}
 		if c == comp {
 			st.AddIdentifier(canon.ProfileIdentifier{Type: o.Type, Value: o.Value, Trust: o.Trust, FirstSeen: ev.Time})
-			if !filed {
-				res.Anchor, filed = o.Key(), true
+			if len(in) == 0 {
+				res.Anchor = o.Key()
 			}
+			in = append(in, o)
 		}
 		if name != "" && (o.Type == canon.Email || o.Type == canon.Phone) {
-			if err := g.noteName(tx, o.Identifier, name); err != nil {
+			q, err := g.noteName(tx, o.Identifier, name)
+			if err != nil {
 				return nil, err
+			}
+			if q {
+				junk = append(junk, o.Identifier)
 			}
 		}
 	}
 	tx.PutProfile(st)
-	res.Touched = slices.DeleteFunc(res.Touched, func(c uint64) bool {
+	// The links: when the event joined or merged anything, each of its
+	// identifiers in the profile is tied to the highest-priority one. In
+	// this star, removing any other identifier (an unlink, a quarantine)
+	// leaves the rest connected.
+	if changed {
+		for _, o := range in[1:] {
+			if err := tx.PutEdge(in[0].Key(), o.Key(), *evidence(o)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// Values quarantined by this event undo what they glued together; the
+	// event then belongs to whichever part its anchor ended in.
+	for _, id := range junk {
+		parts, err := g.repair(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		res.Touched = append(res.Touched, parts...)
+	}
+	if len(junk) > 0 {
+		if res.Comp, _, err = entry(tx, res.Anchor); err != nil {
+			return nil, err
+		}
+		res.touch(res.Comp)
+	}
+	res.Touched = slices.DeleteFunc(slices.Compact(res.Touched), func(c uint64) bool {
 		st, _ := tx.Profile(c)
 		return st == nil
 	})
@@ -339,8 +376,8 @@ func (g *Graph) merge(tx *store.Txn, a, b *profile.State, via canon.Observation,
 }
 
 // conflict records a refused link, and counts it toward quarantining the
-// identifier that tried to link.
-func (g *Graph) conflict(tx *store.Txn, a, b *profile.State, via canon.Observation, reason string, ev *canon.Evidence) error {
+// identifier that tried to link; it reports whether that quarantined it.
+func (g *Graph) conflict(tx *store.Txn, a, b *profile.State, via canon.Observation, reason string, ev *canon.Evidence) (bool, error) {
 	viaID := via.Identifier
 	tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{
 		Type: canon.LogConflict, ProfileID: a.ID, Others: []string{b.ID}, Identifier: &viaID, Reason: reason, Evidence: ev,

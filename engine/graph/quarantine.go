@@ -38,38 +38,38 @@ func Comp(v uint64) uint64 { return v &^ quarantineBit }
 
 // noteConflict counts a refused link of id into a profile; past the
 // threshold of distinct profiles the value is quarantined.
-func (g *Graph) noteConflict(tx *store.Txn, id canon.Identifier, refusedBy string) error {
+func (g *Graph) noteConflict(tx *store.Txn, id canon.Identifier, refusedBy string) (bool, error) {
 	q, err := g.quarantineRecord(tx, id)
 	if err != nil || q.Quarantined {
-		return err
+		return false, err
 	}
 	if !slices.Contains(q.Profiles, refusedBy) {
 		q.Profiles = append(q.Profiles, refusedBy)
 	}
 	if len(q.Profiles) >= g.quarantineAfter {
-		return g.quarantine(tx, id, q, fmt.Sprintf("links refused in %d profiles", len(q.Profiles)))
+		return true, g.quarantine(tx, id, q, fmt.Sprintf("links refused in %d profiles", len(q.Profiles)))
 	}
-	return tx.PutQuarantine(id.Key(), q)
+	return false, tx.PutQuarantine(id.Key(), q)
 }
 
 // noteName counts the first names seen with an email or phone; a shared
 // made-up value collects many.
-func (g *Graph) noteName(tx *store.Txn, id canon.Identifier, name string) error {
+func (g *Graph) noteName(tx *store.Txn, id canon.Identifier, name string) (bool, error) {
 	name = strings.ToLower(strings.TrimSpace(name))
 	if name == "" {
-		return nil
+		return false, nil
 	}
 	sum := sha256.Sum256([]byte(name))
 	h := hex.EncodeToString(sum[:6]) // names are PII: keep a short hash only
 	q, err := g.quarantineRecord(tx, id)
 	if err != nil || q.Quarantined || slices.Contains(q.Names, h) {
-		return err
+		return false, err
 	}
 	q.Names = append(q.Names, h)
 	if len(q.Names) > g.quarantineNames {
-		return g.quarantine(tx, id, q, fmt.Sprintf("seen with more than %d first names", g.quarantineNames))
+		return true, g.quarantine(tx, id, q, fmt.Sprintf("seen with more than %d first names", g.quarantineNames))
 	}
-	return tx.PutQuarantine(id.Key(), q)
+	return false, tx.PutQuarantine(id.Key(), q)
 }
 
 func (g *Graph) quarantineRecord(tx *store.Txn, id canon.Identifier) (*store.Quarantine, error) {

@@ -1,0 +1,69 @@
+package graph
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/spinecdp/spine/engine/store"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// repair undoes what a junk value glued together once it is quarantined:
+// it removes the value's links and rebuilds its profile from the links
+// that remain, so people merged only through the junk value split apart,
+// each refolded from their own events. Other identifiers that came in the
+// same message as the junk value keep their link to each other: they are
+// relinked, highest priority first, with that message's evidence.
+func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
+	key := id.Key()
+	comp, _, err := entry(tx, key)
+	if err != nil || comp == 0 {
+		return nil, err
+	}
+	edges, err := tx.Reader().Edges(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(edges) == 0 {
+		return nil, nil
+	}
+	type group struct {
+		ev    canon.Evidence
+		other []canon.Identifier
+	}
+	var groups []*group
+	for _, e := range edges {
+		if err := tx.DeleteEdge(key, e.Other); err != nil {
+			return nil, err
+		}
+		other, ok := canon.ParseKey(e.Other)
+		if !ok || e.Evidence.Channel == "api" {
+			continue // an explicit link is one pair, not a message to relink
+		}
+		i := slices.IndexFunc(groups, func(gr *group) bool {
+			return gr.ev.Channel == e.Evidence.Channel && gr.ev.MessageID == e.Evidence.MessageID
+		})
+		if i < 0 {
+			groups = append(groups, &group{ev: e.Evidence})
+			i = len(groups) - 1
+		}
+		groups[i].other = append(groups[i].other, other)
+	}
+	for _, gr := range groups {
+		if len(gr.other) < 2 {
+			continue
+		}
+		slices.SortFunc(gr.other, func(a, b canon.Identifier) int {
+			if d := g.prio[a.Type] - g.prio[b.Type]; d != 0 {
+				return d
+			}
+			return strings.Compare(a.Value, b.Value)
+		})
+		for _, o := range gr.other[1:] {
+			if err := tx.PutEdge(gr.other[0].Key(), o.Key(), gr.ev); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return g.Rebuild(tx, comp, &id, nil)
+}
