@@ -24,8 +24,8 @@ echo "== go test (race detector)"
 "$GO" test -race -short -count=1 -timeout 20m ./...
 echo "== identity graph with invariants checked after every step"
 "$GO" test -tags invariants -count=1 ./engine/...
-echo "== long tests (no race detector: they measure memory and volume)"
-"$GO" test -count=1 -timeout 20m -run 'Long|MemoryBounded' ./...
+echo "== full-size end-to-end tests (no race detector: browser, crash recovery, volume and memory)"
+"$GO" test -count=1 -timeout 20m ./cmd/spine ./bench/gen
 
 echo "== fuzz targets, $FUZZTIME each"
 # Every FuzzXxx in the module, run briefly so regressions in decoders and
