@@ -242,3 +242,26 @@ func TestBackpressureBlocksApply(t *testing.T) {
 		t.Fatalf("Apply after the sink caught up: %v", err)
 	}
 }
+
+func TestAccountChangesEmitted(t *testing.T) {
+	e := open(t, t.TempDir(), "test")
+	g := ev(canon.Web, "g1", canon.KindGroup, 1, obs(canon.UserID, "u1"))
+	g.GroupID, g.GroupTraits = "acct-1", map[string]any{"name": "Acme"}
+	if err := e.Apply(t.Context(), canon.Batch{Events: []canon.Event{g}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.Read(t.Context(), "test", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acct *canon.Account
+	for _, c := range got {
+		if c.Kind == canon.ChangeAccount {
+			acct = c.Account
+		}
+	}
+	p := lookup(t, e, canon.UserID, "u1")
+	if acct == nil || acct.ID != "acct-1" || acct.Traits["name"] != "Acme" || len(acct.Members) != 1 || acct.Members[0] != p.ID || acct.Version == 0 {
+		t.Errorf("account change = %+v", acct)
+	}
+}

@@ -13,6 +13,7 @@ const (
 	ChangeMapping ChangeKind = "mapping" // an identifier now maps to a profile (or nothing)
 	ChangeLog     ChangeKind = "log"     // an identity-log record: merge, split, conflict, ...
 	ChangeErase   ChangeKind = "erase"   // a person was erased: sinks delete their rows
+	ChangeAccount ChangeKind = "account" // a B2B account's new version
 )
 
 // Change is one record of the engine's change log (the outbox). The engine
@@ -35,6 +36,18 @@ type Change struct {
 	Mapping *Mapping     `json:"mapping,omitempty"`
 	Log     *LogRecord   `json:"log,omitempty"`
 	Erase   *Erasure     `json:"erase,omitempty"`
+	Account *Account     `json:"account,omitempty"`
+}
+
+// Account is a B2B account (a Segment group or a CIAM organization): its
+// own traits and its members' profile ids as of the change (an absorbed
+// member keeps its old id here; profiles map it to the survivor).
+type Account struct {
+	ID      string         `json:"account_id"`
+	Traits  map[string]any `json:"traits,omitempty"`
+	Members []string       `json:"members"`
+	Version uint64         `json:"version"`
+	Deleted bool           `json:"deleted,omitempty"`
 }
 
 // EventRecord is an accepted event with the profile it resolved to and the

@@ -3,9 +3,9 @@
 -- one. members are profile ids as of the change; queries map absorbed ids
 -- through profiles.merged_into (schemas/queries/accounts.sql).
 --
--- The engine does not emit account changes yet: the table is ready for
--- canon.ChangeAccount (see sinks/clickhouse, accountRow). seq, the
--- change-log position, is the replacing version, as for profiles.
+-- Rows come from the engine's canon.ChangeAccount records (a new member or
+-- new account traits). seq, the change-log position, is the replacing
+-- version, as for profiles.
 CREATE TABLE IF NOT EXISTS accounts
 (
     account_id String,

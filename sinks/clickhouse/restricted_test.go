@@ -40,3 +40,22 @@ func TestRestrictedRowsStayOut(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountChanges writes two versions of a B2B account; FINAL keeps the
+// newer one.
+func TestAccountChanges(t *testing.T) {
+	s, conn := openSink(t)
+	v1 := canon.Change{Kind: canon.ChangeAccount, Account: &canon.Account{ID: "acct-9", Traits: map[string]any{"name": "Initech"}, Members: []string{"p-1"}, Version: 200}}
+	v2 := canon.Change{Kind: canon.ChangeAccount, Account: &canon.Account{ID: "acct-9", Traits: map[string]any{"name": "Initech"}, Members: []string{"p-1", "p-2"}, Version: 201}}
+	if err := s.Write(t.Context(), changes(200, v1, v2)); err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	var members uint32
+	if err := conn.QueryRow(t.Context(), "SELECT name, member_count FROM accounts FINAL WHERE account_id = 'acct-9'").Scan(&name, &members); err != nil {
+		t.Fatal(err)
+	}
+	if name != "Initech" || members != 2 {
+		t.Errorf("account = %q with %d members, want Initech with 2", name, members)
+	}
+}

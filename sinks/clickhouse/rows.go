@@ -325,13 +325,8 @@ func consent(m map[string]canon.ConsentState) ([]string, []uint8) {
 // account is a B2B account as the engine is to emit it. canon has no
 // account change yet (the proposed canon.ChangeAccount carries this shape:
 // see the package doc); Write gains one case when it does.
-type account struct {
-	ID      string
-	Traits  map[string]any
-	Members []string // profile ids
-	Version uint64
-	Deleted bool // the account is gone (erased with its last member)
-}
+// account is the engine's account record.
+type account = canon.Account
 
 func accountRow(d schemas.Dialect, seq uint64, at time.Time, a *account) *row {
 	r := &row{dialect: d}

@@ -59,6 +59,8 @@ func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
 			err = w.mapping(ctx, c)
 		case c.Kind == canon.ChangeLog && c.Log != nil:
 			err = w.add(ctx, tableMerges, logRow(s.dialect, c), w.logErased(c.Log))
+		case c.Kind == canon.ChangeAccount && c.Account != nil:
+			err = w.add(ctx, tableAccounts, accountRow(s.dialect, c.Seq, c.At, c.Account), false)
 		case c.Kind == canon.ChangeErase && c.Erase != nil:
 			for _, id := range c.Erase.ProfileIDs {
 				w.erased[id] = true
@@ -151,7 +153,7 @@ func (w *writer) logErased(l *canon.LogRecord) bool {
 
 // flush sends the pending rows, then runs the pending deletions.
 func (w *writer) flush(ctx context.Context) error {
-	for _, t := range []string{tableEvents, tableProfiles, tableIdentityMap, tableMerges} {
+	for _, t := range []string{tableEvents, tableProfiles, tableIdentityMap, tableMerges, tableAccounts} {
 		if len(w.ins[t]) == 0 {
 			continue
 		}

@@ -140,14 +140,20 @@ func (s *Sink) appendRecords(recs []*kgo.Record, c *canon.Change) ([]*kgo.Record
 		}
 		recs = append(recs, tombstone(profiles, c.Delete.ProfileID, hs(c.Kind)))
 	case canon.ChangeLog:
-		if c.Log == nil || c.Log.ProfileID == "" {
-			return nil, fmt.Errorf("kafka: change %d: log change without a profile id", c.Seq)
+		if c.Log == nil {
+			return nil, fmt.Errorf("kafka: change %d: log change without a record", c.Seq)
+		}
+		// A quarantine or release of a value no profile holds (after an
+		// erasure, say) has no profile id: it is keyed by its type instead.
+		key := c.Log.ProfileID
+		if key == "" {
+			key = string(c.Log.Type)
 		}
 		v, err := json.Marshal(c)
 		if err != nil {
 			return nil, fmt.Errorf("kafka: change %d: encode log record: %w", c.Seq, err)
 		}
-		recs = append(recs, &kgo.Record{Topic: identity, Key: []byte(c.Log.ProfileID), Value: v, Headers: hs(c.Kind)})
+		recs = append(recs, &kgo.Record{Topic: identity, Key: []byte(key), Value: v, Headers: hs(c.Kind)})
 	case canon.ChangeErase:
 		if c.Erase == nil || len(c.Erase.ProfileIDs) == 0 || c.Erase.ProfileIDs[0] == "" {
 			return nil, fmt.Errorf("kafka: change %d: erase change without a profile id", c.Seq)
