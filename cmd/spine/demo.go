@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spinecdp/spine/bench/gen"
@@ -127,6 +128,11 @@ func report(ctx context.Context, p *process, o *runOptions, truth gen.Truth, tok
 		if err != nil {
 			continue
 		}
+		if c, ok := prof.Consent["analytics"]; ok && !c.Value {
+			// Withheld from ClickHouse by the analytics policy: the query
+			// printed below would not show them, so show someone else.
+			continue
+		}
 		best = append(best, shown{prof, len(prof.Identifiers)})
 		if len(best) >= 50 {
 			break
@@ -146,6 +152,7 @@ func report(ctx context.Context, p *process, o *runOptions, truth gen.Truth, tok
 			b.p.ID, b.p.Level, b.ids, types, b.p.Computed.Channels, b.p.Computed.OrderCount)
 		ids = append(ids, "'"+b.p.ID+"'")
 	}
+	fmt.Fprintf(out, "\nDashboard: %s/  (sign in with the token %s)\n", api, token)
 	fmt.Fprintf(out, "\nLookup API (token %s):\n", token)
 	if len(best) > 0 {
 		fmt.Fprintf(out, "  curl -H 'Authorization: Bearer %s' %s/v1/profiles/%s\n", token, api, best[0].p.ID)
@@ -156,20 +163,9 @@ func report(ctx context.Context, p *process, o *runOptions, truth gen.Truth, tok
 	fmt.Fprintf(out, "  metrics: %s/metrics\n", api)
 	if o.ClickHouse != "" && len(ids) > 0 {
 		host, port, _ := net.SplitHostPort(o.ClickHouse)
-		fmt.Fprintf(out, "\nClickHouse:\n  clickhouse-client --host %s --port %s --query \"SELECT profile_id, channel, count() AS events FROM %s.events FINAL WHERE profile_id IN (%s) GROUP BY profile_id, channel ORDER BY profile_id, channel\"\n",
-			host, port, o.CHDatabase, joinComma(ids))
+		fmt.Fprintf(out, "\nClickHouse:\n  clickhouse-client --host %s --port %s --query \"SELECT profile_id, channel, count() AS events FROM %s.events_resolved WHERE profile_id IN (%s) GROUP BY profile_id, channel ORDER BY profile_id, channel\"\n",
+			host, port, o.CHDatabase, strings.Join(ids, ", "))
 	}
 	fmt.Fprintf(out, "\nPress Ctrl-C to stop.\n")
 	return nil
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += x
-	}
-	return out
 }
