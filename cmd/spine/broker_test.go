@@ -3,27 +3,16 @@ package main
 import (
 	"context"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestBrokerPersists produces to the embedded broker over TCP, restarts it
 // on the same data directory, and reads the record back.
 func TestBrokerPersists(t *testing.T) {
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), e2eFreeAddr(t)
 	log := slog.New(slog.DiscardHandler)
 	b, err := startBroker(addr, dir, "spine.", 3, log)
 	if err != nil {
