@@ -46,6 +46,9 @@ type runOptions struct {
 	EncryptionKey   string // file holding the key
 	MaxPoll         int
 	AnalyticsPolicy string
+	Blocked         string
+	BlockedPatterns string
+	BlockedDomains  string
 	APIRate         float64
 	NoSync          bool
 	Kafka           kafkaConn // TLS and SASL of both Kafka clients
@@ -70,6 +73,9 @@ func runFlags(name string) (*flagSetWithOptions, *runOptions) {
 	fs.IntVar(&o.CacheMB, "cache-mb", 128, "memory for the identifier and profile caches, MiB")
 	fs.StringVar(&o.EncryptionKey, "encryption-key-file", "", "file with a 16, 24 or 32-byte key: encrypts the state at rest")
 	fs.IntVar(&o.MaxPoll, "max-poll-records", 5000, "records per consumed batch")
+	fs.StringVar(&o.Blocked, "blocked-values", "", "identifier values that never link anything, comma-separated, added to the built-in list (null, unknown, 0, ...)")
+	fs.StringVar(&o.BlockedPatterns, "blocked-patterns", "", "regular expressions of blocked identifier values, comma-separated, added to the built-in ones")
+	fs.StringVar(&o.BlockedDomains, "blocked-email-domains", "", "email domains that never belong to a person, comma-separated (*.corp blocks subdomains), added to the built-in ones (example.com, *.test, ...)")
 	fs.Float64Var(&o.APIRate, "api-rate-limit", 1000, "API requests per second allowed per token, with bursts of twice that (0: no limit)")
 	fs.StringVar(&o.AnalyticsPolicy, "analytics-policy", "opt-out", "whose rows analytics sinks (ClickHouse) get: opt-out (all but those who withdrew analytics consent), opt-in (only those who granted it), ignore")
 	o.Kafka.register(fs)
@@ -135,9 +141,7 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	ncfg := normalize.DefaultConfig()
-	ncfg.DefaultRegion = o.DefaultRegion
-	norm, err := normalize.New(ncfg)
+	norm, err := normalizer(o)
 	if err != nil {
 		return nil, err
 	}
@@ -299,4 +303,15 @@ func instanceID(dataDir string) string {
 	host, _ := os.Hostname()
 	sum := sha256.Sum256([]byte(host + "\x00" + abs))
 	return "spine-" + hex.EncodeToString(sum[:8])
+}
+
+// normalizer builds identifier normalization from the options: the
+// built-in blocked values plus the configured ones.
+func normalizer(o *runOptions) (*normalize.Normalizer, error) {
+	c := normalize.DefaultConfig()
+	c.DefaultRegion = o.DefaultRegion
+	c.Blocked = append(c.Blocked, splitList(o.Blocked)...)
+	c.BlockedPatterns = append(c.BlockedPatterns, splitList(o.BlockedPatterns)...)
+	c.BlockedEmailDomains = append(c.BlockedEmailDomains, splitList(o.BlockedDomains)...)
+	return normalize.New(c)
 }

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// TestBlockedValuesFromFlags checks that configured junk is added to the
+// built-in list, through the same flag parsing `spine run` uses.
+func TestBlockedValuesFromFlags(t *testing.T) {
+	fs, o := runFlags("run")
+	args := []string{"--blocked-values", "info@shop.com, CASHIER-0", "--blocked-patterns", "^store-[0-9]+$", "--blocked-email-domains", "*.corp", "--default-region", "GB"}
+	if err := fs.parse(args, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	n, err := normalizer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		t       canon.IDType
+		raw     string
+		blocked bool
+	}{
+		{canon.Email, "Info@Shop.com", true},
+		{canon.LoyaltyID, "cashier-0", true},
+		{canon.CardFP, "store-17", true},
+		{canon.Email, "ann@mail.it.corp", true},
+		{canon.Email, "null", true}, // built-in junk is still blocked
+		{canon.Email, "ann@shop.com", false},
+		{canon.LoyaltyID, "store-x", false},
+	} {
+		_, err := n.Normalize(c.t, c.raw)
+		if (err != nil) != c.blocked {
+			t.Errorf("Normalize(%s, %q) error = %v, want blocked %v", c.t, c.raw, err, c.blocked)
+		}
+	}
+	// The region reaches phone parsing: a UK national number.
+	if id, err := n.Normalize(canon.Phone, "020 7946 0958"); err != nil || id.Value != "+442079460958" {
+		t.Errorf("Normalize(phone) = %v, %v; want +442079460958", id, err)
+	}
+}
