@@ -219,7 +219,11 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 	acfg.Addr, acfg.Tokens = o.HTTP, tokens
 	acfg.RateLimit = httpapi.RateLimit{PerSecond: o.APIRate, Burst: int(2 * o.APIRate)}
 	acfg.Ready = cons.Ready
-	api, err := httpapi.New(acfg, engine.API{Engine: eng}, norm, log, reg, reg)
+	var profiles httpapi.Profiles = engine.API{Engine: eng}
+	if chSink != nil {
+		profiles = &chDashboardAPI{API: engine.API{Engine: eng}, ch: chSink, log: log}
+	}
+	api, err := httpapi.New(acfg, profiles, norm, log, reg, reg)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ type Sink struct {
 	log     *slog.Logger
 	metrics *metrics
 	snap    snapshotState // profile snapshots not yet refreshed (rollup.go)
+	dash    dashCache     // the dashboard's last document (dashboard.go)
 }
 
 var _ sinks.Sink = (*Sink)(nil)
