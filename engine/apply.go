@@ -132,7 +132,11 @@ func (e *Engine) applyEvent(tx *store.Txn, ev *canon.Event) ([]uint64, error) {
 			return nil, err
 		}
 		e.m.erasures.Add(float64(len(erased)))
-		return nil, nil
+		var touched []uint64
+		for _, er := range erased {
+			touched = append(touched, er.Touched...)
+		}
+		return touched, nil
 	}
 	res, err := e.graph.Resolve(tx, ev)
 	if err != nil {
@@ -142,7 +146,7 @@ func (e *Engine) applyEvent(tx *store.Txn, ev *canon.Event) ([]uint64, error) {
 	case res.Suppressed:
 		e.m.dropped.WithLabelValues(string(ev.Channel), "erased_subject").Inc()
 		e.m.erasures.Add(float64(len(res.Erased)))
-		return nil, nil
+		return res.Touched, nil
 	case res.Comp == 0:
 		e.m.dropped.WithLabelValues(string(ev.Channel), "quarantined").Inc()
 		return res.Touched, nil

@@ -30,7 +30,7 @@ func (e *Engine) do(c *canon.Command) (canon.Result, error) {
 		case canon.CmdConsent:
 			touched, err = e.consent(tx, c, at)
 		case canon.CmdErase:
-			res.Receipt, err = e.erase(tx, c.ProfileID)
+			res.Receipt, touched, err = e.erase(tx, c.ProfileID)
 		case canon.CmdLink:
 			if c.Pair == nil {
 				return fmt.Errorf("%w: link needs a pair", canon.ErrInvalid)
@@ -67,7 +67,9 @@ func (e *Engine) do(c *canon.Command) (canon.Result, error) {
 			}
 			if st != nil {
 				e.finalize(tx, st)
-				if res.Profile == nil {
+				// An erasure rewrites other people's profiles (without
+				// references to the erased one): never hand those back.
+				if res.Profile == nil && c.Kind != canon.CmdErase {
 					p := st.Profile
 					res.Profile = &p
 				}
@@ -105,20 +107,22 @@ func (e *Engine) consent(tx *store.Txn, c *canon.Command, at time.Time) ([]uint6
 	return []uint64{st.Comp}, nil
 }
 
-func (e *Engine) erase(tx *store.Txn, pid string) (*canon.Receipt, error) {
+// erase erases a person; it returns the receipt and the other profiles
+// rewritten without references to them.
+func (e *Engine) erase(tx *store.Txn, pid string) (*canon.Receipt, []uint64, error) {
 	st, err := e.profileByID(tx, pid)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	er, err := e.graph.Erase(tx, st.Comp, "erasure requested through the API")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	e.m.erasures.Inc()
 	return &canon.Receipt{
 		ProfileIDs: er.ProfileIDs, Identifiers: er.Identifiers, Links: er.Links, Events: er.Events,
 		Sinks: append([]string{"state", "cache"}, e.cfg.Sinks...), At: tx.Now(),
-	}, nil
+	}, er.Touched, nil
 }
 
 func (e *Engine) profileByID(tx *store.Txn, pid string) (*profile.State, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"slices"
 
+	"github.com/spinecdp/spine/engine/profile"
 	"github.com/spinecdp/spine/engine/store"
 	"github.com/spinecdp/spine/schemas/canon"
 )
@@ -24,6 +25,9 @@ type Erasure struct {
 	Identifiers int
 	Links       int
 	Events      int
+	// Touched lists other profiles that named the erased ones (in their
+	// recent conflicts) and were rewritten without them.
+	Touched []uint64
 }
 
 // Erase removes a person: every identifier, link, pending link, filed
@@ -78,6 +82,9 @@ func (g *Graph) Erase(tx *store.Txn, comp uint64, reason string) (*Erasure, erro
 	}
 	for _, pid := range out.ProfileIDs {
 		tx.SetAlias(pid, 0)
+	}
+	if err := g.forget(tx, st, out); err != nil {
+		return nil, err
 	}
 	tx.DeleteProfile(comp)
 	slices.Sort(hashes)
@@ -138,6 +145,66 @@ func (g *Graph) suppress(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 	res := &Resolution{Suppressed: true}
 	for _, e := range erased {
 		res.Erased = append(res.Erased, e.ProfileIDs...)
+		res.Touched = append(res.Touched, e.Touched...)
 	}
 	return res, nil
+}
+
+// forget removes the erased profile ids from the records of other people
+// and values that name them: the other side of each recent conflict, the
+// conflict counts of the values involved, and the member lists of the
+// person's B2B accounts.
+func (g *Graph) forget(tx *store.Txn, st *profile.State, out *Erasure) error {
+	gone := func(ids []string) bool {
+		return slices.ContainsFunc(ids, func(id string) bool { return slices.Contains(out.ProfileIDs, id) })
+	}
+	for _, c := range st.Conflicts {
+		for _, other := range c.Others {
+			oc, err := tx.Alias(other)
+			if err != nil {
+				return err
+			}
+			o, err := tx.Profile(oc)
+			if err != nil {
+				return err
+			}
+			if oc == 0 || oc == st.Comp || o == nil {
+				continue
+			}
+			n := len(o.Conflicts)
+			o.Conflicts = slices.DeleteFunc(o.Conflicts, func(r canon.LogRecord) bool { return gone(r.Others) })
+			if len(o.Conflicts) != n {
+				tx.PutProfile(o)
+				if !slices.Contains(out.Touched, oc) {
+					out.Touched = append(out.Touched, oc)
+				}
+			}
+		}
+		if c.Identifier == nil {
+			continue
+		}
+		q, err := tx.Quarantine(c.Identifier.Key())
+		if err != nil {
+			return err
+		}
+		if q != nil && gone(q.Profiles) {
+			q.Profiles = slices.DeleteFunc(q.Profiles, func(id string) bool { return slices.Contains(out.ProfileIDs, id) })
+			if err := tx.PutQuarantine(c.Identifier.Key(), q); err != nil {
+				return err
+			}
+		}
+	}
+	for _, gid := range st.Groups {
+		a, err := tx.Account(gid)
+		if err != nil || a == nil {
+			return err
+		}
+		a.Members = slices.DeleteFunc(a.Members, func(id string) bool { return slices.Contains(out.ProfileIDs, id) })
+		if err := tx.PutAccount(a); err != nil {
+			return err
+		}
+		rec := &canon.Account{ID: a.ID, Traits: a.Traits, Members: a.Members}
+		rec.Version = tx.Emit(canon.Change{Kind: canon.ChangeAccount, Account: rec})
+	}
+	return nil
 }

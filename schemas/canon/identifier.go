@@ -62,6 +62,14 @@ func (i Identifier) ShortHash() string {
 	return hex.EncodeToString(sum[:4])
 }
 
+// Pseudonym replaces the value with a stable hash of it, for records that
+// outlive an erasure (an append-only log): the same identifier always gives
+// the same pseudonym, so records still correlate, but the value is gone.
+func (i Identifier) Pseudonym() Identifier {
+	sum := sha256.Sum256([]byte("spine-pseudonym:" + i.Key()))
+	return Identifier{Type: i.Type, Value: "sha256:" + hex.EncodeToString(sum[:16])}
+}
+
 // LogValue implements slog.LogValuer: the type plus a short hash, never the value.
 func (i Identifier) LogValue() slog.Value {
 	return slog.StringValue(string(i.Type) + "#" + i.ShortHash())

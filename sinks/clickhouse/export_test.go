@@ -117,7 +117,8 @@ func RefreshSQL(batch []canon.Change, now time.Time) []string {
 	last := batch[len(batch)-1]
 	var out []string
 	if len(days) > 0 {
-		out = append(out, refreshChannelSQL(slices.SortedFunc(maps.Keys(days), time.Time.Compare), last.Seq, now))
+		list := slices.SortedFunc(maps.Keys(days), time.Time.Compare)
+		out = append(out, refreshChannelSQL(list, last.Seq, now), emptiedChannelSQL(list, last.Seq, now))
 	}
 	return append(out, snapshotSQL(dayOf(last.At), last.Seq, now)...)
 }

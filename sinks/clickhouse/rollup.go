@@ -58,6 +58,25 @@ FROM
 )`
 }
 
+// emptiedChannelSQL writes zero rows for the (day, channel) pairs of days
+// that have a roll-up row but no events left (all erased): the recount
+// above writes nothing for them, and their old row would stand. The empty
+// uniqExact state comes from aggregating no rows without GROUP BY.
+func emptiedChannelSQL(days []time.Time, version uint64, now time.Time) string {
+	in := dayList(days)
+	return `INSERT INTO rollup_channel_daily (day, channel, events, profiles, orders, currencies, revenue_micros, refund_micros, version, refreshed_at)
+SELECT day, channel, toUInt64(0), empty_profiles, toUInt64(0), emptyArrayString(), emptyArrayInt64(), emptyArrayInt64(),
+    ` + uintLit(version) + `, ` + timeLit(now) + `
+FROM
+(
+    SELECT day, toString(channel) AS channel
+    FROM rollup_channel_daily FINAL
+    WHERE day IN (` + in + `) AND events > 0
+        AND (day, toString(channel)) NOT IN (SELECT day, toString(channel) FROM events_daily FINAL WHERE day IN (` + in + `))
+) AS stale
+CROSS JOIN (SELECT uniqExactState(toString('')) AS empty_profiles FROM system.one WHERE 0) AS empty`
+}
+
 // snapshotSQL returns the statements that snapshot live profiles into the
 // day's identity, lifecycle and consent roll-ups. The funnel and consent
 // statements drive from constant lists of stages and purposes, so every
@@ -127,8 +146,10 @@ func (s *Sink) refresh(ctx context.Context, days map[time.Time]bool, profilesCha
 	if len(days) > 0 {
 		list := slices.SortedFunc(maps.Keys(days), func(a, b time.Time) int { return a.Compare(b) })
 		for chunk := range chunks(list, s.cfg.MaxDeleteKeys) {
-			if err := s.conn.Exec(ctx, refreshChannelSQL(chunk, version, now)); err != nil {
-				return fmt.Errorf("clickhouse: refresh rollup_channel_daily: %w", classify(err))
+			for _, q := range []string{refreshChannelSQL(chunk, version, now), emptiedChannelSQL(chunk, version, now)} {
+				if err := s.conn.Exec(ctx, q); err != nil {
+					return fmt.Errorf("clickhouse: refresh rollup_channel_daily: %w", classify(err))
+				}
 			}
 		}
 	}

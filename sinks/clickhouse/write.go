@@ -11,6 +11,7 @@ import (
 	"github.com/go-faster/city"
 
 	"github.com/spinecdp/spine/schemas/canon"
+	"github.com/spinecdp/spine/sinks"
 )
 
 // Write implements sinks.Sink. It inserts the batch's rows table by table,
@@ -31,7 +32,7 @@ func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
 	w := &writer{s: s, ins: map[string][]*row{}, erased: map[string]bool{}, removed: map[canon.IDType]map[uint64]bool{}}
 	days := map[time.Time]bool{} // event days whose roll-ups to recompute
 	profilesChanged := false
-	skipped, restricted := 0, 0
+	skipped, restricted, erasures := 0, 0, 0
 	for i := range batch {
 		c := &batch[i]
 		var err error
@@ -65,6 +66,15 @@ func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
 			for _, id := range c.Erase.ProfileIDs {
 				w.erased[id] = true
 			}
+			// The days the person's events fall on are recounted once
+			// their rows are gone.
+			var erasedDays []time.Time
+			if erasedDays, err = s.daysOf(ctx, c.Erase.ProfileIDs); err == nil {
+				for _, d := range erasedDays {
+					days[d] = true
+				}
+				erasures++
+			}
 		default:
 			// A kind this sink does not know (a newer engine) or a malformed
 			// record: skipping keeps the other destinations flowing.
@@ -82,6 +92,13 @@ func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
 	}
 	if err := w.flush(ctx); err != nil {
 		return err
+	}
+	if erasures > 0 {
+		// Deletions are mutations, applied in the background: the
+		// roll-ups are recounted only once the erased rows are gone.
+		if err := s.WaitMutations(ctx); err != nil {
+			return sinks.Retryable(fmt.Errorf("clickhouse: wait for erasure: %w", err))
+		}
 	}
 	last := &batch[len(batch)-1]
 	return s.refresh(ctx, days, profilesChanged, last.Seq, last.At)
@@ -212,6 +229,9 @@ func (s *Sink) erase(ctx context.Context, ids map[string]bool) error {
 			{tableProfiles, "profile_id IN (" + in + ")"},
 			{tableIdentityMap, "profile_id IN (" + in + ")"},
 			{tableMerges, "type != 'erase' AND (profile_id IN (" + in + ") OR hasAny(others, [" + in + "]))"},
+			// Older account versions listing the person; the engine wrote
+			// the new version without them before the erasure.
+			{tableAccounts, "hasAny(members, [" + in + "])"},
 		}
 		for _, st := range stmts {
 			if err := s.conn.Exec(ctx, "ALTER TABLE "+st.table+" DELETE WHERE "+st.where); err != nil {
@@ -288,4 +308,26 @@ func restrictedProfile(c *canon.Change) *canon.Change {
 	p.Identifiers, p.Traits, p.TraitSources = nil, map[string]any{}, nil
 	out.Profile = &p
 	return &out
+}
+
+// daysOf returns the days on which the given profiles have events.
+func (s *Sink) daysOf(ctx context.Context, ids []string) ([]time.Time, error) {
+	list := make([]string, 0, len(ids))
+	for _, id := range ids {
+		list = append(list, quote(id))
+	}
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT day FROM "+tableEventsDaily+" WHERE profile_id IN ("+strings.Join(list, ", ")+")")
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: days of erased events: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []time.Time
+	for rows.Next() {
+		var d time.Time
+		if err := rows.Scan(&d); err != nil {
+			return nil, fmt.Errorf("clickhouse: days of erased events: %w", err)
+		}
+		out = append(out, dayOf(d))
+	}
+	return out, rows.Err()
 }

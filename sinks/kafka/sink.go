@@ -149,7 +149,7 @@ func (s *Sink) appendRecords(recs []*kgo.Record, c *canon.Change) ([]*kgo.Record
 		if key == "" {
 			key = string(c.Log.Type)
 		}
-		v, err := json.Marshal(c)
+		v, err := json.Marshal(pseudonymous(c))
 		if err != nil {
 			return nil, fmt.Errorf("kafka: change %d: encode log record: %w", c.Seq, err)
 		}
@@ -215,4 +215,18 @@ func (s *Sink) Close(ctx context.Context) error {
 		return fmt.Errorf("kafka: close: flush: %w", err)
 	}
 	return nil
+}
+
+// pseudonymous returns the log change with its identifier replaced by a
+// pseudonym: spine.identity is an append-only log that an erasure cannot
+// reach, so it never carries an identifier's value.
+func pseudonymous(c *canon.Change) *canon.Change {
+	if c.Log == nil || c.Log.Identifier == nil {
+		return c
+	}
+	out, log := *c, *c.Log
+	id := c.Log.Identifier.Pseudonym()
+	log.Identifier = &id
+	out.Log = &log
+	return &out
 }

@@ -191,3 +191,22 @@ func TestConnOptionsReachTheClient(t *testing.T) {
 		t.Errorf("record key = %q, want p1", recs[0].Key)
 	}
 }
+
+// TestIdentityLogCarriesNoValues: spine.identity cannot be erased, so an
+// identifier in a log record is written as a pseudonym.
+func TestIdentityLogCarriesNoValues(t *testing.T) {
+	addr, _ := kafkatest.Cluster(t, "spine.profiles", "spine.identity")
+	s := newSink(t, addr, nil)
+	id := canon.Identifier{Type: canon.Email, Value: "erin@mail.io"}
+	c := canon.Change{Seq: 1, Kind: canon.ChangeLog, Log: &canon.LogRecord{Type: canon.LogMerge, ProfileID: "p-1", Others: []string{"p-2"}, Identifier: &id}}
+	if err := s.Write(t.Context(), []canon.Change{c}); err != nil {
+		t.Fatal(err)
+	}
+	recs := kafkatest.Consume(t, addr, "spine.identity", 1, waitLimit)
+	if v := string(recs[0].Value); strings.Contains(v, "erin@mail.io") || !strings.Contains(v, id.Pseudonym().Value) {
+		t.Errorf("identity record = %s: want the pseudonym, not the value", v)
+	}
+	if c.Log.Identifier.Value != "erin@mail.io" {
+		t.Error("Write modified the shared change record")
+	}
+}
