@@ -32,67 +32,18 @@ const dashboardTTL = 5 * time.Second
 // roll-up, so the document stays small however long the history is.
 const dashboardDays = 90
 
-type dashboardDoc struct {
-	GeneratedAt      time.Time        `json:"generated_at"`
-	Source           string           `json:"source"`
-	Totals           dashboardTotals  `json:"totals"`
-	EventsPerChannel []channelBucket  `json:"events_per_channel"`
-	IdentityLevels   []levelCount     `json:"identity_levels"`
-	LifecycleFunnel  []funnelStep     `json:"lifecycle_funnel"`
-	RevenueByChannel []channelRevenue `json:"revenue_by_channel"`
-	IdentityLog      []logCount       `json:"identity_log"`
-	ConsentRates     []consentRate    `json:"consent_rates"`
-	DLQ              []dlqCount       `json:"dlq"` // left empty: the API fills it from its metrics
-}
-
-type dashboardTotals struct {
-	Events      int64 `json:"events"`
-	Profiles    int64 `json:"profiles"`
-	Merges      int64 `json:"merges"`
-	Conflicts   int64 `json:"conflicts"`
-	Quarantined int64 `json:"quarantined"`
-	DLQ         int64 `json:"dlq"`
-}
-
-type channelBucket struct {
-	Bucket  time.Time `json:"bucket"`
-	Channel string    `json:"channel"`
-	Events  int64     `json:"events"`
-}
-
-type levelCount struct {
-	Level    canon.Level `json:"level"`
-	Profiles int64       `json:"profiles"`
-}
-
-type funnelStep struct {
-	Stage             string  `json:"stage"`
-	Profiles          int64   `json:"profiles"`
-	MedianHoursToStep float64 `json:"median_hours_to_step"`
-}
-
-type channelRevenue struct {
-	Channel  string `json:"channel"`
-	Currency string `json:"currency"`
-	Amount   string `json:"amount"`
-}
-
-type logCount struct {
-	Type  string `json:"type"`
-	Count int64  `json:"count"`
-}
-
-type consentRate struct {
-	Purpose   string `json:"purpose"`
-	Granted   int64  `json:"granted"`
-	Withdrawn int64  `json:"withdrawn"`
-}
-
-type dlqCount struct {
-	Channel string `json:"channel"`
-	Reason  string `json:"reason"`
-	Count   int64  `json:"count"`
-}
+// The document's types are the contract's (canon.Dashboard).
+type (
+	dashboardDoc    = canon.Dashboard
+	dashboardTotals = canon.DashboardTotals
+	channelBucket   = canon.ChannelBucket
+	levelCount      = canon.LevelCount
+	funnelStep      = canon.FunnelStep
+	channelRevenue  = canon.ChannelRevenue
+	logCount        = canon.LogCount
+	consentRate     = canon.ConsentRate
+	dlqCount        = canon.DLQCount
+)
 
 // dashCache is one sink's cached document. The mutex is held while a
 // document is computed, so concurrent callers wait for that one round of
@@ -173,7 +124,7 @@ func (s *Sink) dashChannels(ctx context.Context, d *dashboardDoc, q map[string]s
 		"WHERE day > (SELECT max(day) FROM rollup_channel_daily) - " + strconv.Itoa(dashboardDays)
 	err := s.each(ctx, "dashboard_channels", sql, func(r record) {
 		d.EventsPerChannel = append(d.EventsPerChannel, channelBucket{
-			Bucket: dayOf(r.time("day")), Channel: r.str("channel"), Events: r.int("events"),
+			Bucket: dayOf(r.time("day")), Channel: canon.Channel(r.str("channel")), Events: r.int("events"),
 		})
 	})
 	if err != nil {
@@ -198,7 +149,7 @@ HAVING revenue != 0
 ORDER BY ch, currency`
 	return s.each(ctx, "revenue by channel", sql, func(r record) {
 		d.RevenueByChannel = append(d.RevenueByChannel, channelRevenue{
-			Channel: r.str("ch"), Currency: r.str("currency"), Amount: canon.FormatMicros(r.int("revenue")),
+			Channel: canon.Channel(r.str("ch")), Currency: r.str("currency"), Amount: canon.FormatMicros(r.int("revenue")),
 		})
 	})
 }
@@ -324,15 +275,15 @@ func (s *Sink) dashLog(ctx context.Context, d *dashboardDoc, _ map[string]string
 	for _, t := range logTypes {
 		n, ok := counts[string(t)]
 		if ok || t == canon.LogMerge || t == canon.LogConflict || t == canon.LogQuarantine {
-			d.IdentityLog = append(d.IdentityLog, logCount{Type: string(t), Count: n})
+			d.IdentityLog = append(d.IdentityLog, logCount{Type: t, Count: n})
 		}
 		delete(counts, string(t))
 	}
 	for _, t := range slices.Sorted(maps.Keys(counts)) {
-		d.IdentityLog = append(d.IdentityLog, logCount{Type: t, Count: counts[t]})
+		d.IdentityLog = append(d.IdentityLog, logCount{Type: canon.LogType(t), Count: counts[t]})
 	}
 	byType := func(t canon.LogType) int64 {
-		i := slices.IndexFunc(d.IdentityLog, func(l logCount) bool { return l.Type == string(t) })
+		i := slices.IndexFunc(d.IdentityLog, func(l logCount) bool { return l.Type == t })
 		if i < 0 {
 			return 0
 		}

@@ -60,7 +60,7 @@ type dlqRow struct {
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, _ *call) error {
 	d, ok := s.profiles.(Dashboard)
 	if !ok {
-		return errNotImplemented
+		return errNoCapability
 	}
 	doc, err := d.Dashboard(r.Context())
 	if err != nil {

@@ -166,10 +166,10 @@ func TestDashboardScopes(t *testing.T) {
 	}
 }
 
-func TestDashboardNotImplemented(t *testing.T) {
+func TestDashboardWithoutCapability(t *testing.T) {
 	s := newTestServer(t, true, nil, nil) // every capability but Dashboard
 	w := s.do(request("GET", "/v1/dashboard", "", secretReader))
-	if w.Code != http.StatusNotImplemented || !strings.Contains(w.Body.String(), `"error"`) {
+	if w.Code != 501 || !strings.Contains(w.Body.String(), `"error"`) {
 		t.Errorf("GET /v1/dashboard without the capability = %d %s, want a JSON 501", w.Code, w.Body)
 	}
 }

@@ -85,7 +85,7 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request, _ *call) error 
 func (s *Server) graph(w http.ResponseWriter, r *http.Request, _ *call) error {
 	g, ok := s.profiles.(Grapher)
 	if !ok {
-		return errNotImplemented
+		return errNoCapability
 	}
 	id, err := pathID(r)
 	if err != nil {
@@ -103,7 +103,7 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request, _ *call) error {
 func (s *Server) export(w http.ResponseWriter, r *http.Request, c *call) error {
 	e, ok := s.profiles.(Exporter)
 	if !ok {
-		return errNotImplemented
+		return errNoCapability
 	}
 	id, err := pathID(r)
 	if err != nil {
@@ -292,7 +292,7 @@ type quarantineList struct {
 func (s *Server) quarantine(w http.ResponseWriter, r *http.Request, _ *call) error {
 	ql, ok := s.profiles.(QuarantineLister)
 	if !ok {
-		return errNotImplemented
+		return errNoCapability
 	}
 	limit := defaultQuarantineLimit
 	if v := r.URL.Query().Get("limit"); v != "" {
@@ -334,7 +334,7 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request, c *call) error 
 func (s *Server) account(w http.ResponseWriter, r *http.Request, _ *call) error {
 	a, ok := s.profiles.(Accounts)
 	if !ok {
-		return errNotImplemented
+		return errNoCapability
 	}
 	id, err := pathID(r)
 	if err != nil {

@@ -31,9 +31,13 @@ func (e *httpError) Error() string { return e.msg }
 
 func errStatus(status int, msg string) error { return &httpError{status: status, msg: msg} }
 
+// statusNoCapability (501) answers endpoints whose capability the engine
+// behind the API does not offer.
+const statusNoCapability = 501
+
 var (
-	errNotFound       = errStatus(http.StatusNotFound, "not found")
-	errNotImplemented = errStatus(http.StatusNotImplemented, "this engine does not support this endpoint")
+	errNotFound     = errStatus(http.StatusNotFound, "not found")
+	errNoCapability = errStatus(statusNoCapability, "this engine does not support this endpoint")
 )
 
 // bufPool recycles response buffers: encoding dominates a lookup's cost.

@@ -289,7 +289,7 @@ func (s *Server) wrap(pattern string, scope Scope, action string, h handlerFunc)
 func (s *Server) metricsHandler() handlerFunc {
 	if s.gatherer == nil {
 		return func(http.ResponseWriter, *http.Request, *call) error {
-			return errStatus(http.StatusNotImplemented, "metrics are not configured")
+			return errStatus(statusNoCapability, "metrics are not configured")
 		}
 	}
 	ph := promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{})
