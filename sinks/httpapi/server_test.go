@@ -88,14 +88,14 @@ func endpointCases() []endpointCase {
 		// GET /v1/profiles/{id}/graph
 		{name: "graph", full: true, method: "GET", target: "/v1/profiles/p1/graph", secret: secretReader, want: 200, check: wantBody(`"links":[]`)},
 		{name: "graph unknown", full: true, method: "GET", target: "/v1/profiles/nope/graph", secret: secretReader, want: 404},
-		{name: "graph not implemented", method: "GET", target: "/v1/profiles/p1/graph", secret: secretReader, want: 501},
+		{name: "graph without the capability", method: "GET", target: "/v1/profiles/p1/graph", secret: secretReader, want: 501},
 		{name: "graph writer forbidden", full: true, method: "GET", target: "/v1/profiles/p1/graph", secret: secretWriter, want: 403},
 		{name: "graph without token", full: true, method: "GET", target: "/v1/profiles/p1/graph", want: 401},
 
 		// GET /v1/profiles/{id}/export
 		{name: "export", full: true, method: "GET", target: "/v1/profiles/p1/export", secret: secretAdmin, want: 200, check: wantBody(`"profile":{"profile_id":"p1"`)},
 		{name: "export unknown", full: true, method: "GET", target: "/v1/profiles/nope/export", secret: secretAdmin, want: 404},
-		{name: "export not implemented", method: "GET", target: "/v1/profiles/p1/export", secret: secretAdmin, want: 501},
+		{name: "export without the capability", method: "GET", target: "/v1/profiles/p1/export", secret: secretAdmin, want: 501},
 		{name: "export reader forbidden", full: true, method: "GET", target: "/v1/profiles/p1/export", secret: secretReader, want: 403},
 		{name: "export without token", full: true, method: "GET", target: "/v1/profiles/p1/export", want: 401},
 
@@ -159,7 +159,7 @@ func endpointCases() []endpointCase {
 		// GET and DELETE /v1/quarantine
 		{name: "quarantine", full: true, method: "GET", target: "/v1/quarantine?limit=10", secret: secretAdmin, want: 200, check: wantBody(`"type":"quarantine"`)},
 		{name: "quarantine bad limit", full: true, method: "GET", target: "/v1/quarantine?limit=0", secret: secretAdmin, want: 400},
-		{name: "quarantine not implemented", method: "GET", target: "/v1/quarantine", secret: secretAdmin, want: 501},
+		{name: "quarantine without the capability", method: "GET", target: "/v1/quarantine", secret: secretAdmin, want: 501},
 		{name: "quarantine reader forbidden", full: true, method: "GET", target: "/v1/quarantine", secret: secretReader, want: 403},
 		{name: "quarantine without token", full: true, method: "GET", target: "/v1/quarantine", want: 401},
 		{name: "release normalizes", method: "DELETE", target: "/v1/quarantine?type=email&value=INFO@store.io", secret: secretAdmin, want: 200, check: wantCommand(canon.CmdRelease, "admin")},
@@ -172,7 +172,7 @@ func endpointCases() []endpointCase {
 		// GET /v1/accounts/{id}
 		{name: "account", full: true, method: "GET", target: "/v1/accounts/acme", secret: secretReader, want: 200, check: wantBody(`"members":["p1"]`)},
 		{name: "account unknown", full: true, method: "GET", target: "/v1/accounts/nope", secret: secretReader, want: 404},
-		{name: "account not implemented", method: "GET", target: "/v1/accounts/acme", secret: secretReader, want: 501},
+		{name: "account without the capability", method: "GET", target: "/v1/accounts/acme", secret: secretReader, want: 501},
 		{name: "account writer forbidden", full: true, method: "GET", target: "/v1/accounts/acme", secret: secretWriter, want: 403},
 		{name: "account without token", full: true, method: "GET", target: "/v1/accounts/acme", want: 401},
 
