@@ -138,6 +138,8 @@ func (e *Engine) Run(ctx context.Context) error {
 				var err error
 				r.res, err = e.do(r.cmd)
 				r.err <- err
+			default: // a barrier (Sync): everything before it is done
+				r.err <- nil
 			}
 		case <-tick.C:
 			e.gauges()
@@ -188,6 +190,14 @@ func (e *Engine) Do(ctx context.Context, c canon.Command) (canon.Result, error) 
 	r := &request{cmd: &c}
 	err := e.submit(ctx, e.ctrlCh, r)
 	return r.res, err
+}
+
+// Sync returns once the writer has finished every request it took before,
+// including the bookkeeping after a commit (Stats counters). A commit is
+// visible to readers (Positions, Lookup) a moment before that bookkeeping
+// is done; Sync is the barrier for callers that read both.
+func (e *Engine) Sync(ctx context.Context) error {
+	return e.submit(ctx, e.ctrlCh, &request{})
 }
 
 // Positions returns the stored consume positions: where to resume.

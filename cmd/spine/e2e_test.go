@@ -178,14 +178,21 @@ func (s *e2eSpine) waitApplied(addr string) {
 		if err != nil {
 			t.Fatalf("Positions: %v", err)
 		}
+		// Every partition must have reached its end: a sum of differences
+		// could let one partition ahead hide another behind.
 		lag = 0
 		for topic, parts := range ends {
 			for p, end := range parts {
-				lag += end - pos[canon.Partition{Topic: topic, Partition: p}]
+				lag += max(0, end-pos[canon.Partition{Topic: topic, Partition: p}])
 			}
 		}
 		return lag == 0
 	})
+	// The positions are visible as soon as the batch commits; the engine's
+	// counters a moment later.
+	if err := s.p.engine.Sync(t.Context()); err != nil {
+		t.Fatalf("engine sync: %v", err)
+	}
 }
 
 // get GETs path with the bearer token and decodes a JSON answer into out

@@ -438,6 +438,9 @@ func TestErasureFollowsTheGraph(t *testing.T) {
 	if u, _ := carlaP.Identifier(canon.UserID); u != "u-carla-7100" {
 		t.Fatalf("the family tablet belongs to %q, want Carla (u-carla-7100)", u)
 	}
+	e2eWaitFor(t, "Erin's sign-up merged her anonymous visit", func() bool {
+		return len(s.mustLookup(erin.name, e2eID(canon.UserID, "u-erin-5501")).MergedFrom) > 0
+	})
 	erinP := s.mustLookup(erin.name, e2eID(canon.UserID, "u-erin-5501"))
 	erinApart := s.mustLookup(erin.name, e2eID(canon.AnonymousID, "anon-erin-5501-b"))
 	ezraP := s.mustLookup(ezra.name, e2eID(canon.UserID, "u-ezra-6602"))
@@ -570,6 +573,11 @@ func TestErasureFollowsTheGraph(t *testing.T) {
 	replayStart := time.Now()
 	e2eProduce(t, addr, append(slices.Clone(produced), again...))
 	s.waitApplied(addr)
+	// The counters move when the batch commits; wait for the replay's.
+	e2eWaitFor(t, "the replay counted as duplicates and re-keyed events", func() bool {
+		st := s.p.engine.Stats()
+		return st.Duplicates >= uint64(len(produced)) && st.Events >= uint64(len(again))
+	})
 	s.waitSinks()
 	st := s.p.engine.Stats()
 	t.Logf("replay of %d records + %d re-keyed applied in %v; engine: %d events, %d duplicates",
