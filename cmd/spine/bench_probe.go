@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// Latency probes: events timed from produce to visible in the engine and in ClickHouse.
+
+type probe struct {
+	id        string
+	partition int32
+	phase     int32
+	sent      time.Time
+	seen      time.Time // lookup-visible
+	seenCH    time.Time // in the events table
+}
+
+// probeSet holds every probe; per partition the unseen ones are a FIFO,
+// because the engine applies a partition in order: once the head is
+// visible, the next may be, and not before.
+type probeSet struct {
+	mu      sync.Mutex
+	all     []*probe
+	pending map[int32][]*probe // not lookup-visible yet
+	chNext  int                // index into all of the oldest probe not yet in ClickHouse
+}
+
+func (s *probeSet) add(p *probe) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == nil {
+		s.pending = map[int32][]*probe{}
+	}
+	s.all = append(s.all, p)
+	s.pending[p.partition] = append(s.pending[p.partition], p)
+}
+
+func (s *probeSet) visibleCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, p := range s.all {
+		if !p.seen.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+func probeJSON(id string, at time.Time) []byte {
+	return fmt.Appendf(nil, `{"type":"track","messageId":"%s","timestamp":"%s","anonymousId":"%s","event":"Bench Probe","properties":{"probe":true}}`,
+		id, at.UTC().Format(time.RFC3339Nano), id)
+}
+
+func (b *benchRun) produceProbes(ctx context.Context, cl *kgo.Client) {
+	if b.cfg.probeRate <= 0 {
+		return
+	}
+	tick := time.NewTicker(time.Second / time.Duration(b.cfg.probeRate))
+	defer tick.Stop()
+	topic := b.o.TopicPrefix + string(canon.Web)
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ph := b.phase.Load()
+		if ph != phaseSaturate && ph != phasePaced {
+			continue
+		}
+		n++
+		pr := &probe{id: fmt.Sprintf("bp-%s-%d", b.runID, n), partition: int32(n % b.o.Partitions), phase: ph}
+		pr.sent = time.Now()
+		b.probes.add(pr)
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: pr.partition, Key: []byte(pr.id), Value: probeJSON(pr.id, pr.sent)}, nil)
+	}
+}
+
+// watchProbes polls engine.Lookup for the oldest unseen probe of every
+// partition every millisecond.
+func (b *benchRun) watchProbes(ctx context.Context) {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		b.probes.mu.Lock()
+		heads := make([]*probe, 0, len(b.probes.pending))
+		for _, q := range b.probes.pending {
+			if len(q) > 0 {
+				heads = append(heads, q[0])
+			}
+		}
+		b.probes.mu.Unlock()
+		for _, h := range heads {
+			for h != nil {
+				if _, err := b.p.engine.Lookup(ctx, canon.Identifier{Type: canon.AnonymousID, Value: h.id}); err != nil {
+					break
+				}
+				now := time.Now()
+				b.probes.mu.Lock()
+				h.seen = now
+				q := b.probes.pending[h.partition][1:]
+				b.probes.pending[h.partition] = q
+				var nxt *probe
+				if len(q) > 0 {
+					nxt = q[0]
+				}
+				b.probes.mu.Unlock()
+				b.tl.addProbe(now, float64(now.Sub(h.sent))/1e6)
+				h = nxt
+			}
+		}
+	}
+}
+
+// watchProbesCH asks ClickHouse every 100 ms which of the oldest unseen
+// probes the events table holds.
+func (b *benchRun) watchProbesCH(ctx context.Context) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		b.probes.mu.Lock()
+		var ask []*probe
+		for _, p := range b.probes.all[b.probes.chNext:] {
+			if p.seenCH.IsZero() {
+				ask = append(ask, p)
+			}
+			if len(ask) == 1000 {
+				break
+			}
+		}
+		b.probes.mu.Unlock()
+		if len(ask) == 0 {
+			continue
+		}
+		ids := make([]string, len(ask))
+		byID := map[string]*probe{}
+		for i, p := range ask {
+			ids[i] = p.id
+			byID[p.id] = p
+		}
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		got, err := b.wh.Present(qctx, b.o.CHDatabase, canon.Web, ids)
+		cancel()
+		if err != nil {
+			continue // the sink may not have created the table yet
+		}
+		now := time.Now()
+		b.probes.mu.Lock()
+		for _, id := range got {
+			byID[id].seenCH = now
+		}
+		for b.probes.chNext < len(b.probes.all) && !b.probes.all[b.probes.chNext].seenCH.IsZero() {
+			b.probes.chNext++
+		}
+		b.probes.mu.Unlock()
+	}
+}
