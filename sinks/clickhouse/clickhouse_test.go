@@ -2,11 +2,9 @@ package clickhouse_test
 
 import (
 	"context"
-	"io"
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -289,7 +287,7 @@ func TestOpenDeadAddressIsRetryable(t *testing.T) {
 // server mid-life: Write must report a retryable error, not a fatal one.
 func TestWriteOutageIsRetryable(t *testing.T) {
 	addr := serverAddr(t)
-	p := newProxy(t, addr)
+	p := newSwitchProxy(t, addr)
 	cfg := testConfig(t, addr)
 	cfg.Addr = p.addr()
 	cfg.DialTimeout = time.Second
@@ -321,54 +319,6 @@ func TestSchemaErrorIsNotRetryable(t *testing.T) {
 	if err == nil || sinks.IsRetryable(err) {
 		t.Fatalf("Write to a missing table = %v, want a non-retryable error", err)
 	}
-}
-
-// proxy forwards TCP to the server until closed, then refuses and cuts
-// every connection: a network outage on demand.
-type proxy struct {
-	l     net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{l: l}
-	t.Cleanup(p.close)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(u, c); u.Close() }()
-			go func() { _, _ = io.Copy(c, u); c.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *proxy) addr() string { return p.l.Addr().String() }
-
-func (p *proxy) close() {
-	p.l.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
 }
 
 func TestConfigValidate(t *testing.T) {

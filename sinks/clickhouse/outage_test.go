@@ -231,7 +231,7 @@ func newSwitchProxy(t *testing.T, target string) *switchProxy {
 	}
 	p := &switchProxy{l: l}
 	p.to.Store(target)
-	t.Cleanup(func() { l.Close(); p.cut() })
+	t.Cleanup(p.close)
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -256,6 +256,10 @@ func newSwitchProxy(t *testing.T, target string) *switchProxy {
 func (p *switchProxy) addr() string { return p.l.Addr().String() }
 
 func (p *switchProxy) target(addr string) { p.to.Store(addr); p.cut() }
+
+// close stops the proxy: it refuses new connections and cuts every open
+// one, a network outage on demand.
+func (p *switchProxy) close() { p.l.Close(); p.cut() }
 
 func (p *switchProxy) cut() {
 	p.mu.Lock()
