@@ -2,10 +2,7 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -15,6 +12,7 @@ import (
 
 	"github.com/spinecdp/spine/schemas/canon"
 	"github.com/spinecdp/spine/sinks/clickhouse"
+	"github.com/spinecdp/spine/sinks/clickhouse/clickhousetest"
 )
 
 // The ClickHouse sink against a real server (SPINE_TEST_CLICKHOUSE, e.g.
@@ -32,17 +30,9 @@ import (
 // openClickHouse opens and migrates a sink on a fresh database.
 func openClickHouse(b *testing.B) (*clickhouse.Sink, driver.Conn) {
 	b.Helper()
-	addr := os.Getenv("SPINE_TEST_CLICKHOUSE")
-	if addr == "" {
-		if os.Getenv("CI") == "true" {
-			b.Fatal("SPINE_TEST_CLICKHOUSE is not set; start a server with deploy/clickhouse.sh")
-		}
-		b.Skip("SPINE_TEST_CLICKHOUSE is not set; run: bash deploy/clickhouse.sh start /tmp/ch-dev && source /tmp/ch-dev/env")
-	}
-	r := make([]byte, 6)
-	_, _ = rand.Read(r)
+	addr := clickhousetest.Addr(b)
 	cfg := clickhouse.DefaultConfig(addr)
-	cfg.Database = "spine_bench_" + hex.EncodeToString(r)
+	cfg.Database = clickhousetest.Database("spine_bench_")
 	cfg.Dialect = clickhouse.DialectAuto
 	conn, err := ch.Open(&ch.Options{Addr: []string{addr}})
 	if err != nil {

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"os"
 	"testing"
 
 	"github.com/spinecdp/spine/bench/gen"
@@ -9,18 +8,13 @@ import (
 	"github.com/spinecdp/spine/ingest/msg"
 	"github.com/spinecdp/spine/ingest/normalize"
 	"github.com/spinecdp/spine/schemas/canon"
+	"github.com/spinecdp/spine/sinks/clickhouse/clickhousetest"
 )
 
 // testWarehouse connects to the server named by SPINE_TEST_CLICKHOUSE.
 func testWarehouse(t *testing.T) *Warehouse {
 	t.Helper()
-	addr := os.Getenv("SPINE_TEST_CLICKHOUSE")
-	if addr == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SPINE_TEST_CLICKHOUSE is not set (bash deploy/clickhouse.sh start DIR && source DIR/env)")
-		}
-		t.Skip("SPINE_TEST_CLICKHOUSE is not set")
-	}
+	addr := clickhousetest.Addr(t)
 	w, err := OpenWarehouse(t.Context(), addr, "spine_test_peer")
 	if err != nil {
 		t.Fatal(err)

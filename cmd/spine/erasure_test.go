@@ -16,8 +16,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -42,6 +40,7 @@ import (
 	"github.com/spinecdp/spine/ingest/msg"
 	"github.com/spinecdp/spine/ingest/normalize"
 	"github.com/spinecdp/spine/schemas/canon"
+	"github.com/spinecdp/spine/sinks/clickhouse/clickhousetest"
 )
 
 // erasureWait bounds the waits that involve ClickHouse, whose mutations run
@@ -263,16 +262,8 @@ func (p *erasurePerson) phase(ph int) []e2eMsg {
 // fresh database name, dropped when the test ends (after the engine stops).
 func erasureCH(t *testing.T) (addr, db string) {
 	t.Helper()
-	addr = os.Getenv("SPINE_TEST_CLICKHOUSE")
-	if addr == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SPINE_TEST_CLICKHOUSE is not set; start a server with deploy/clickhouse.sh")
-		}
-		t.Skip("SPINE_TEST_CLICKHOUSE is not set; run: bash deploy/clickhouse.sh start /tmp/ch-dev && source /tmp/ch-dev/env")
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	db = "spine_erasure_" + hex.EncodeToString(b)
+	addr = clickhousetest.Addr(t)
+	db = clickhousetest.Database("spine_erasure_")
 	t.Cleanup(func() {
 		conn, err := chgo.Open(&chgo.Options{Addr: []string{addr}})
 		if err != nil {

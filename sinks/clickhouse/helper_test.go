@@ -13,6 +13,7 @@ import (
 
 	"github.com/spinecdp/spine/schemas"
 	"github.com/spinecdp/spine/sinks/clickhouse"
+	"github.com/spinecdp/spine/sinks/clickhouse/clickhousetest"
 )
 
 // serverAddr returns the test server's native address from
@@ -21,14 +22,7 @@ import (
 // skipped integration test would hide a broken pipeline.
 func serverAddr(t *testing.T) string {
 	t.Helper()
-	addr := os.Getenv("SPINE_TEST_CLICKHOUSE")
-	if addr == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SPINE_TEST_CLICKHOUSE is not set; start a server with deploy/clickhouse.sh")
-		}
-		t.Skip("SPINE_TEST_CLICKHOUSE is not set; run: bash deploy/clickhouse.sh start /tmp/ch-dev && source /tmp/ch-dev/env")
-	}
-	return addr
+	return clickhousetest.Addr(t)
 }
 
 // testDialect is legacy unless SPINE_TEST_CLICKHOUSE_DIALECT says
