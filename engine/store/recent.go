@@ -11,8 +11,9 @@ import (
 // and a decode. A sink that falls behind the window reads from Badger.
 type recent struct {
 	mu     sync.RWMutex
-	buf    []canon.Change
+	buf    []canon.Change // live records are buf[head:]
 	sizes  []int
+	head   int
 	bytes  int
 	budget int
 }
@@ -28,15 +29,20 @@ func (r *recent) add(cs []canon.Change, sizes []int) {
 	for _, s := range sizes {
 		r.bytes += s
 	}
-	drop := 0
-	for drop < len(r.buf) && r.bytes > r.budget {
-		r.bytes -= r.sizes[drop]
-		drop++
+	for r.head < len(r.buf) && r.bytes > r.budget {
+		r.bytes -= r.sizes[r.head]
+		r.buf[r.head] = canon.Change{} // let its payload be collected now
+		r.head++
 	}
-	if drop > 0 {
-		// Copy rather than reslice, so dropped records can be collected.
-		r.buf = append([]canon.Change(nil), r.buf[drop:]...)
-		r.sizes = append([]int(nil), r.sizes[drop:]...)
+	// Compact once the dead prefix is half the buffer: each record is
+	// copied O(1) times on average, where copying on every drop moved the
+	// whole window per commit.
+	if r.head > 0 && r.head >= len(r.buf)/2 {
+		n := copy(r.buf, r.buf[r.head:])
+		clear(r.buf[n:])
+		r.buf = r.buf[:n]
+		r.sizes = r.sizes[:copy(r.sizes, r.sizes[r.head:])]
+		r.head = 0
 	}
 }
 
@@ -45,15 +51,16 @@ func (r *recent) add(cs []canon.Change, sizes []int) {
 func (r *recent) read(after uint64, max int) ([]canon.Change, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if len(r.buf) == 0 || r.buf[0].Seq > after+1 {
+	live := r.buf[r.head:]
+	if len(live) == 0 || live[0].Seq > after+1 {
 		return nil, false
 	}
-	start := int(after + 1 - r.buf[0].Seq)
-	if start >= len(r.buf) {
+	start := int(after + 1 - live[0].Seq)
+	if start >= len(live) {
 		return nil, true
 	}
-	end := min(start+max, len(r.buf))
-	return append([]canon.Change(nil), r.buf[start:end]...), true
+	end := min(start+max, len(live))
+	return append([]canon.Change(nil), live[start:end]...), true
 }
 
 // RecentChanges returns up to max change records with seq > after from
