@@ -35,6 +35,10 @@ type Config struct {
 	// MaxPollRecords bounds one batch: the records read by one poll, decoded
 	// and applied together.
 	MaxPollRecords int
+	// ApplyRecords bounds the records decoded and applied together: a poll
+	// is cut into chunks of this size, and the next chunk is decoded while
+	// the engine applies the previous one.
+	ApplyRecords int
 	// MaxMessageBytes is the largest record value decoded; a larger one is
 	// rejected as oversize without being decoded. It also sizes the DLQ
 	// producer's batches.
@@ -83,6 +87,7 @@ func DefaultConfig() Config {
 		TopicPrefix:       "spine.",
 		Group:             "spine-engine",
 		MaxPollRecords:    5000,
+		ApplyRecords:      1000,
 		MaxMessageBytes:   1 << 20,
 		Partitions:        -1,
 		ReplicationFactor: -1,
@@ -131,6 +136,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxPollRecords <= 0 {
 		fmt.Fprintf(&b, "MaxPollRecords (%d) must be > 0\n", c.MaxPollRecords)
+	}
+	if c.ApplyRecords <= 0 {
+		fmt.Fprintf(&b, "ApplyRecords (%d) must be > 0\n", c.ApplyRecords)
 	}
 	if c.MaxMessageBytes <= 0 || c.MaxMessageBytes > maxMessageBytes {
 		fmt.Fprintf(&b, "MaxMessageBytes (%d) must be in 1..%d\n", c.MaxMessageBytes, maxMessageBytes)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +58,8 @@ type Consumer struct {
 	m        *metrics
 	cl       *kgo.Client
 
+	decodeSecs map[canon.Channel]prometheus.Observer // per channel, resolved once
+
 	running     atomic.Bool
 	topicsReady atomic.Bool
 	assigned    atomic.Bool
@@ -102,6 +105,10 @@ func New(cfg Config, decoders map[canon.Channel]ingest.Decoder, app Applier,
 		return nil, err
 	}
 	c.m = m
+	c.decodeSecs = make(map[canon.Channel]prometheus.Observer, len(decoders))
+	for ch := range decoders {
+		c.decodeSecs[ch] = m.decode.WithLabelValues(string(ch))
+	}
 
 	opts := append(cfg.connOpts(),
 		// kgo logs protocol events (broker, topic, partition, err), never
@@ -202,16 +209,51 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 // process decodes one polled batch, dead-letters its rejects and applies
-// it. It runs under a soft context: cancelling ctx gives the batch
-// StopTimeout more to finish. An error means the batch was not applied;
-// its positions did not move, so it is read again after a restart.
+// it, in chunks of ApplyRecords: the next chunk is decoded while the engine
+// applies the previous one, so decoding and applying use two cores instead
+// of taking turns. It runs under a soft context: cancelling ctx gives the
+// chunk in flight StopTimeout more to finish, and the rest of the batch is
+// left for after a restart. An error means the chunk was not applied; its
+// positions did not move, so it is read again after a restart.
 func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
-	start := time.Now()
-	d := c.decodeAll(fs)
-
 	sctx, done := softContext(ctx, c.cfg.StopTimeout)
 	defer done()
 
+	chunks := split(fs, c.cfg.ApplyRecords)
+	next := make(chan *decoded, 1) // one chunk decoded ahead, no more
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(next)
+		for _, ch := range chunks {
+			select {
+			case next <- c.decodeChunk(ch):
+			case <-stop:
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+
+	for d := range next {
+		if err := c.applyChunk(ctx, sctx, d); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil // soft stop between chunks: positions are stored
+		}
+	}
+	c.m.batches.Inc()
+	return nil
+}
+
+// applyChunk writes a chunk's dead letters, then applies its events and
+// positions under sctx. The monitoring commit outlives sctx, so it takes
+// Run's ctx.
+func (c *Consumer) applyChunk(ctx, sctx context.Context, d *decoded) error {
+	start := time.Now()
 	if len(d.dlq) > 0 {
 		if err := c.produceDLQ(sctx, d.dlq); err != nil {
 			return fmt.Errorf("consumer: produce dlq: batch not applied: %w", err)
@@ -227,7 +269,6 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 	for _, ch := range d.evChan {
 		c.m.events.WithLabelValues(string(ch)).Inc()
 	}
-	c.m.batches.Inc()
 	c.m.applySecs.Observe(time.Since(start).Seconds())
 	c.commitForMonitoring(ctx, d.positions)
 	return nil

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -282,7 +284,15 @@ func TestAllChannelsDecodedAndApplied(t *testing.T) {
 	cfg := testConfig(addr)
 	cfg.CreateTopics = true
 	cfg.Partitions = 3
+	cfg.ApplyRecords = 4 // polls are cut into chunks; the applier checks their positions
 	app := newApplier()
+	var biggest atomic.Int64
+	app.hook = func(_ context.Context, b canon.Batch) error {
+		if n := int64(len(b.Events)); n > biggest.Load() {
+			biggest.Store(n)
+		}
+		return nil
+	}
 	reg := prometheus.NewRegistry()
 	start(t, cfg, app, reg)
 
@@ -292,6 +302,9 @@ func TestAllChannelsDecodedAndApplied(t *testing.T) {
 	app.waitEvents(t, 60)
 	app.check(t)
 	wantPositions(t, addr, app, channelTopics()...)
+	if n := biggest.Load(); n > 4 {
+		t.Errorf("an Apply carried %d events; ApplyRecords is 4", n)
+	}
 
 	evs, pos, _ := app.snapshot()
 	byChannel := map[canon.Channel]int{}
@@ -774,9 +787,9 @@ func TestUnknownTopicIsRejected(t *testing.T) {
 		Partition: 1, HighWatermark: 8,
 		Records: []*kgo.Record{{Topic: "spine.other", Partition: 1, Offset: 7, Key: []byte("k"), Value: good("a")}},
 	}}}}}}
-	d := c.decodeAll(fs)
+	d := c.decodeChunk(split(fs, 10)[0])
 	if len(d.events) != 0 || len(d.dlq) != 1 {
-		t.Fatalf("decodeAll = %d events, %d rejects; want 0, 1", len(d.events), len(d.dlq))
+		t.Fatalf("decodeChunk = %d events, %d rejects; want 0, 1", len(d.events), len(d.dlq))
 	}
 	if got, _ := kafkatest.Header(d.dlq[0], HeaderReason); got != string(msg.ReasonUnknownTopic) {
 		t.Errorf("reason = %q, want unknown_topic", got)
@@ -786,13 +799,48 @@ func TestUnknownTopicIsRejected(t *testing.T) {
 	}
 }
 
+func TestSplitKeepsPartitionOrder(t *testing.T) {
+	recs := func(topic string, p int32, from, n int64) []*kgo.Record {
+		var out []*kgo.Record
+		for o := from; o < from+n; o++ {
+			out = append(out, &kgo.Record{Topic: topic, Partition: p, Offset: o})
+		}
+		return out
+	}
+	fs := kgo.Fetches{{Topics: []kgo.FetchTopic{
+		{Topic: "a", Partitions: []kgo.FetchPartition{{Partition: 0, Records: recs("a", 0, 10, 5)}, {Partition: 1, Records: recs("a", 1, 0, 2)}}},
+		{Topic: "b", Partitions: []kgo.FetchPartition{{Partition: 0, Records: recs("b", 0, 3, 4)}}},
+	}}}
+	chunks := split(fs, 3)
+	var got []string
+	for _, c := range chunks {
+		var s []string
+		n := 0
+		for _, p := range c {
+			s = append(s, fmt.Sprintf("%s%d:%d-%d", p.topic, p.partition, p.recs[0].Offset, p.recs[len(p.recs)-1].Offset))
+			n += len(p.recs)
+		}
+		if n > 3 {
+			t.Errorf("chunk %v holds %d records, want at most 3", s, n)
+		}
+		got = append(got, strings.Join(s, ","))
+	}
+	want := []string{"a0:10-12", "a0:13-14,a1:0-0", "a1:1-1,b0:3-4", "b0:5-6"}
+	if !slices.Equal(got, want) {
+		t.Errorf("split = %q, want %q", got, want)
+	}
+	if len(split(kgo.Fetches{}, 3)) != 0 {
+		t.Error("an empty poll gave chunks")
+	}
+}
+
 func TestConfigValidateListsEveryProblem(t *testing.T) {
-	cfg := Config{TopicPrefix: "bad prefix", MaxPollRecords: -1, CreateTopics: true, Conn: []kgo.Opt{nil}}
+	cfg := Config{TopicPrefix: "bad prefix", MaxPollRecords: -1, ApplyRecords: -1, CreateTopics: true, Conn: []kgo.Opt{nil}}
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("Validate() = nil, want errors")
 	}
-	for _, want := range []string{"Brokers", "TopicPrefix", "Group", "MaxPollRecords", "MaxMessageBytes",
+	for _, want := range []string{"Brokers", "TopicPrefix", "Group", "MaxPollRecords", "ApplyRecords", "MaxMessageBytes",
 		"Partitions", "ReplicationFactor", "Conn[0]", "FetchMaxWait", "BackoffMin", "StopTimeout"} {
 		if !contains(err.Error(), want) {
 			t.Errorf("Validate() = %q, want a line about %s", err, want)

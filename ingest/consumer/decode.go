@@ -40,22 +40,51 @@ type decoded struct {
 	positions map[canon.Partition]int64
 }
 
-// decodeAll decodes every record of fs. It never fails: whatever cannot
-// become an event becomes a DLQ record.
-func (c *Consumer) decodeAll(fs kgo.Fetches) *decoded {
-	d := &decoded{positions: make(map[canon.Partition]int64)}
+// partRecords are consecutive records of one partition.
+type partRecords struct {
+	topic     string
+	partition int32
+	hw        int64 // the partition's high watermark at fetch time
+	recs      []*kgo.Record
+}
+
+// split cuts a poll into chunks of at most size records, keeping each
+// partition's records in order. A chunk's positions cover only what it
+// holds, so applying the chunks in order stores correct positions after
+// each one.
+func split(fs kgo.Fetches, size int) [][]partRecords {
+	var chunks [][]partRecords
+	var cur []partRecords
+	n := 0
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
-		if len(p.Records) == 0 {
-			return
+		recs := p.Records
+		for len(recs) > 0 {
+			take := min(size-n, len(recs))
+			cur = append(cur, partRecords{topic: p.Topic, partition: p.Partition, hw: p.HighWatermark, recs: recs[:take]})
+			recs, n = recs[take:], n+take
+			if n == size {
+				chunks, cur, n = append(chunks, cur), nil, 0
+			}
 		}
-		last := p.Records[len(p.Records)-1]
-		next := last.Offset + 1
-		d.positions[canon.Partition{Topic: p.Topic, Partition: p.Partition}] = next
-		if p.HighWatermark > 0 {
-			c.m.setLag(p.Topic, p.Partition, p.HighWatermark-next)
+	})
+	if n > 0 {
+		chunks = append(chunks, cur)
+	}
+	return chunks
+}
+
+// decodeChunk decodes every record of a chunk. It never fails: whatever
+// cannot become an event becomes a DLQ record.
+func (c *Consumer) decodeChunk(chunk []partRecords) *decoded {
+	d := &decoded{positions: make(map[canon.Partition]int64)}
+	for _, p := range chunk {
+		next := p.recs[len(p.recs)-1].Offset + 1
+		d.positions[canon.Partition{Topic: p.topic, Partition: p.partition}] = next
+		if p.hw > 0 {
+			c.m.setLag(p.topic, p.partition, p.hw-next)
 		}
-		ch, known := c.channels[p.Topic]
-		for _, r := range p.Records {
+		ch, known := c.channels[p.topic]
+		for _, r := range p.recs {
 			if !known {
 				d.reject(r, unknownChannel, &msg.Reject{Reason: msg.ReasonUnknownTopic,
 					Message: "topic is not a channel topic"})
@@ -69,7 +98,7 @@ func (c *Consumer) decodeAll(fs kgo.Fetches) *decoded {
 			d.events = append(d.events, ev)
 			d.evChan = append(d.evChan, ch)
 		}
-	})
+	}
 	return d
 }
 
@@ -83,7 +112,7 @@ func (c *Consumer) decodeOne(ch canon.Channel, raw []byte) (ev canon.Event, rej 
 	dec := c.decoders[ch]
 	start := time.Now()
 	defer func() {
-		c.m.decode.WithLabelValues(string(ch)).Observe(time.Since(start).Seconds())
+		c.decodeSecs[ch].Observe(time.Since(start).Seconds())
 		if p := recover(); p != nil {
 			c.m.panics.WithLabelValues(string(ch)).Inc()
 			// The panic value may quote the message; log only that it happened.

@@ -18,8 +18,12 @@
 // # Loop
 //
 // One goroutine (Run) does, per poll: PollRecords(MaxPollRecords) → log and
-// count fetch errors → decode → ProduceSync the DLQ records → Apply →
-// AllowRebalance. Rebalances are blocked while a batch is in flight
+// count fetch errors → cut the records into chunks of ApplyRecords (each
+// partition's records stay in order) → for each chunk: ProduceSync its DLQ
+// records → Apply its events with the positions it reached → after the
+// last chunk, AllowRebalance. A second goroutine, owned by the poll's
+// processing, decodes one chunk ahead, so decoding and the engine's apply
+// run on two cores. Rebalances are blocked while a poll is in flight
 // (kgo.BlockRebalanceOnPoll), so a partition is never revoked and
 // re-assigned between reading its records and storing its position.
 // Spine runs one engine, hence one member, per group; if a second member
@@ -27,8 +31,8 @@
 // timeout, this member loses its partitions and rejoins, which costs
 // nothing but time: it seeks to the engine's positions again.
 // Memory is bounded by MaxPollRecords and the client's fetch buffers: the
-// next poll starts only after Apply returned, so a slow engine slows
-// consumption instead of growing a queue.
+// next poll starts only after the last chunk was applied, so a slow engine
+// slows consumption instead of growing a queue.
 //
 // # Dead letters
 //
@@ -47,7 +51,8 @@
 //
 // # Stopping
 //
-// Cancelling Run's context is a soft stop: the in-flight batch's DLQ write
-// and Apply go on for up to Config.StopTimeout, then Run returns. Close
+// Cancelling Run's context is a soft stop: the in-flight chunk's DLQ write
+// and Apply go on for up to Config.StopTimeout, then Run returns; the
+// poll's remaining chunks are read again after a restart. Close
 // leaves the group and closes the client.
 package consumer
