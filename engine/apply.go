@@ -157,11 +157,11 @@ func (e *Engine) applyEvent(tx *store.Txn, ev *canon.Event) ([]uint64, error) {
 	}
 	st.AddEvent(ev)
 	tx.PutProfile(st)
-	if err := tx.PutEvent(res.Anchor, ev); err != nil {
+	anchor, _ := canon.ParseKey(res.Anchor)
+	rec := &canon.EventRecord{Event: *ev, ProfileID: st.ID, Anchor: anchor}
+	if err := tx.PutEventRecord(res.Anchor, rec, e.cfg.restricted(st.Consent)); err != nil {
 		return nil, err
 	}
-	anchor, _ := canon.ParseKey(res.Anchor)
-	tx.Emit(canon.Change{Kind: canon.ChangeEvent, Event: &canon.EventRecord{Event: *ev, ProfileID: st.ID, Anchor: anchor}, Restricted: e.cfg.restricted(st.Consent)})
 	touched := res.Touched
 	if ev.GroupID != "" {
 		if err := e.joinAccount(tx, ev, st.ID); err != nil {

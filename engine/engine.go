@@ -113,6 +113,10 @@ func (e *Engine) Close() error { return e.st.Close() }
 // Run is the writer loop. It returns when ctx ends.
 func (e *Engine) Run(ctx context.Context) error {
 	defer close(e.done)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); e.collectGarbage(ctx) }()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
@@ -146,6 +150,25 @@ func (e *Engine) Run(ctx context.Context) error {
 			if err := e.trim(); err != nil {
 				e.log.Warn("change log trim failed", "err", err)
 			}
+		}
+	}
+}
+
+// collectGarbage reclaims the state's value log until ctx ends. It runs
+// beside the writer: Badger's value-log GC is safe alongside commits.
+func (e *Engine) collectGarbage(ctx context.Context) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		n, err := e.st.CollectGarbage(0.5, 8)
+		e.m.vlogGC.Add(float64(n))
+		if err != nil {
+			e.log.Warn("value log gc failed", "err", err)
 		}
 	}
 }

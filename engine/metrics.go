@@ -13,6 +13,7 @@ type metrics struct {
 	cacheBytes  *prometheus.GaugeVec
 	dropped     *prometheus.CounterVec
 	erasures    prometheus.Counter
+	vlogGC      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -48,9 +49,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		erasures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "spine_engine_erasures_total", Help: "Profiles erased.",
 		}),
+		vlogGC: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spine_engine_vlog_gc_rewrites_total", Help: "State value-log files rewritten to reclaim dead values.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.dropped, m.erasures)
+		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.dropped, m.erasures, m.vlogGC)
 	}
 	return m
 }

@@ -12,6 +12,13 @@ import (
 // fold needs that the view does not show.
 type State struct {
 	canon.Profile
+	Internal
+}
+
+// Internal is the part of a profile's state that never leaves the engine.
+// It is a struct of its own so the store can encode it apart from the
+// profile, whose JSON it reuses for the profile's change record.
+type Internal struct {
 	// Comp is the internal component id the identity graph files the
 	// profile under; it never leaves the engine.
 	Comp uint64 `json:"comp"`
@@ -26,7 +33,7 @@ type State struct {
 
 // New returns an empty profile.
 func New(id string, comp, created uint64) *State {
-	s := &State{Comp: comp, Created: created}
+	s := &State{Internal: Internal{Comp: comp, Created: created}}
 	s.ID = id
 	s.Level = canon.Anonymous
 	return s

@@ -5,11 +5,12 @@ import (
 	"sync"
 )
 
-// bloom is a fixed-size Bloom filter over erased-identifier hashes. Every
-// new identifier of every event must be checked against the erased set;
-// almost none are erased, and the filter answers "no" from memory without
-// a Badger read. False positives only cost that read. It is safe for
-// concurrent use.
+// bloom is a fixed-size Bloom filter in front of a set of Badger keys that
+// is asked mostly about keys it does not hold: erased-identifier hashes
+// (every new identifier of every event is checked; almost none are erased)
+// and message ids seen (almost every message is new). It answers "no" from
+// memory without a Badger read; false positives only cost that read. It is
+// safe for concurrent use.
 type bloom struct {
 	mu   sync.RWMutex
 	bits []uint64
@@ -25,10 +26,9 @@ func newBloom(log2Bits uint) *bloom {
 	return &bloom{bits: make([]uint64, n/64), mask: n - 1}
 }
 
-// positions derives the probe positions from the hash itself: the keyed
-// hash is already uniformly random, so two 64-bit halves of it give every
-// probe by double hashing.
-func (b *bloom) positions(hash string, fn func(pos uint64)) {
+// hexHashes derives the probe hashes from a keyed hash in hex: it is
+// already uniformly random, so two 64-bit halves of it serve.
+func hexHashes(hash string) (h1, h2 uint64) {
 	var raw [16]byte
 	if len(hash) < 32 {
 		hash += "00000000000000000000000000000000"
@@ -36,10 +36,7 @@ func (b *bloom) positions(hash string, fn func(pos uint64)) {
 	if _, err := hex.Decode(raw[:], []byte(hash[:32])); err != nil {
 		copy(raw[:], hash) // not hex: still deterministic
 	}
-	h1, h2 := le64(raw[:8]), le64(raw[8:])|1
-	for i := range uint64(bloomHashes) {
-		fn((h1 + i*h2) & b.mask)
-	}
+	return le64(raw[:8]), le64(raw[8:])
 }
 
 func le64(b []byte) uint64 {
@@ -50,16 +47,28 @@ func le64(b []byte) uint64 {
 	return v
 }
 
-func (b *bloom) add(hash string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.positions(hash, func(p uint64) { b.bits[p/64] |= 1 << (p % 64) })
+// probe calls fn with each probe position, by double hashing.
+func (b *bloom) probe(h1, h2 uint64, fn func(pos uint64)) {
+	h2 |= 1
+	for i := range uint64(bloomHashes) {
+		fn((h1 + i*h2) & b.mask)
+	}
 }
 
-func (b *bloom) mayContain(hash string) bool {
+func (b *bloom) addHashes(h1, h2 uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.probe(h1, h2, func(p uint64) { b.bits[p/64] |= 1 << (p % 64) })
+}
+
+func (b *bloom) mayContainHashes(h1, h2 uint64) bool {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	ok := true
-	b.positions(hash, func(p uint64) { ok = ok && b.bits[p/64]&(1<<(p%64)) != 0 })
+	b.probe(h1, h2, func(p uint64) { ok = ok && b.bits[p/64]&(1<<(p%64)) != 0 })
 	return ok
 }
+
+func (b *bloom) add(hash string) { b.addHashes(hexHashes(hash)) }
+
+func (b *bloom) mayContain(hash string) bool { return b.mayContainHashes(hexHashes(hash)) }

@@ -38,7 +38,15 @@ type Options struct {
 	// MemTableBytes bounds Badger's memtables (and with them its write
 	// batch size); Badger keeps up to five of them in memory.
 	MemTableBytes int64
-	Logger        *slog.Logger
+	// ValueThreshold: values larger than this go to Badger's value log
+	// instead of its LSM tree. Profiles, events and change records are
+	// hundreds of bytes and rewritten often; kept out of the tree, each
+	// compaction moves keys and pointers only (measured: a quarter more
+	// resolutions/s and three times the lookups/s at 300k identifiers).
+	// The value log is reclaimed by CollectGarbage. 0 keeps Badger's
+	// default (everything up to 1 MB in the tree).
+	ValueThreshold int64
+	Logger         *slog.Logger
 }
 
 // DefaultOptions returns the options for a store in dir.
@@ -50,6 +58,7 @@ func DefaultOptions(dir string) Options {
 		SyncWrites:        true,
 		MemTableBytes:     32 << 20,
 		RecentChangeBytes: 32 << 20,
+		ValueThreshold:    256,
 		Logger:            slog.Default(),
 	}
 }
@@ -62,6 +71,7 @@ type Store struct {
 	ids      *cache[string, uint64]
 	profiles *cache[uint64, *profile.State]
 	erased   *bloom // erased-identifier hashes, in front of the h keys
+	dedup    *dedupFilter
 	recent   recent // newest change records, for sinks that keep up
 
 	// mu orders the writer's cache refresh after a commit against readers
@@ -96,6 +106,9 @@ func Open(opts Options) (*Store, error) {
 		WithCompression(options.None).
 		WithBlockCacheSize(32 << 20).
 		WithIndexCacheSize(16 << 20)
+	if opts.ValueThreshold > 0 {
+		bo = bo.WithValueThreshold(opts.ValueThreshold)
+	}
 	if opts.MemTableBytes > 0 {
 		bo = bo.WithMemTableSize(opts.MemTableBytes)
 	}
@@ -118,6 +131,7 @@ func Open(opts Options) (*Store, error) {
 		profiles: newCache[uint64, *profile.State](opts.CacheBytes - opts.CacheBytes/4),
 		notify:   make(chan struct{}),
 		erased:   newBloom(26),
+		dedup:    newDedupFilter(),
 		recent:   recent{budget: int(opts.RecentChangeBytes)},
 	}
 	err = db.View(func(tx *badger.Txn) error {
@@ -142,11 +156,15 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: read counters: %w", err)
 	}
 	s.lastSeq.Store(s.seq)
+	s.dedup.load(db, func(err error) {
+		opts.Logger.Warn("message-id filter not loaded; duplicates are checked in the state only", "err", err)
+	})
 	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.dedup.stop()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -162,6 +180,25 @@ func (s *Store) Update(now time.Time, fn func(tx *Txn) error) error {
 		return err
 	}
 	return tx.commit()
+}
+
+// CollectGarbage rewrites value-log files of which at least ratio is dead
+// (overwritten profiles, trimmed change records), at most rounds files per
+// call. It returns how many files it rewrote. Safe alongside Update.
+func (s *Store) CollectGarbage(ratio float64, rounds int) (int, error) {
+	if s.opts.InMemory {
+		return 0, nil
+	}
+	for n := range rounds {
+		err := s.db.RunValueLogGC(ratio)
+		if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("store: value log gc: %w", err)
+		}
+	}
+	return rounds, nil
 }
 
 // Size reports Badger's LSM and value-log bytes on disk.

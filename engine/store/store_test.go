@@ -453,3 +453,54 @@ func TestEdgesAndEventsByIdentifier(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Message ids marked before a restart are found after it, with the
+// in-memory filter loaded, and new ids are answered from the filter.
+func TestDedupFilterAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, nil)
+	update(t, s, func(tx *Txn) error {
+		for i := range 500 {
+			if err := tx.MarkSeen(canon.Web, fmt.Sprint("old-", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, nil)
+	eventually := time.Now().Add(10 * time.Second)
+	for !s.dedup.ready.Load() {
+		if time.Now().After(eventually) {
+			t.Fatal("the message-id filter never loaded")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	absent := 0
+	update(t, s, func(tx *Txn) error {
+		for i := range 500 {
+			if seen, err := tx.Seen(canon.Web, fmt.Sprint("old-", i)); err != nil || !seen {
+				return fmt.Errorf("old-%d after restart: seen %v, %v", i, seen, err)
+			}
+			if s.dedup.absent(keyDedup(canon.Web, fmt.Sprint("new-", i))) {
+				absent++
+			}
+			if seen, err := tx.Seen(canon.Web, fmt.Sprint("new-", i)); err != nil || seen {
+				return fmt.Errorf("new-%d: seen %v, %v", i, seen, err)
+			}
+		}
+		// Marked in this transaction: a second delivery in the same batch.
+		if err := tx.MarkSeen(canon.Web, "new-0"); err != nil {
+			return err
+		}
+		if seen, err := tx.Seen(canon.Web, "new-0"); err != nil || !seen {
+			return fmt.Errorf("new-0 after marking: seen %v, %v", seen, err)
+		}
+		return nil
+	})
+	if absent < 490 {
+		t.Errorf("the filter answered %d of 500 new ids; want nearly all", absent)
+	}
+}

@@ -27,6 +27,7 @@ type Txn struct {
 	profiles map[uint64]*profile.State // nil value: deleted
 	dirtyP   map[uint64]bool
 	changes  []canon.Change
+	payloads map[uint64][]byte // seq -> JSON of the change's event, encoded once
 
 	seq, comp, created, evseq, live uint64
 }
@@ -143,10 +144,32 @@ func (t *Txn) DeleteEdge(a, b string) error {
 // PutEvent files an event under the identifier it was anchored to, so a
 // split can rebuild each side's profile from its own events.
 func (t *Txn) PutEvent(idkey string, e *canon.Event) error {
-	v, err := json.Marshal(e)
+	v, err := marshal(e)
 	if err != nil {
 		return fmt.Errorf("store: encode event: %w", err)
 	}
+	return t.fileEvent(idkey, v)
+}
+
+// PutEventRecord files an event like PutEvent and appends its change
+// record; the event is encoded once for both.
+func (t *Txn) PutEventRecord(idkey string, rec *canon.EventRecord, restricted bool) error {
+	ev, full, err := encodeEventRecord(rec)
+	if err != nil {
+		return err
+	}
+	if err := t.fileEvent(idkey, ev); err != nil {
+		return err
+	}
+	seq := t.Emit(canon.Change{Kind: canon.ChangeEvent, Event: rec, Restricted: restricted})
+	if t.payloads == nil {
+		t.payloads = map[uint64][]byte{}
+	}
+	t.payloads[seq] = full
+	return nil
+}
+
+func (t *Txn) fileEvent(idkey string, v []byte) error {
 	t.evseq++
 	return t.tx.Set(keyEvent(idkey, t.evseq), v)
 }
@@ -187,7 +210,11 @@ func (t *Txn) deletePrefix(prefix []byte) (int, error) {
 
 // Seen reports whether a message id was already applied within the window.
 func (t *Txn) Seen(ch canon.Channel, msgID string) (bool, error) {
-	_, err := t.tx.Get(keyDedup(ch, msgID))
+	key := keyDedup(ch, msgID)
+	if t.s.dedup.absent(key) {
+		return false, nil
+	}
+	_, err := t.tx.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return false, nil
 	}
@@ -199,7 +226,11 @@ func (t *Txn) Seen(ch canon.Channel, msgID string) (bool, error) {
 
 // MarkSeen remembers a message id for the dedup window.
 func (t *Txn) MarkSeen(ch canon.Channel, msgID string) error {
-	return t.tx.SetEntry(badger.NewEntry(keyDedup(ch, msgID), nil).WithTTL(t.s.opts.DedupTTL))
+	key := keyDedup(ch, msgID)
+	// Added before the commit: if it fails, the filter merely holds a
+	// false positive.
+	t.s.dedup.add(key)
+	return t.tx.SetEntry(badger.NewEntry(key, nil).WithTTL(t.s.opts.DedupTTL))
 }
 
 // SetPosition stores the next offset to consume for a partition.
@@ -247,6 +278,13 @@ func (t *Txn) commit() error {
 		size int64
 	}
 	written := make(map[uint64]sized, len(t.dirtyP))
+	// The JSON of each profile as written, by id: its change record, when
+	// it is of the same version, carries the same bytes.
+	type encoded struct {
+		version uint64
+		json    []byte
+	}
+	profJSON := make(map[string]encoded, len(t.dirtyP))
 	for comp := range t.dirtyP {
 		st := t.profiles[comp]
 		if st == nil {
@@ -256,14 +294,15 @@ func (t *Txn) commit() error {
 			written[comp] = sized{}
 			continue
 		}
-		v, err := json.Marshal(st)
+		v, prof, err := encodeState(st)
 		if err != nil {
-			return fmt.Errorf("store: encode profile: %w", err)
+			return err
 		}
 		if err := t.tx.Set(keyProfile(comp), v); err != nil {
 			return err
 		}
 		written[comp] = sized{st, int64(len(v)) * 2}
+		profJSON[st.ID] = encoded{st.Version, prof}
 	}
 	for key := range t.dirtyU64 {
 		var err error
@@ -278,7 +317,13 @@ func (t *Txn) commit() error {
 	}
 	sizes := make([]int, len(t.changes))
 	for i, c := range t.changes {
-		v, err := json.Marshal(c)
+		payload := t.payloads[c.Seq]
+		if p := c.Profile; p != nil {
+			if e, ok := profJSON[p.ID]; ok && e.version == p.Version {
+				payload = e.json
+			}
+		}
+		v, err := encodeChange(c, payload)
 		if err != nil {
 			return fmt.Errorf("store: encode change: %w", err)
 		}

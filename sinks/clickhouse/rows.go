@@ -1,9 +1,10 @@
 package clickhouse
 
 import (
-	"encoding/json"
 	"slices"
 	"time"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/spinecdp/spine/schemas"
 	"github.com/spinecdp/spine/schemas/canon"

@@ -1,0 +1,97 @@
+package store
+
+import (
+	"fmt"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/spinecdp/spine/engine/profile"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// The writer stores each profile and event once and also appends it to
+// the change log inside a change record. Both hold the same JSON, so it is
+// encoded once and spliced: a JSON object with members appended is still
+// the JSON of the struct that embeds both parts.
+
+// marshal encodes for storage: map members in any order, which spares the
+// encoder a sort per map (readers decode; nothing compares bytes).
+func marshal(v any) ([]byte, error) { return json.MarshalWithOption(v, json.UnorderedMap()) }
+
+// joinObjects returns the JSON object holding a's members, then b's.
+func joinObjects(a, b []byte) []byte {
+	out := make([]byte, 0, len(a)+len(b))
+	out = append(out, a[:len(a)-1]...)
+	if len(a) > 2 && len(b) > 2 {
+		out = append(out, ',')
+	}
+	return append(out, b[1:]...)
+}
+
+// withMember returns the JSON object obj with the member key: raw appended.
+func withMember(obj []byte, key string, raw []byte) []byte {
+	out := make([]byte, 0, len(obj)+len(key)+len(raw)+4)
+	out = append(out, obj[:len(obj)-1]...)
+	if len(obj) > 2 {
+		out = append(out, ',')
+	}
+	out = append(out, '"')
+	out = append(out, key...)
+	out = append(out, '"', ':')
+	out = append(out, raw...)
+	return append(out, '}')
+}
+
+// encodeState returns a profile state's stored JSON and, inside it, the
+// JSON of its public profile.
+func encodeState(st *profile.State) (state, prof []byte, err error) {
+	if prof, err = marshal(&st.Profile); err != nil {
+		return nil, nil, fmt.Errorf("store: encode profile: %w", err)
+	}
+	internal, err := marshal(&st.Internal)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: encode profile: %w", err)
+	}
+	return joinObjects(prof, internal), prof, nil
+}
+
+// eventPlace is what canon.EventRecord adds to its event; its tags are
+// canon.EventRecord's (TestSplicedEncodings holds them equal).
+type eventPlace struct {
+	ProfileID string           `json:"profile_id"`
+	Anchor    canon.Identifier `json:"anchor"`
+}
+
+// encodeEventRecord returns the JSON of an event and of its record.
+func encodeEventRecord(rec *canon.EventRecord) (event, record []byte, err error) {
+	if event, err = marshal(&rec.Event); err != nil {
+		return nil, nil, fmt.Errorf("store: encode event: %w", err)
+	}
+	place, err := marshal(eventPlace{ProfileID: rec.ProfileID, Anchor: rec.Anchor})
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: encode event: %w", err)
+	}
+	return event, joinObjects(event, place), nil
+}
+
+// encodeChange returns a change record's JSON. When payload is given it is
+// the JSON of the record's event or profile, already encoded for storage.
+func encodeChange(c canon.Change, payload []byte) ([]byte, error) {
+	if payload == nil {
+		return marshal(c)
+	}
+	var key string
+	switch {
+	case c.Event != nil:
+		key, c.Event = "event", nil
+	case c.Profile != nil:
+		key, c.Profile = "profile", nil
+	default:
+		return nil, fmt.Errorf("store: change %d has no payload for its encoding", c.Seq)
+	}
+	head, err := marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	return withMember(head, key, payload), nil
+}

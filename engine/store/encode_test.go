@@ -1,0 +1,94 @@
+package store
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/spinecdp/spine/engine/profile"
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// generic decodes JSON into plain maps, so encodings compare regardless of
+// member order.
+func generic(t *testing.T, b []byte) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, b)
+	}
+	return v
+}
+
+func sameJSON(t *testing.T, what string, got, want []byte) {
+	t.Helper()
+	if g, w := generic(t, got), generic(t, want); !reflect.DeepEqual(g, w) {
+		t.Errorf("%s:\n got %s\nwant %s", what, got, want)
+	}
+}
+
+// The spliced encodings must be exactly what encoding the whole struct
+// gives: readers decode them as canon.Change, profile.State and canon.Event.
+func TestSplicedEncodings(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	st := profile.New("prf_1", 7, 3)
+	st.Level = canon.Registered
+	st.Identifiers = []canon.ProfileIdentifier{{Type: canon.Email, Value: "a@b.io", Trust: canon.Verified, FirstSeen: at}}
+	st.Traits = map[string]any{"first_name": "Ada", "age": json.Number("36")}
+	st.Consent = map[string]canon.ConsentState{"analytics": {Value: true, Time: at, Source: "web"}}
+	st.Computed.TotalSpend = canon.Amounts{"EUR": 1250}
+	st.Computed.EventsByChannel = map[canon.Channel]int64{canon.Web: 2}
+	st.FirstOrders = []time.Time{at}
+	st.Conflicts = []canon.LogRecord{{Type: canon.LogConflict, ProfileID: "prf_1", Others: []string{"prf_2"}, Reason: "limit:email"}}
+	st.Version = 42
+
+	state, prof, err := encodeState(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _ := json.Marshal(st)
+	sameJSON(t, "state", state, whole)
+	var back profile.State
+	if err := json.Unmarshal(state, &back); err != nil || back.Comp != 7 || back.Created != 3 || back.ID != "prf_1" || len(back.Conflicts) != 1 {
+		t.Errorf("state decodes to %+v, %v", back, err)
+	}
+	p := st.Profile
+	c := canon.Change{Seq: 42, Kind: canon.ChangeProfile, At: at, Restricted: true, Profile: &p}
+	spliced, err := encodeChange(c, prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _ = json.Marshal(c)
+	sameJSON(t, "profile change", spliced, whole)
+
+	rec := &canon.EventRecord{
+		Event: canon.Event{Channel: canon.POS, MessageID: "m1", Kind: canon.KindOrder, Time: at,
+			Identifiers: []canon.Observation{{Identifier: canon.Identifier{Type: canon.LoyaltyID, Value: "L1"}, Trust: canon.Asserted}},
+			Amount:      &canon.Money{Currency: "EUR", Micros: 12_500_000}, Traits: map[string]any{"city": "Oslo"}},
+		ProfileID: "prf_1", Anchor: canon.Identifier{Type: canon.LoyaltyID, Value: "L1"},
+	}
+	ev, full, err := encodeEventRecord(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _ = json.Marshal(&rec.Event)
+	sameJSON(t, "event", ev, whole)
+	whole, _ = json.Marshal(rec)
+	sameJSON(t, "event record", full, whole)
+	c = canon.Change{Seq: 43, Kind: canon.ChangeEvent, At: at, Event: rec}
+	spliced, err = encodeChange(c, full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _ = json.Marshal(c)
+	sameJSON(t, "event change", spliced, whole)
+
+	if got := joinObjects([]byte(`{}`), []byte(`{"a":1}`)); string(got) != `{"a":1}` {
+		t.Errorf("joinObjects({}, {a}) = %s", got)
+	}
+	if got := withMember([]byte(`{}`), "k", []byte(`[1]`)); string(got) != `{"k":[1]}` {
+		t.Errorf("withMember({}) = %s", got)
+	}
+}
