@@ -14,10 +14,13 @@
 // Parse checks a message in a fixed order, so each bad message gets one
 // stable reason: size over Limits.MaxBytes (oversize), invalid UTF-8
 // (invalid_utf8), invalid JSON (invalid_json), a top level that is not an
-// object (not_object), nesting deeper than Limits.MaxDepth (too_deep). Depth
-// is measured by a byte scan before any decoding, so hostile input cannot
-// grow a deep structure in memory. JSON numbers are kept exact
-// (json.Number), and JSON null reads as an absent field.
+// object (not_object), nesting deeper than Limits.MaxDepth (too_deep). The
+// package's own parser decodes the message into exactly the tree
+// encoding/json builds for an any with UseNumber (map[string]any, []any,
+// string, json.Number, bool, nil), without its reflection and with fewer
+// allocations. It stops at Limits.MaxDepth, so hostile input cannot grow a
+// deep structure in memory. JSON numbers are kept exact (json.Number), and
+// JSON null reads as an absent field.
 //
 // Readers keep the first problem they meet (like bufio.Scanner) so decoders
 // read straight down a message and check Object.Err once. Every Reject names

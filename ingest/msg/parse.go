@@ -20,28 +20,44 @@ func Parse(ch canon.Channel, raw []byte, lim Limits) (*Object, error) {
 		return nil, Rejectf(ch, ReasonInvalidUTF8, "", "message is not valid UTF-8")
 	}
 	body := bytes.TrimLeft(raw, " \t\r\n")
-	if len(body) == 0 || body[0] != '{' || tooDeep(body, lim.MaxDepth) {
-		// The rare paths: let the (iterative, allocation-light) validator
-		// decide between invalid JSON and the structural reasons.
-		switch {
-		case !json.Valid(body):
+	if len(body) == 0 || body[0] != '{' {
+		return nil, rejectStructure(ch, body, lim)
+	}
+	// The parser stops at MaxDepth, so hostile nesting never grows a tree.
+	// A message it accepts whole nests no deeper, which is what tooDeep
+	// would find; on the other paths tooDeep still decides the reason, so
+	// every message keeps the one it always had.
+	v, n, ok := parseJSON(body, lim.MaxDepth, true)
+	if !ok {
+		return nil, rejectStructure(ch, body, lim)
+	}
+	if len(bytes.TrimLeft(body[n:], " \t\r\n")) != 0 {
+		// Brackets after the object count for tooDeep too; such a body
+		// has always been plain invalid JSON.
+		if tooDeep(body, lim.MaxDepth) {
 			return nil, Rejectf(ch, ReasonInvalidJSON, "", "message is not valid JSON")
-		case body[0] != '{':
-			return nil, Rejectf(ch, ReasonNotObject, "", "message must be a JSON object")
-		default:
-			return nil, Rejectf(ch, ReasonTooDeep, "", "message nests deeper than %d levels", lim.MaxDepth)
 		}
-	}
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		return nil, Rejectf(ch, ReasonInvalidJSON, "", "message is not valid JSON")
-	}
-	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) != 0 {
 		return nil, Rejectf(ch, ReasonInvalidJSON, "", "message has data after its JSON object")
 	}
-	return &Object{st: &state{ch: ch}, m: m}, nil
+	return &Object{st: &state{ch: ch}, m: v.(map[string]any)}, nil
+}
+
+// rejectStructure returns the reason of a body that does not parse as a
+// JSON object within lim: invalid JSON beats not_object beats too_deep.
+func rejectStructure(ch canon.Channel, body []byte, lim Limits) error {
+	if len(body) != 0 && body[0] == '{' && !tooDeep(body, lim.MaxDepth) {
+		return Rejectf(ch, ReasonInvalidJSON, "", "message is not valid JSON")
+	}
+	// The rare paths: let the (iterative, allocation-light) validator
+	// decide between invalid JSON and the structural reasons.
+	switch {
+	case !json.Valid(body):
+		return Rejectf(ch, ReasonInvalidJSON, "", "message is not valid JSON")
+	case body[0] != '{':
+		return Rejectf(ch, ReasonNotObject, "", "message must be a JSON object")
+	default:
+		return Rejectf(ch, ReasonTooDeep, "", "message nests deeper than %d levels", lim.MaxDepth)
+	}
 }
 
 // tooDeep reports whether b nests objects and arrays deeper than max. It

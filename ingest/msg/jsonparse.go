@@ -1,0 +1,418 @@
+package msg
+
+import (
+	"encoding/json"
+	"sync"
+	"unicode/utf8"
+)
+
+// jsonMaxDepth is encoding/json's nesting limit: input nested deeper is
+// invalid there, so it is invalid here too, and it bounds the recursion.
+const jsonMaxDepth = 10000
+
+// parser decodes one JSON value into the tree encoding/json builds for an
+// `any` with UseNumber: map[string]any, []any, string, json.Number, bool and
+// nil. It validates as it goes, by the grammar encoding/json's scanner
+// follows, and writes nothing on failure that a caller could see.
+type parser struct {
+	b        []byte
+	i        int
+	depth    int
+	maxDepth int
+	utf8ok   bool // b is known valid UTF-8, so strings need no UTF-8 check
+
+	// Scratch shared by all levels, reused through parserPool: members and
+	// elements wait here until their container closes and its size is
+	// known, so each map and slice is allocated once at its final size.
+	members []member
+	elems   []any
+	buf     []byte // unescaped string bytes
+
+	// keys caches object keys, which repeat from message to message, so
+	// most keys cost no allocation. It is direct-mapped and bounded: a
+	// miss just allocates, and hostile keys cannot grow it.
+	keys [1024]string
+}
+
+type member struct {
+	k string
+	v any
+}
+
+var parserPool = sync.Pool{New: func() any { return new(parser) }}
+
+// Scratch larger than this is dropped rather than pooled, so one huge
+// message does not pin its buffers.
+const maxPooledScratch = 1 << 12
+
+// parseJSON decodes the JSON value at the start of b (no leading
+// whitespace) nested at most maxDepth deep (capped at jsonMaxDepth). n is
+// the offset just past the value; what follows is the caller's business.
+// utf8ok says b is known valid UTF-8.
+func parseJSON(b []byte, maxDepth int, utf8ok bool) (v any, n int, ok bool) {
+	p := parserPool.Get().(*parser)
+	p.b, p.i, p.depth, p.maxDepth, p.utf8ok = b, 0, 0, min(maxDepth, jsonMaxDepth), utf8ok
+	v, ok = p.value()
+	n = p.i
+	p.release()
+	if !ok {
+		return nil, 0, false
+	}
+	return v, n, true
+}
+
+// release drops every reference into the message before pooling p.
+func (p *parser) release() {
+	p.b = nil
+	clear(p.members)
+	clear(p.elems)
+	p.members, p.elems, p.buf = p.members[:0], p.elems[:0], p.buf[:0]
+	if cap(p.members) > maxPooledScratch || cap(p.elems) > maxPooledScratch || cap(p.buf) > maxPooledScratch {
+		return
+	}
+	parserPool.Put(p)
+}
+
+func (p *parser) skipSpace() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// value decodes the value at p.i, which is not whitespace.
+func (p *parser) value() (any, bool) {
+	if p.i >= len(p.b) {
+		return nil, false
+	}
+	switch c := p.b[p.i]; c {
+	case '{':
+		m, ok := p.object()
+		if !ok {
+			return nil, false
+		}
+		return m, true
+	case '[':
+		a, ok := p.array()
+		if !ok {
+			return nil, false
+		}
+		return a, true
+	case '"':
+		s, ok := p.str(false)
+		if !ok {
+			return nil, false
+		}
+		return s, true
+	case 't':
+		return true, p.literal("true")
+	case 'f':
+		return false, p.literal("false")
+	case 'n':
+		return nil, p.literal("null")
+	default:
+		if c == '-' || ('0' <= c && c <= '9') {
+			num, ok := p.number()
+			if !ok {
+				return nil, false
+			}
+			return num, true
+		}
+		return nil, false
+	}
+}
+
+func (p *parser) literal(lit string) bool {
+	if len(p.b)-p.i < len(lit) || string(p.b[p.i:p.i+len(lit)]) != lit {
+		return false
+	}
+	p.i += len(lit)
+	return true
+}
+
+// object decodes the object at p.i (at its '{').
+func (p *parser) object() (map[string]any, bool) {
+	p.depth++
+	if p.depth > p.maxDepth {
+		return nil, false
+	}
+	p.i++
+	p.skipSpace()
+	if p.i < len(p.b) && p.b[p.i] == '}' {
+		p.i++
+		p.depth--
+		return map[string]any{}, true
+	}
+	start := len(p.members)
+	for {
+		if p.i >= len(p.b) || p.b[p.i] != '"' {
+			return nil, false
+		}
+		k, ok := p.str(true)
+		if !ok {
+			return nil, false
+		}
+		p.skipSpace()
+		if p.i >= len(p.b) || p.b[p.i] != ':' {
+			return nil, false
+		}
+		p.i++
+		p.skipSpace()
+		v, ok := p.value()
+		if !ok {
+			return nil, false
+		}
+		p.members = append(p.members, member{k, v})
+		p.skipSpace()
+		if p.i >= len(p.b) {
+			return nil, false
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+			p.skipSpace()
+		case '}':
+			p.i++
+			p.depth--
+			ms := p.members[start:]
+			m := make(map[string]any, len(ms))
+			for _, e := range ms {
+				m[e.k] = e.v // a repeated key: the last wins, as in encoding/json
+			}
+			clear(ms)
+			p.members = p.members[:start]
+			return m, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+// array decodes the array at p.i (at its '[').
+func (p *parser) array() ([]any, bool) {
+	p.depth++
+	if p.depth > p.maxDepth {
+		return nil, false
+	}
+	p.i++
+	p.skipSpace()
+	if p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+		p.depth--
+		return []any{}, true // empty, not nil, as encoding/json decodes it
+	}
+	start := len(p.elems)
+	for {
+		v, ok := p.value()
+		if !ok {
+			return nil, false
+		}
+		p.elems = append(p.elems, v)
+		p.skipSpace()
+		if p.i >= len(p.b) {
+			return nil, false
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+			p.skipSpace()
+		case ']':
+			p.i++
+			p.depth--
+			es := p.elems[start:]
+			a := make([]any, len(es))
+			copy(a, es)
+			clear(es)
+			p.elems = p.elems[:start]
+			return a, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+// number takes the number at p.i as its literal text.
+func (p *parser) number() (json.Number, bool) {
+	b, i := p.b, p.i
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return "", false
+	case b[i] == '0':
+		i++ // no leading zeros: "01" ends at the 0 and fails in the caller
+	case '1' <= b[i] && b[i] <= '9':
+		i = digits(b, i+1)
+	default:
+		return "", false
+	}
+	if i < len(b) && b[i] == '.' {
+		j := digits(b, i+1)
+		if j == i+1 {
+			return "", false
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := digits(b, i)
+		if j == i {
+			return "", false
+		}
+		i = j
+	}
+	n := json.Number(b[p.i:i])
+	p.i = i
+	return n, true
+}
+
+func digits(b []byte, i int) int {
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// str decodes the string at p.i (at its '"'); key says it is an object key.
+func (p *parser) str(key bool) (string, bool) {
+	b := p.b
+	start := p.i + 1
+	ascii := true
+	for i := start; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c == '"':
+			if !ascii && !p.utf8ok && !utf8.Valid(b[start:i]) {
+				return p.unescape(start)
+			}
+			p.i = i + 1
+			if key {
+				return p.key(b[start:i]), true
+			}
+			return string(b[start:i]), true
+		case c == '\\':
+			return p.unescape(start)
+		case c < ' ':
+			return "", false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return "", false
+}
+
+// maxCachedKey is the longest key kept in parser.keys.
+const maxCachedKey = 32
+
+// key returns k as a string, from parser.keys when it holds it.
+func (p *parser) key(k []byte) string {
+	n := len(k)
+	if n == 0 || n > maxCachedKey {
+		return string(k)
+	}
+	h := (uint32(k[0]) | uint32(k[n/2])<<8 | uint32(k[n-1])<<16 | uint32(n)<<24) * 0x9e3779b1 >> 22
+	if s := p.keys[h]; s == string(k) {
+		return s
+	}
+	s := string(k)
+	p.keys[h] = s
+	return s
+}
+
+// unescape decodes the string whose contents start at b[start], by
+// encoding/json's rules: \uXXXX surrogate pairs combine, a lone or broken
+// surrogate becomes U+FFFD, and so does each byte of invalid UTF-8.
+func (p *parser) unescape(start int) (string, bool) {
+	b := p.b
+	out := p.buf[:0]
+	for r := start; r < len(b); {
+		switch c := b[r]; {
+		case c == '"':
+			p.i = r + 1
+			p.buf = out
+			return string(out), true
+		case c < ' ':
+			return "", false
+		case c == '\\':
+			if r+1 >= len(b) {
+				return "", false
+			}
+			switch e := b[r+1]; e {
+			case '"', '\\', '/':
+				out = append(out, e)
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				rr := hex4(b, r)
+				if rr < 0 {
+					return "", false
+				}
+				r += 6
+				if 0xd800 <= rr && rr < 0xdc00 {
+					if lo := hex4(b, r); 0xdc00 <= lo && lo < 0xe000 {
+						r += 6
+						out = utf8.AppendRune(out, 0x10000+(rr-0xd800)<<10+(lo-0xdc00))
+						continue
+					}
+				}
+				// A surrogate not in a pair appends U+FFFD.
+				out = utf8.AppendRune(out, rr)
+				continue
+			default:
+				return "", false
+			}
+			r += 2
+		case c < utf8.RuneSelf:
+			out = append(out, c)
+			r++
+		default:
+			rr, size := utf8.DecodeRune(b[r:])
+			if rr == utf8.RuneError && size == 1 {
+				out = utf8.AppendRune(out, utf8.RuneError)
+			} else {
+				out = append(out, b[r:r+size]...)
+			}
+			r += size
+		}
+	}
+	p.buf = out
+	return "", false
+}
+
+// hex4 returns the code unit of the escape \uXXXX at b[i], or -1.
+func hex4(b []byte, i int) rune {
+	if len(b)-i < 6 || b[i] != '\\' || b[i+1] != 'u' {
+		return -1
+	}
+	var r rune
+	for _, c := range b[i+2 : i+6] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
