@@ -237,6 +237,7 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 		return nil, err
 	}
 	var in []canon.Observation // the event's identifiers in its profile, by priority
+	grew := false              // an identifier gained trust or an earlier first sighting
 	name, _ := ev.Traits["first_name"].(string)
 	for _, o := range obs {
 		c, _, err := entry(tx, o.Key())
@@ -244,7 +245,9 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 			return nil, err
 		}
 		if c == comp {
-			st.AddIdentifier(canon.ProfileIdentifier{Type: o.Type, Value: o.Value, Trust: o.Trust, FirstSeen: ev.Time})
+			if st.AddIdentifier(canon.ProfileIdentifier{Type: o.Type, Value: o.Value, Trust: o.Trust, FirstSeen: ev.Time}) {
+				grew = true
+			}
 			if len(in) == 0 {
 				res.Anchor = o.Key()
 			}
@@ -260,7 +263,9 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 			}
 		}
 	}
-	tx.PutProfile(st)
+	if grew {
+		tx.PutProfile(st) // a known identifier seen again changes nothing to write
+	}
 	// The links: when the event joined or merged anything, each of its
 	// identifiers in the profile is tied to the highest-priority one. In
 	// this star, removing any other identifier (an unlink, a quarantine)

@@ -86,16 +86,19 @@ func (s *State) index(id canon.Identifier) int {
 
 // AddIdentifier adds id, or strengthens the one held: the highest trust and
 // the earliest first-seen time survive.
-func (s *State) AddIdentifier(pi canon.ProfileIdentifier) {
+func (s *State) AddIdentifier(pi canon.ProfileIdentifier) (changed bool) {
 	if k := s.index(canon.Identifier{Type: pi.Type, Value: pi.Value}); k >= 0 {
 		cur := &s.Identifiers[k]
-		cur.Trust = max(cur.Trust, pi.Trust)
-		if pi.FirstSeen.Before(cur.FirstSeen) {
-			cur.FirstSeen = pi.FirstSeen
+		if pi.Trust > cur.Trust {
+			cur.Trust, changed = pi.Trust, true
 		}
-		return
+		if pi.FirstSeen.Before(cur.FirstSeen) {
+			cur.FirstSeen, changed = pi.FirstSeen, true
+		}
+		return changed
 	}
 	s.Identifiers = append(s.Identifiers, pi)
+	return true
 }
 
 // RemoveIdentifier drops id from the profile.
