@@ -353,7 +353,7 @@ func (t *Txn) commit() error {
 		}
 	}
 	for key := range t.dirtyU64 {
-		s.ids.put(key, t.u64s[key], int64(len(key))+48)
+		s.ids.put(key, t.u64s[key], idEntryBytes(key))
 	}
 	s.commits.Add(1)
 	s.mu.Unlock()
