@@ -56,7 +56,24 @@ func keyOffset(p canon.Partition) []byte {
 	return binary.BigEndian.AppendUint32(b, uint32(p.Partition))
 }
 
-func keyLog(seq uint64) []byte { return binary.BigEndian.AppendUint64([]byte{pLog}, seq) }
+// keyLogPage keys a page of change records by its first and last seq, so
+// pages sort by seq and a key alone says which records a page holds.
+func keyLogPage(first, last uint64) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte{pLog}, first), last)
+}
+
+// parseLogKey returns the seqs a change-log key covers: a page's first and
+// last, or one record's seq for a key of the one-record-per-key layout.
+func parseLogKey(k []byte) (first, last uint64) {
+	switch len(k) {
+	case 17:
+		return binary.BigEndian.Uint64(k[1:9]), binary.BigEndian.Uint64(k[9:])
+	case 9:
+		seq := binary.BigEndian.Uint64(k[1:])
+		return seq, seq
+	}
+	return 0, 0
+}
 
 func keyCursor(sink string) []byte { return append([]byte{pCursor}, sink...) }
 

@@ -82,15 +82,37 @@ func (r *Reader) Cursor(sink string) (uint64, error) { return getU64(r.tx, keyCu
 
 // Changes returns up to max change records with seq > after.
 func (r *Reader) Changes(after uint64, max int) ([]canon.Change, error) {
-	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pLog}, PrefetchValues: true, PrefetchSize: 256})
+	// The page holding after+1 starts at or before it: find it backwards.
+	start := keyLogPage(after+1, 0)
+	back := r.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pLog}, Reverse: true})
+	back.Seek(keyLogPage(after+1, ^uint64(0)))
+	if back.Valid() {
+		if _, last := parseLogKey(back.Item().Key()); last > after {
+			start = back.Item().KeyCopy(nil)
+		}
+	}
+	back.Close()
+
+	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pLog}, PrefetchValues: true, PrefetchSize: 4})
 	defer it.Close()
 	var out []canon.Change
-	for it.Seek(keyLog(after + 1)); it.Valid() && len(out) < max; it.Next() {
-		var c canon.Change
-		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &c) }); err != nil {
+	for it.Seek(start); it.Valid() && len(out) < max; it.Next() {
+		var page []canon.Change
+		err := it.Item().Value(func(b []byte) error {
+			if len(b) > 0 && b[0] == '{' { // one record per key
+				page = make([]canon.Change, 1)
+				return json.Unmarshal(b, &page[0])
+			}
+			return json.Unmarshal(b, &page)
+		})
+		if err != nil {
 			return nil, fmt.Errorf("store: decode change: %w", err)
 		}
-		out = append(out, c)
+		for _, c := range page {
+			if c.Seq > after && len(out) < max {
+				out = append(out, c)
+			}
+		}
 	}
 	return out, nil
 }

@@ -259,15 +259,26 @@ func (t *Txn) SetCursor(sink string, seq uint64) error {
 	return t.tx.Set(keyCursor(sink), u64(seq))
 }
 
-// TrimLog deletes change-log records with seq in (from, to], at most max.
-// It returns the highest seq deleted.
+// TrimLog deletes change-log records with seq in (from, to], whole pages
+// only, at most max records unless the first page alone holds more. It
+// returns the highest seq deleted (from when none was).
 func (t *Txn) TrimLog(from, to uint64, max int) (uint64, error) {
-	last := from
-	for seq := from + 1; seq <= to && int(seq-from) <= max; seq++ {
-		if err := t.tx.Delete(keyLog(seq)); err != nil {
-			return last, err
+	it := t.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pLog}})
+	var keys [][]byte
+	last, n := from, 0
+	for it.Seek(keyLogPage(from+1, 0)); it.Valid(); it.Next() {
+		first, end := parseLogKey(it.Item().Key())
+		if end > to || (len(keys) > 0 && n+int(end-first+1) > max) {
+			break
 		}
-		last = seq
+		keys = append(keys, it.Item().KeyCopy(nil))
+		last, n = end, n+int(end-first+1)
+	}
+	it.Close()
+	for _, k := range keys {
+		if err := t.tx.Delete(k); err != nil {
+			return from, err
+		}
 	}
 	return last, nil
 }
@@ -315,22 +326,32 @@ func (t *Txn) commit() error {
 			return err
 		}
 	}
+	// The transaction's change records are stored as one page: one Badger
+	// entry instead of one per record (they are a third of all entries).
 	sizes := make([]int, len(t.changes))
-	for i, c := range t.changes {
-		payload := t.payloads[c.Seq]
-		if p := c.Profile; p != nil {
-			if e, ok := profJSON[p.ID]; ok && e.version == p.Version {
-				payload = e.json
+	if len(t.changes) > 0 {
+		page := []byte{'['}
+		for i, c := range t.changes {
+			payload := t.payloads[c.Seq]
+			if p := c.Profile; p != nil {
+				if e, ok := profJSON[p.ID]; ok && e.version == p.Version {
+					payload = e.json
+				}
 			}
+			v, err := encodeChange(c, payload)
+			if err != nil {
+				return fmt.Errorf("store: encode change: %w", err)
+			}
+			if i > 0 {
+				page = append(page, ',')
+			}
+			page = append(page, v...)
+			sizes[i] = len(v)
 		}
-		v, err := encodeChange(c, payload)
-		if err != nil {
-			return fmt.Errorf("store: encode change: %w", err)
-		}
-		if err := t.tx.Set(keyLog(c.Seq), v); err != nil {
+		page = append(page, ']')
+		if err := t.tx.Set(keyLogPage(t.changes[0].Seq, t.seq), page); err != nil {
 			return err
 		}
-		sizes[i] = len(v)
 	}
 	for name, v := range map[string]uint64{"seq": t.seq, "comp": t.comp, "created": t.created, "evseq": t.evseq, "live": t.live} {
 		if err := t.tx.Set(keyMeta(name), u64(v)); err != nil {
