@@ -29,9 +29,13 @@ import (
 	"github.com/spinecdp/spine/schemas/canon"
 )
 
-// spine bench: one process runs the embedded broker, the engine with its
-// sinks and API, the generator's traffic and the measurements, and prints
-// the figures bench/RESULTS.md records.
+// spine bench: one process runs the engine with its sinks and API, the
+// generator's traffic and the measurements, and prints the figures
+// bench/RESULTS.md records. The embedded broker and the HTTP lookup load
+// run in child processes (this binary again), as Kafka and the API's
+// clients run outside the engine in a deployment: in the engine's process
+// they would share its heap and its Go scheduler, and the lookup figures
+// would time them as much as the API.
 //
 // The run has phases, each marked on the timeline plot:
 //
@@ -41,6 +45,9 @@ import (
 //     positions reach the topics' end offsets. Events/s end to end is
 //     measured here. Latency probes queue behind the backlog, so their
 //     latency here is the backlog's age, not the engine's reaction time.
+//     quiet: once everything is applied and every sink has caught up,
+//     the lookup load alone for a few seconds: the API's latency on this
+//     machine without ingest, the reference for the other phases'.
 //  2. ceiling: a bare franz-go consumer reads the same topics from the
 //     start, decoding nothing: the most this machine's broker and client
 //     deliver, for the engine's rate as a fraction of it.
@@ -52,18 +59,25 @@ import (
 // anonymous id, produced every 1/probe-rate s) are timed from the produce
 // call until engine.Lookup finds their identifier (and, with ClickHouse,
 // until the events table holds the message), and an open-loop HTTP load
-// looks up known identifiers through the API.
+// looks up known identifiers through the API. With every lookup figure
+// the report gives the API's own server-side time (its latency histogram)
+// and the machine's CPU pressure in that phase, so that a slow handler
+// can be told from CPUs busy with something else.
 
 func cmdBench(ctx context.Context, args []string, env func(string) string, stdout io.Writer, log *slog.Logger) error {
+	if env(lookupChildEnv) == "lookup" {
+		return lookupChild(ctx, os.Stdin, stdout)
+	}
 	fs, o := runFlags("bench")
 	var c benchConfig
 	fs.IntVar(&c.persons, "persons", 20000, "customers to simulate in the saturate phase")
 	fs.Int64Var(&c.seed, "seed", 1, "random seed of the generated traffic")
 	fs.DurationVar(&c.limit, "duration-limit", 10*time.Minute, "stop producing and report what was measured after this long")
 	fs.StringVar(&c.out, "out", "bench/out", "directory for timeline.png and results.json")
-	fs.IntVar(&c.lookupRate, "lookup-rate", 2000, "HTTP lookups per second while ingesting (0: none)")
+	fs.IntVar(&c.lookupRate, "lookup-rate", 2000, "HTTP lookups per second while ingesting and in the quiet phase (0: none)")
 	fs.IntVar(&c.probeRate, "probe-rate", 50, "latency probes per second")
 	fs.DurationVar(&c.paced, "paced", 20*time.Second, "length of the paced phase (0: skip it)")
+	fs.DurationVar(&c.quiet, "quiet", 5*time.Second, "length of the quiet phase, lookups without ingest after the saturate phase (0: skip it)")
 	fs.Float64Var(&c.pacedFraction, "paced-fraction", 0.5, "rate of the paced phase as a fraction of the saturate phase's rate")
 	fs.BoolVar(&c.noSync, "no-sync", false, "do not fsync Badger commits (spine run syncs)")
 	fs.BoolVar(&c.noPeer, "no-peer", false, "skip the warehouse-native peer even with --clickhouse")
@@ -96,6 +110,7 @@ type benchConfig struct {
 	lookupRate    int
 	probeRate     int
 	paced         time.Duration
+	quiet         time.Duration
 	pacedFraction float64
 	noSync        bool
 	noPeer        bool
@@ -191,7 +206,8 @@ type benchRun struct {
 	token string
 	wh    *bench.Warehouse // nil without ClickHouse
 
-	phase   atomic.Int32 // phaseSaturate, ...; loads pause outside 1 and 3
+	phase   atomic.Int32 // phaseSaturate, ...; set through setPhase
+	marks   phaseMarks
 	tl      timeline
 	probes  probeSet
 	lookups lookupStats
@@ -200,17 +216,20 @@ type benchRun struct {
 const (
 	phaseSetup int32 = iota
 	phaseSaturate
+	phaseQuiet
 	phaseCeiling
 	phasePaced
 	phaseDone
 )
 
-var phaseNames = []string{"setup", "saturate", "ceiling", "paced", "done"}
+var phaseNames = []string{"setup", "saturate", "quiet", "ceiling", "paced", "done"}
 
-func (b *benchRun) loading() bool {
-	ph := b.phase.Load()
-	return ph == phaseSaturate || ph == phasePaced
-}
+// ingesting reports whether ph is a phase with traffic (and probes).
+func ingesting(ph int32) bool { return ph == phaseSaturate || ph == phasePaced }
+
+// lookupPhase reports whether the HTTP lookup load runs in ph: while
+// ingesting, and in the quiet phase, its reference without ingest.
+func lookupPhase(ph int32) bool { return ingesting(ph) || ph == phaseQuiet }
 
 // results is what the run measured; results.json holds it.
 type results struct {
@@ -237,9 +256,14 @@ type results struct {
 	Lookup      map[string]latency `json:"http_lookup_ms"`           // by phase, service time
 	LookupSched map[string]latency `json:"http_lookup_scheduled_ms"` // from the intended send time
 	LookupCodes map[string]int     `json:"http_lookup_status"`
-	LookupLate  int64              `json:"http_lookups_dropped"`
-	PacedRate   float64            `json:"paced_messages_per_sec"`
-	PacedSent   int                `json:"paced_messages"`
+	// LookupNotFound is the service time of the 404 answers, by phase.
+	LookupNotFound map[string]latency `json:"http_lookup_404_ms,omitempty"`
+	// LookupContext is, by phase, the API's server-side time and the
+	// machine's CPU pressure (see phaseContext).
+	LookupContext map[string]phaseContext `json:"http_lookup_context,omitempty"`
+	LookupLate    int64                   `json:"http_lookups_dropped"`
+	PacedRate     float64                 `json:"paced_messages_per_sec"`
+	PacedSent     int                     `json:"paced_messages"`
 
 	RSS            rss     `json:"rss"`
 	DiskBytes      int64   `json:"badger_disk_bytes"`     // allocated blocks of the data directory after the saturate phase
@@ -368,12 +392,12 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 		b.token, _, _ = strings.Cut(o.Tokens, ":")
 	}
 	o.NoSync = c.noSync
-	broker, err := startBroker("127.0.0.1:0", "", o.TopicPrefix, int32(o.Partitions), b.log)
+	broker, err := startBrokerChild(ctx, o.TopicPrefix, o.Partitions)
 	if err != nil {
 		return err
 	}
-	defer broker.Close()
-	o.Brokers = broker.ListenAddrs()
+	defer broker.stop()
+	o.Brokers = []string{broker.addr}
 
 	if o.ClickHouse != "" {
 		if b.wh, err = bench.OpenWarehouse(ctx, o.ClickHouse, o.CHDatabase+"_peer"); err != nil {
@@ -429,6 +453,16 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 	b.start = time.Now()
 	b.tl.start = b.start
 	loops.Go(func() { b.progress(loopCtx) })
+	// A broker that dies would leave the engine waiting for records until
+	// the duration limit: end the run instead.
+	loops.Go(func() {
+		select {
+		case <-loopCtx.Done():
+		case <-broker.done:
+			b.log.Error("bench: the broker stopped", "err", broker.exited())
+			stopRun()
+		}
+	})
 	loops.Go(func() { b.produceProbes(loopCtx, cl) })
 	loops.Go(func() { b.watchProbes(loopCtx) })
 	if b.wh != nil {
@@ -436,7 +470,11 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 	}
 	if c.lookupRate > 0 {
 		ids := lookupIDs(sat.truth)
-		loops.Go(func() { b.lookupLoad(loopCtx, ids) })
+		loops.Go(func() {
+			if err := b.lookupLoad(loopCtx, ids); err != nil {
+				b.log.Warn("bench: lookup load failed", "err", err)
+			}
+		})
 	}
 	deadline := b.start.Add(c.limit)
 	limCtx, stopLim := context.WithDeadline(runCtx, deadline)
@@ -452,7 +490,7 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	b.phase.Store(phaseSaturate)
+	b.setPhase(phaseSaturate)
 	cpu0 := cpuSeconds()
 	produceStart := time.Now()
 	if _, err := produceCorpus(limCtx, cl, sat, o.Partitions, 0); err != nil {
@@ -473,7 +511,7 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 		prof.Close()
 	}
 	b.tl.mark(time.Since(b.start).Seconds(), "ceiling")
-	b.phase.Store(phaseCeiling)
+	b.setPhase(phaseCeiling) // lookups pause while scoring
 	st := b.p.engine.Stats()
 	res.AppliedSeconds = applied.Seconds()
 	res.EventsApplied = st.Events
@@ -505,7 +543,27 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 		}
 	}
 
+	// The quiet phase: the lookup load alone, once every sink has caught
+	// up, for the API's latency on this machine without ingest, to read
+	// the other phases' figures against.
+	if c.quiet > 0 && c.lookupRate > 0 {
+		if err := b.waitBacklog(limCtx); err != nil {
+			return b.partial(res, fmt.Errorf("quiet: wait for the sinks: %w", err))
+		}
+		b.tl.mark(time.Since(b.start).Seconds(), "quiet")
+		b.setPhase(phaseQuiet)
+		select {
+		case <-limCtx.Done():
+			return b.partial(res, fmt.Errorf("quiet: %w", limCtx.Err()))
+		case <-time.After(c.quiet):
+		}
+	}
+
 	// Phase 2: the ceiling.
+	if b.phase.Load() == phaseQuiet {
+		b.tl.mark(time.Since(b.start).Seconds(), "ceiling")
+		b.setPhase(phaseCeiling)
+	}
 	ceil, err := rawCeiling(limCtx, o.Brokers, ends)
 	if err != nil {
 		return b.partial(res, fmt.Errorf("ceiling: %w", err))
@@ -517,7 +575,7 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 	// Phase 3: paced.
 	if paced != nil && time.Now().Before(deadline) {
 		b.tl.mark(time.Since(b.start).Seconds(), "paced")
-		b.phase.Store(phasePaced)
+		b.setPhase(phasePaced)
 		rate := c.pacedFraction * res.MessagesPerSec
 		res.PacedRate = rate
 		pctx, stopPaced := context.WithTimeout(limCtx, c.paced)
@@ -535,7 +593,7 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 			return b.partial(res, fmt.Errorf("paced: wait for the engine: %w", err))
 		}
 	}
-	b.phase.Store(phaseDone)
+	b.setPhase(phaseDone)
 	if b.wh != nil {
 		_ = b.waitBacklog(limCtx)
 		time.Sleep(300 * time.Millisecond) // one more round of the ClickHouse watcher
@@ -628,7 +686,7 @@ func cpuSeconds() float64 {
 // time, and returns the failure.
 func (b *benchRun) partial(res *results, cause error) error {
 	res.Notes = append(res.Notes, "incomplete run: "+cause.Error())
-	b.phase.Store(phaseDone)
+	b.setPhase(phaseDone)
 	res.RSS.PeakMB, res.RSS.EndMB = procStatusMB("VmHWM"), procStatusMB("VmRSS")
 	b.collect(res)
 	if err := b.finish(res); err != nil {

@@ -1,12 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,28 +23,56 @@ import (
 )
 
 // The HTTP lookup load run while ingesting.
+//
+// The load generator runs in a child process (this binary, re-executed
+// with lookupChildEnv set), the way a real client of the API runs outside
+// the engine: in the bench's own process its 32 workers and its dispatcher
+// would share the engine's Go scheduler, so every lookup would also be
+// timed by how long the client's goroutines wait behind the engine's
+// CPU-bound ones, and a late dispatcher would silently send fewer requests.
+//
+// Protocol: the parent writes one JSON lookupChildConfig line on the
+// child's stdin, then one line per phase change (the phase number). The
+// child writes one line per finished request on stdout ("r PHASE
+// END_UNIX_NS SERVICE_NS SCHEDULED_NS CODE") and one per request dropped
+// because the queue was full ("d PHASE"). Closing stdin stops the child.
 
-type lookupJob struct {
-	due time.Time
-	id  canon.Identifier
+// lookupChildEnv, set to "lookup" in the environment of `spine bench`,
+// makes it the lookup load generator instead of a bench run.
+const lookupChildEnv = "SPINE_BENCH_CHILD"
+
+type lookupChildConfig struct {
+	URL     string             `json:"url"`   // http://host:port/v1/profiles?
+	Token   string             `json:"token"` // bearer secret: on stdin, so ps does not show it
+	Rate    int                `json:"rate"`  // requests a second while loading
+	Workers int                `json:"workers"`
+	Seed    int64              `json:"seed"`
+	Budget  int64              `json:"budget"` // requests at most, over the whole run
+	IDs     []canon.Identifier `json:"ids"`
 }
 
 type lookupStats struct {
-	mu      sync.Mutex
-	service map[int32][]float64 // by phase
-	sched   map[int32][]float64
-	codes   map[string]int
-	dropped atomic.Int64
+	mu       sync.Mutex
+	service  map[int32][]float64 // by phase
+	sched    map[int32][]float64
+	notFound map[int32][]float64 // service time of the 404 answers, by phase
+	codes    map[string]int
+	dropped  atomic.Int64
 }
 
 func (s *lookupStats) add(phase int32, service, sched float64, code string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.service == nil {
-		s.service, s.sched, s.codes = map[int32][]float64{}, map[int32][]float64{}, map[string]int{}
+		s.service, s.sched, s.notFound, s.codes = map[int32][]float64{}, map[int32][]float64{}, map[int32][]float64{}, map[string]int{}
 	}
 	s.service[phase] = append(s.service[phase], service)
 	s.sched[phase] = append(s.sched[phase], sched)
+	if code == "404" {
+		// An identifier the engine does not hold misses every cache and
+		// reads Badger: timed apart, as it takes another path.
+		s.notFound[phase] = append(s.notFound[phase], service)
+	}
 	s.codes[code]++
 }
 
@@ -50,30 +85,181 @@ func lookupIDs(t gen.Truth) []canon.Identifier {
 	return out
 }
 
-// lookupLoad sends lookups open-loop at cfg.lookupRate a second, in ticks
-// of 10 ms, to a pool of workers over keep-alive connections. A request
-// that finds every worker busy waits in a queue (its wait counts in the
-// scheduled latency); one that finds the queue full is dropped and
-// counted. The load is bounded by the run's duration limit and pauses
-// outside the ingesting phases.
-func (b *benchRun) lookupLoad(ctx context.Context, ids []canon.Identifier) {
+// lookupLoad runs the load generator in a child process, forwards the
+// bench's phase changes to it and records what it measured. It returns
+// when ctx ends (after the child has reported everything it sent) or when
+// the child exits.
+func (b *benchRun) lookupLoad(ctx context.Context, ids []canon.Identifier) error {
 	if len(ids) == 0 {
-		return
+		return nil
 	}
-	const workers, tick = 32, 10 * time.Millisecond
-	jobs := make(chan lookupJob, 2*b.cfg.lookupRate)
-	tr := &http.Transport{MaxIdleConns: workers, MaxIdleConnsPerHost: workers, DisableCompression: true}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("lookup load: find this binary: %w", err)
+	}
+	// Not CommandContext: the child is stopped by closing its stdin, so
+	// that it reports the requests in flight before it exits.
+	cmd := exec.Command(exe, "bench")
+	cmd.Env = append(os.Environ(), lookupChildEnv+"=lookup")
+	cmd.Stderr = os.Stderr
+	childProcAttr(cmd)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("lookup load: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("lookup load: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("lookup load: start the child: %w", err)
+	}
+	cfg := lookupChildConfig{
+		URL: "http://" + b.o.HTTP + "/v1/profiles?", Token: b.token, Rate: b.cfg.lookupRate, Workers: 32,
+		Seed: b.cfg.seed, Budget: int64(float64(b.cfg.lookupRate) * b.cfg.limit.Seconds()), IDs: ids,
+	}
+	var readErr error
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		readErr = b.readLookupSamples(stdout)
+	}()
+	writeErr := b.feedLookupChild(ctx, stdin, &cfg, read)
+	_ = stdin.Close()
+	<-read
+	// The child has closed its stdout; if it is stuck past that, it goes.
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+	var werr error
+	select {
+	case werr = <-waitErr:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		werr = <-waitErr
+	}
+	if werr != nil {
+		werr = fmt.Errorf("lookup load: child: %w", werr)
+	}
+	return errors.Join(writeErr, readErr, werr)
+}
+
+// feedLookupChild sends the configuration, then every phase change until
+// ctx ends or the child stops reading (read closed).
+func (b *benchRun) feedLookupChild(ctx context.Context, w io.Writer, cfg *lookupChildConfig, read <-chan struct{}) error {
+	if err := json.NewEncoder(w).Encode(cfg); err != nil {
+		return fmt.Errorf("lookup load: send the configuration: %w", err)
+	}
+	// Phase changes are rare; polling every 5 ms starts and stops the load
+	// within 5 ms of them.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	last := int32(-1)
+	for {
+		if ph := b.phase.Load(); ph != last {
+			if _, err := fmt.Fprintf(w, "%d\n", ph); err != nil {
+				return fmt.Errorf("lookup load: send the phase: %w", err)
+			}
+			last = ph
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-read:
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// readLookupSamples records the child's lines until it closes stdout.
+func (b *benchRun) readLookupSamples(r io.Reader) error {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 2 && f[0] == "d":
+			b.lookups.dropped.Add(1)
+		case len(f) == 6 && f[0] == "r":
+			ph, err1 := strconv.ParseInt(f[1], 10, 32)
+			end, err2 := strconv.ParseInt(f[2], 10, 64)
+			svc, err3 := strconv.ParseInt(f[3], 10, 64)
+			sch, err4 := strconv.ParseInt(f[4], 10, 64)
+			if err := errors.Join(err1, err2, err3, err4); err != nil {
+				return fmt.Errorf("lookup load: bad sample %q: %w", sc.Text(), err)
+			}
+			b.lookups.add(int32(ph), float64(svc)/1e6, float64(sch)/1e6, f[5])
+			b.tl.addLookup(time.Unix(0, end), float64(svc)/1e6)
+		default:
+			return fmt.Errorf("lookup load: bad line %q", sc.Text())
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("lookup load: read samples: %w", err)
+	}
+	return nil
+}
+
+// lookupChild is the child's main: it reads its configuration and phase
+// changes from stdin and writes its samples to stdout.
+func lookupChild(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	in := bufio.NewReader(stdin)
+	var cfg lookupChildConfig
+	line, err := in.ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("lookup child: read the configuration: %w", err)
+	}
+	if err := json.Unmarshal(line, &cfg); err != nil {
+		return fmt.Errorf("lookup child: decode the configuration: %w", err)
+	}
+	if cfg.Rate <= 0 || cfg.Workers <= 0 || len(cfg.IDs) == 0 {
+		return errors.New("lookup child: configuration needs a rate, workers and identifiers")
+	}
+	var phase atomic.Int32
+	phase.Store(phaseSetup)
+	changed := make(chan struct{}, 1)
+	// Phase changes until the parent closes stdin, which ends the run (a
+	// parent that dies closes it too). The reader is not waited for: a
+	// read cannot be cancelled, and it ends with stdin or the process.
+	go func() {
+		defer cancel()
+		for {
+			l, err := in.ReadString('\n')
+			if err != nil {
+				return
+			}
+			n, err := strconv.Atoi(strings.TrimSpace(l))
+			if err != nil {
+				return
+			}
+			phase.Store(int32(n))
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
+	}()
+
+	out := newSampleWriter(stdout)
+	var flusher sync.WaitGroup
+	flushCtx, stopFlush := context.WithCancel(context.Background())
+	flusher.Go(func() { out.flushEvery(flushCtx, 100*time.Millisecond) })
+
+	jobs := make(chan lookupJob, 2*cfg.Rate)
+	tr := &http.Transport{MaxIdleConns: cfg.Workers, MaxIdleConnsPerHost: cfg.Workers, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	base := "http://" + b.o.HTTP + "/v1/profiles?"
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
+	var workers sync.WaitGroup
+	for range cfg.Workers {
+		workers.Go(func() {
 			for j := range jobs {
-				ph := b.phase.Load()
 				start := time.Now()
-				req, _ := http.NewRequestWithContext(ctx, "GET", base+url.Values{"type": {string(j.id.Type)}, "value": {j.id.Value}}.Encode(), nil)
-				req.Header.Set("Authorization", "Bearer "+b.token)
+				req, err := http.NewRequestWithContext(ctx, "GET", cfg.URL+url.Values{"type": {string(j.id.Type)}, "value": {j.id.Value}}.Encode(), nil)
+				if err != nil {
+					continue
+				}
+				req.Header.Set("Authorization", "Bearer "+cfg.Token)
 				resp, err := hc.Do(req)
 				code := "error"
 				if err == nil {
@@ -84,38 +270,114 @@ func (b *benchRun) lookupLoad(ctx context.Context, ids []canon.Identifier) {
 					continue
 				}
 				end := time.Now()
-				svc, sch := float64(end.Sub(start))/1e6, float64(end.Sub(j.due))/1e6
-				b.lookups.add(ph, svc, sch, code)
-				b.tl.addLookup(end, svc)
+				out.sample(j.phase, end, end.Sub(start), end.Sub(j.due), code)
 			}
 		})
 	}
-	defer func() { close(jobs); wg.Wait() }()
-	rng := mrand.New(mrand.NewPCG(uint64(b.cfg.seed), 7))
-	perTick := float64(b.cfg.lookupRate) * tick.Seconds()
-	budget := int64(float64(b.cfg.lookupRate) * b.cfg.limit.Seconds())
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	carry := 0.0
-	var sent int64
-	for sent < budget {
+	dispatch(ctx, &cfg, &phase, changed, jobs, out)
+	close(jobs)
+	workers.Wait()
+	stopFlush()
+	flusher.Wait()
+	out.flush()
+	return nil
+}
+
+type lookupJob struct {
+	due   time.Time // when the open-loop schedule meant it to be sent
+	phase int32
+	id    canon.Identifier
+}
+
+// dispatch sends lookups open-loop: while the phase is a loading one, the
+// i-th request since the phase began is due at start + i/rate, whatever
+// the dispatcher's own delays, so a late dispatcher sends the requests it
+// owes at once (their wait counts in the scheduled latency) instead of
+// sending fewer. A request that finds the queue full is dropped and
+// counted. It returns when ctx ends or the budget is spent.
+func dispatch(ctx context.Context, cfg *lookupChildConfig, phase *atomic.Int32, changed <-chan struct{}, jobs chan<- lookupJob, out *sampleWriter) {
+	rng := mrand.New(mrand.NewPCG(uint64(cfg.Seed), 7))
+	interval := time.Second / time.Duration(cfg.Rate)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var (
+		cur   = int32(-1)
+		start time.Time
+		i     int64
+		sent  int64
+	)
+	for sent < cfg.Budget {
+		if ph := phase.Load(); ph != cur {
+			cur, start, i = ph, time.Now(), 0
+		}
+		wait := time.Hour // paused: until the phase changes
+		if lookupPhase(cur) {
+			now := time.Now()
+			for ; sent < cfg.Budget; i++ {
+				due := start.Add(time.Duration(i) * interval)
+				if due.After(now) {
+					wait = due.Sub(now)
+					break
+				}
+				select {
+				case jobs <- lookupJob{due: due, phase: cur, id: cfg.IDs[rng.IntN(len(cfg.IDs))]}:
+					sent++
+				default:
+					out.drop(cur)
+				}
+			}
+		}
+		if sent >= cfg.Budget {
+			return
+		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			if !b.loading() {
-				carry = 0
-				continue
-			}
-			carry += perTick
-			for ; carry >= 1; carry-- {
-				select {
-				case jobs <- lookupJob{due: now, id: ids[rng.IntN(len(ids))]}:
-					sent++
-				default:
-					b.lookups.dropped.Add(1)
-				}
-			}
+		case <-changed:
+		case <-timer.C:
+		}
+	}
+}
+
+// sampleWriter buffers the child's output lines; flushEvery sends them on
+// so that the parent's progress line sees them within its second.
+type sampleWriter struct {
+	mu sync.Mutex
+	w  *bufio.Writer
+}
+
+func newSampleWriter(w io.Writer) *sampleWriter {
+	return &sampleWriter{w: bufio.NewWriterSize(w, 64<<10)}
+}
+
+func (s *sampleWriter) sample(phase int32, end time.Time, service, sched time.Duration, code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.w, "r %d %d %d %d %s\n", phase, end.UnixNano(), service.Nanoseconds(), sched.Nanoseconds(), code)
+}
+
+func (s *sampleWriter) drop(phase int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.w, "d %d\n", phase)
+}
+
+func (s *sampleWriter) flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.w.Flush()
+}
+
+func (s *sampleWriter) flushEvery(ctx context.Context, d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.flush()
 		}
 	}
 }

@@ -74,7 +74,7 @@ func (b *benchRun) produceProbes(ctx context.Context, cl *kgo.Client) {
 		case <-tick.C:
 		}
 		ph := b.phase.Load()
-		if ph != phaseSaturate && ph != phasePaced {
+		if !ingesting(ph) {
 			continue
 		}
 		n++

@@ -163,6 +163,15 @@ func (b *benchRun) collect(res *results) {
 	for ph, xs := range b.lookups.service {
 		res.Lookup[phaseNames[ph]] = summarize(xs)
 		res.LookupSched[phaseNames[ph]] = summarize(b.lookups.sched[ph])
+		if nf := b.lookups.notFound[ph]; len(nf) > 0 {
+			if res.LookupNotFound == nil {
+				res.LookupNotFound = map[string]latency{}
+			}
+			res.LookupNotFound[phaseNames[ph]] = summarize(nf)
+		}
+		if !ingesting(ph) {
+			continue // "all" is while ingesting
+		}
 		allSvc = append(allSvc, xs...)
 		allSch = append(allSch, b.lookups.sched[ph]...)
 	}
@@ -173,6 +182,7 @@ func (b *benchRun) collect(res *results) {
 	res.LookupCodes = b.lookups.codes
 	b.lookups.mu.Unlock()
 	res.LookupLate = b.lookups.dropped.Load()
+	res.LookupContext = b.phaseContexts(time.Now())
 }
 
 func (b *benchRun) knownIdentifiers(ctx context.Context, t gen.Truth) int {
@@ -254,10 +264,21 @@ func (b *benchRun) finish(res *results) error {
 	if res.PacedRate > 0 {
 		pf("paced        %d messages at %.0f/s\n", res.PacedSent, res.PacedRate)
 	}
-	for _, ph := range []string{"saturate", "paced", "all"} {
+	for _, ph := range []string{"quiet", "saturate", "paced", "all"} {
 		if l, ok := res.Lookup[ph]; ok {
 			s := res.LookupSched[ph]
 			pf("lookup       %-8s p50 %6.2fms  p99 %6.2fms  max %7.1fms  (from intended send: p99 %6.2fms)  n=%d\n", ph, l.P50, l.P99, l.Max, s.P99, l.N)
+		}
+		if l, ok := res.LookupNotFound[ph]; ok {
+			pf("  404s       %-8s p50 %6.2fms  p99 %6.2fms  max %7.1fms  n=%d (identifiers the engine does not hold)\n", ph, l.P50, l.P99, l.Max, l.N)
+		}
+		if c, ok := res.LookupContext[ph]; ok && c.HandlerN > 0 {
+			psi := "CPU pressure not reported by this kernel"
+			if c.CPUPressure != nil {
+				psi = fmt.Sprintf("CPU pressure %.0f%% (time some task on this machine waited for a CPU)", *c.CPUPressure)
+			}
+			pf("  server     %-8s handler p50 ≤ %gms  p99 ≤ %gms (API histogram, n=%d); %s\n",
+				ph, c.HandlerP50, c.HandlerP99, c.HandlerN, psi)
 		}
 	}
 	if len(res.LookupCodes) > 0 {

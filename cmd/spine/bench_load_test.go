@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// The dispatcher is open-loop: every request's due time follows the
+// schedule from the phase's start, and it sends only in loading phases.
+func TestDispatchOpenLoop(t *testing.T) {
+	cfg := &lookupChildConfig{Rate: 1000, Workers: 1, Seed: 1, Budget: 50,
+		IDs: []canon.Identifier{{Type: canon.Email, Value: "a@b.c"}}}
+	var phase atomic.Int32
+	phase.Store(phaseSaturate)
+	jobs := make(chan lookupJob, 100)
+	out := newSampleWriter(io.Discard)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	dispatch(ctx, cfg, &phase, make(chan struct{}), jobs, out)
+	if len(jobs) != 50 {
+		t.Fatalf("sent %d requests, want the budget of 50", len(jobs))
+	}
+	first := <-jobs
+	for i := 1; i < 50; i++ {
+		j := <-jobs
+		if want := first.due.Add(time.Duration(i) * time.Millisecond); !j.due.Equal(want) {
+			t.Fatalf("request %d due %v after the first, want %v", i, j.due.Sub(first.due), want.Sub(first.due))
+		}
+		if j.phase != phaseSaturate {
+			t.Fatalf("request %d in phase %d", i, j.phase)
+		}
+	}
+
+	phase.Store(phaseCeiling)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	dispatch(ctx2, cfg, &phase, make(chan struct{}), jobs, out)
+	if len(jobs) != 0 {
+		t.Fatalf("sent %d requests outside the loading phases", len(jobs))
+	}
+}
+
+func TestReadLookupSamples(t *testing.T) {
+	b := &benchRun{}
+	b.tl.start = time.Unix(100, 0)
+	in := fmt.Sprintf("r %d 101000000000 2000000 3000000 200\nd %d\nr %d 102000000000 500000 500000 404\n",
+		phaseSaturate, phasePaced, phasePaced)
+	if err := b.readLookupSamples(strings.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.lookups.service[phaseSaturate]; len(got) != 1 || got[0] != 2 {
+		t.Fatalf("saturate service times %v, want [2]", got)
+	}
+	if got := b.lookups.notFound[phasePaced]; len(got) != 1 || got[0] != 0.5 {
+		t.Fatalf("paced 404 times %v, want [0.5]", got)
+	}
+	if b.lookups.dropped.Load() != 1 {
+		t.Fatalf("dropped %d, want 1", b.lookups.dropped.Load())
+	}
+	if err := b.readLookupSamples(strings.NewReader("r 1 x\n")); err == nil {
+		t.Fatal("a malformed line was accepted")
+	}
+}
+
+func TestBucketQuantile(t *testing.T) {
+	bounds := []float64{.001, .01, .1, math.Inf(1)}
+	cum := []uint64{90, 99, 100, 100}
+	if q := bucketQuantile(bounds, cum, .5); q != 1 {
+		t.Fatalf("p50 %v ms, want 1", q)
+	}
+	if q := bucketQuantile(bounds, cum, .99); q != 10 {
+		t.Fatalf("p99 %v ms, want 10", q)
+	}
+	if q := bucketQuantile(bounds, []uint64{0, 0, 0, 0}, .99); q != 0 {
+		t.Fatalf("empty p99 %v, want 0", q)
+	}
+}
