@@ -109,7 +109,10 @@ func Open(opts Options) (*Store, error) {
 		WithBlockCacheSize(32 << 20).
 		WithIndexCacheSize(16 << 20)
 	if opts.ValueThreshold > 0 {
-		bo = bo.WithValueThreshold(opts.ValueThreshold)
+		// Files of 256 MB rather than 1 GB: the value-log GC rewrites
+		// whole files other than the newest, so smaller ones let it
+		// reclaim dead profile versions sooner.
+		bo = bo.WithValueThreshold(opts.ValueThreshold).WithValueLogFileSize(256 << 20)
 	}
 	if len(opts.EncryptionKey) > 0 {
 		bo = bo.WithEncryptionKey(opts.EncryptionKey).WithEncryptionKeyRotationDuration(30 * 24 * time.Hour)
