@@ -72,9 +72,10 @@ type Store struct {
 	opts     Options
 	ids      *cache[string, uint64]
 	profiles *cache[uint64, *profile.State]
-	erased   *bloom // erased-identifier hashes, in front of the h keys
-	dedup    *dedupFilter
-	recent   recent // newest change records, for sinks that keep up
+	erased   *bloom     // erased-identifier hashes, in front of the h keys
+	dedup    *keyFilter // message ids seen, in front of the d keys
+	held     *keyFilter // identifiers and profile ids held, in front of the i and x keys
+	recent   recent     // newest change records, for sinks that keep up
 
 	// mu orders the writer's cache refresh after a commit against readers
 	// filling the cache with what they read (see cache).
@@ -133,7 +134,8 @@ func Open(opts Options) (*Store, error) {
 		profiles: newCache[uint64, *profile.State](opts.CacheBytes - opts.CacheBytes/4),
 		notify:   make(chan struct{}),
 		erased:   newBloom(26),
-		dedup:    newDedupFilter(),
+		dedup:    newKeyFilter(pDedup),
+		held:     newKeyFilter(pID, pAlias),
 		recent:   recent{budget: int(opts.RecentChangeBytes)},
 	}
 	err = db.View(func(tx *badger.Txn) error {
@@ -161,12 +163,16 @@ func Open(opts Options) (*Store, error) {
 	s.dedup.load(db, func(err error) {
 		opts.Logger.Warn("message-id filter not loaded; duplicates are checked in the state only", "err", err)
 	})
+	s.held.load(db, func(err error) {
+		opts.Logger.Warn("identifier filter not loaded; unknown identifiers are looked up in the state", "err", err)
+	})
 	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
 	s.dedup.stop()
+	s.held.stop()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -226,6 +232,9 @@ func (s *Store) LookupAlias(pid string) (uint64, error) {
 func (s *Store) readU64(key string) (uint64, error) {
 	if v, ok := s.ids.get(key); ok {
 		return v, nil
+	}
+	if s.held.absent([]byte(key)) {
+		return 0, nil // never held: no Badger read, no wait for a commit
 	}
 	before := s.commits.Load()
 	var v uint64

@@ -472,7 +472,7 @@ func TestDedupFilterAfterRestart(t *testing.T) {
 	}
 	s = openStore(t, dir, nil)
 	eventually := time.Now().Add(10 * time.Second)
-	for !s.dedup.ready.Load() {
+	for !s.dedup.ready.Load() || !s.held.ready.Load() {
 		if time.Now().After(eventually) {
 			t.Fatal("the message-id filter never loaded")
 		}
@@ -502,5 +502,51 @@ func TestDedupFilterAfterRestart(t *testing.T) {
 	})
 	if absent < 490 {
 		t.Errorf("the filter answered %d of 500 new ids; want nearly all", absent)
+	}
+}
+
+// Identifiers filed before a restart are found after it with the filter
+// loaded, and so are identifiers filed since.
+func TestHeldFilterAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, nil)
+	update(t, s, func(tx *Txn) error {
+		for i := range 300 {
+			tx.SetID(fmt.Sprint("email\x00old-", i), uint64(i+1))
+		}
+		tx.SetAlias("prf_old", 7)
+		return nil
+	})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, func(o *Options) { o.CacheBytes = 1 }) // no cache: every read is the filter's or Badger's
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.held.ready.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the identifier filter never loaded")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	update(t, s, func(tx *Txn) error {
+		tx.SetID("email\x00new", 999)
+		return nil
+	})
+	for i := range 300 {
+		if c, err := s.LookupID(fmt.Sprint("email\x00old-", i)); err != nil || c != uint64(i+1) {
+			t.Fatalf("old-%d after restart = %d, %v", i, c, err)
+		}
+	}
+	if c, err := s.LookupID("email\x00new"); err != nil || c != 999 {
+		t.Errorf("an identifier filed after the restart = %d, %v", c, err)
+	}
+	if c, err := s.LookupAlias("prf_old"); err != nil || c != 7 {
+		t.Errorf("alias after restart = %d, %v", c, err)
+	}
+	if c, err := s.LookupID("email\x00never"); err != nil || c != 0 {
+		t.Errorf("an identifier never filed = %d, %v", c, err)
+	}
+	if !s.held.absent(keyID("email\x00never")) {
+		t.Error("the filter did not answer for an identifier never filed")
 	}
 }

@@ -57,6 +57,10 @@ func (t *Txn) getU64(key string) (uint64, error) {
 		t.u64s[key] = v
 		return v, nil
 	}
+	if t.s.held.absent([]byte(key)) {
+		t.u64s[key] = 0 // a new identifier: most of an event's are
+		return 0, nil
+	}
 	v, err := getU64(t.tx, []byte(key))
 	if err != nil {
 		return 0, fmt.Errorf("store: read %c: %w", key[0], err)
@@ -320,6 +324,9 @@ func (t *Txn) commit() error {
 		if v := t.u64s[key]; v == 0 {
 			err = t.tx.Delete([]byte(key))
 		} else {
+			// Added before the commit: if it fails, the filter merely
+			// holds a false positive.
+			t.s.held.add([]byte(key))
 			err = t.tx.Set([]byte(key), u64(v))
 		}
 		if err != nil {

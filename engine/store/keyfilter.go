@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"hash/maphash"
+	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// keyFilter answers "not stored" for keys of some prefixes without a
+// Badger read. The writer asks it about nearly every event's message id
+// (almost all new), and the lookup API about identifiers the engine may
+// not hold: a Badger read costs a search of every memtable and a bloom
+// check per table level, and while a commit is being written it also waits
+// for that commit. The filter starts empty and unusable; a background scan
+// of the stored keys fills it, and until the scan is done every question
+// goes to Badger. Keys written meanwhile are added too, so nothing stored
+// is missing from it once it is ready. Deleted or expired keys stay in the
+// filter as false positives, which only cost the read.
+type keyFilter struct {
+	prefixes []byte
+	bloom    *bloom
+	seeds    [2]maphash.Seed
+	ready    atomic.Bool
+	adds     atomic.Uint64
+	limit    uint64 // past this many ids the false-positive rate is too high to help
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// keyFilterBits sizes a filter: 2^27 bits (16 MiB), under 1 % false
+// positives up to about 14 million keys.
+const (
+	keyFilterBits  = 27
+	keyFilterLimit = 14_000_000
+)
+
+// newKeyFilter returns a filter over the keys that start with one of
+// prefixes.
+func newKeyFilter(prefixes ...byte) *keyFilter {
+	return &keyFilter{
+		prefixes: prefixes,
+		bloom:    newBloom(keyFilterBits), seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		limit: keyFilterLimit, done: make(chan struct{}),
+	}
+}
+
+func (f *keyFilter) hashes(key []byte) (uint64, uint64) {
+	return maphash.Bytes(f.seeds[0], key), maphash.Bytes(f.seeds[1], key)
+}
+
+func (f *keyFilter) add(key []byte) {
+	f.adds.Add(1)
+	f.bloom.addHashes(f.hashes(key))
+}
+
+// absent reports whether key is certainly not stored.
+func (f *keyFilter) absent(key []byte) bool {
+	if !f.ready.Load() || f.adds.Load() > f.limit {
+		return false
+	}
+	return !f.bloom.mayContainHashes(f.hashes(key))
+}
+
+// load fills the filter from the stored ids; it owns one goroutine, which
+// stop ends.
+func (f *keyFilter) load(db *badger.DB, onErr func(error)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel = cancel
+	go func() {
+		defer close(f.done)
+		err := db.View(func(tx *badger.Txn) error {
+			for _, p := range f.prefixes {
+				if err := f.scan(ctx, tx, p); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				onErr(err)
+			}
+			return
+		}
+		f.ready.Store(true)
+	}()
+}
+
+func (f *keyFilter) scan(ctx context.Context, tx *badger.Txn, prefix byte) error {
+	it := tx.NewIterator(badger.IteratorOptions{Prefix: []byte{prefix}})
+	defer it.Close()
+	n := 0
+	for it.Rewind(); it.Valid(); it.Next() {
+		if n++; n%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		f.add(it.Item().Key())
+	}
+	return nil
+}
+
+func (f *keyFilter) stop() {
+	if f.cancel != nil {
+		f.cancel()
+		<-f.done
+	}
+}
