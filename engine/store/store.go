@@ -48,6 +48,10 @@ type Options struct {
 	// The value log is reclaimed by CollectGarbage. 0 keeps Badger's
 	// default (everything up to 1 MB in the tree).
 	ValueThreshold int64
+	// ValueLogFileBytes sizes value-log files (default 256 MB, not
+	// Badger's 1 GB): the GC rewrites whole files other than the newest,
+	// so smaller ones let it reclaim dead profile versions sooner.
+	ValueLogFileBytes int64
 	Logger         *slog.Logger
 }
 
@@ -110,10 +114,13 @@ func Open(opts Options) (*Store, error) {
 		WithBlockCacheSize(32 << 20).
 		WithIndexCacheSize(16 << 20)
 	if opts.ValueThreshold > 0 {
-		// Files of 256 MB rather than 1 GB: the value-log GC rewrites
-		// whole files other than the newest, so smaller ones let it
-		// reclaim dead profile versions sooner.
 		bo = bo.WithValueThreshold(opts.ValueThreshold).WithValueLogFileSize(256 << 20)
+	}
+	if opts.ValueLogFileBytes > 0 {
+		bo = bo.WithValueLogFileSize(opts.ValueLogFileBytes)
+	}
+	if opts.MemTableBytes > 0 {
+		bo = bo.WithMemTableSize(opts.MemTableBytes)
 	}
 	if len(opts.EncryptionKey) > 0 {
 		bo = bo.WithEncryptionKey(opts.EncryptionKey).WithEncryptionKeyRotationDuration(30 * 24 * time.Hour)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -548,5 +549,38 @@ func TestHeldFilterAfterRestart(t *testing.T) {
 	}
 	if !s.held.absent(keyID("email\x00never")) {
 		t.Error("the filter did not answer for an identifier never filed")
+	}
+}
+
+// Profiles rewritten many times leave dead versions in the value log;
+// CollectGarbage reclaims them once compactions have counted them, and
+// the live versions survive the rewrite.
+func TestCollectGarbageReclaimsDeadValues(t *testing.T) {
+	s := openStore(t, "", func(o *Options) { o.MemTableBytes = 1 << 20; o.ValueLogFileBytes = 8 << 20 })
+	blob := strings.Repeat("x", 2000)
+	for round := range 100 {
+		update(t, s, func(tx *Txn) error {
+			for i := range 200 {
+				st := profile.New(fmt.Sprint("prf_", i), uint64(i+1), uint64(i+1))
+				st.Traits = map[string]any{"blob": blob, "round": round}
+				tx.PutProfile(st)
+			}
+			for j := range 1000 { // keys that fill memtables, so tables flush and compact
+				tx.SetID(fmt.Sprint("anonymous_id\x00", round, "-", j), uint64(j+1))
+			}
+			return nil
+		})
+	}
+	if err := s.db.Flatten(1); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.CollectGarbage(0.5, 8)
+	if err != nil || n == 0 {
+		t.Fatalf("CollectGarbage = %d files, %v; want some rewritten", n, err)
+	}
+	s.profiles.remove(7) // read the live version back from Badger
+	st, err := s.LoadProfile(7)
+	if err != nil || st == nil || fmt.Sprint(st.Traits["round"]) != "99" {
+		t.Errorf("profile after GC = %+v, %v; want round 99", st, err)
 	}
 }
