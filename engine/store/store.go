@@ -52,7 +52,7 @@ type Options struct {
 	// Badger's 1 GB): the GC rewrites whole files other than the newest,
 	// so smaller ones let it reclaim dead profile versions sooner.
 	ValueLogFileBytes int64
-	Logger         *slog.Logger
+	Logger            *slog.Logger
 }
 
 // DefaultOptions returns the options for a store in dir.
