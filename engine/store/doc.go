@@ -12,7 +12,7 @@
 //	v <len><idkey><seq>        -> canon.Event (JSON)         events by anchor identifier
 //	d <channel>\x00<message id>-> empty, with TTL            dedup window
 //	o <topic>\x00<partition>   -> next offset (8 bytes)      consume positions
-//	l <seq>                    -> canon.Change (JSON)        change log
+//	l <first seq><last seq>    -> []canon.Change (JSON)      change log: one page per transaction
 //	c <sink>                   -> acked seq (8 bytes)        sink cursors
 //	m <name>                   -> uint64                     counters
 //	h <keyed hash>             -> erasure time               erased identifiers, hashed only
@@ -21,4 +21,12 @@
 //	g <account id>             -> Account (JSON)             B2B accounts and their members
 //
 // An idkey is canon.Identifier.Key(): type, NUL, value.
+//
+// Values over Options.ValueThreshold (64 bytes) live in Badger's value log,
+// so compactions move keys and pointers only; the engine reclaims dead
+// values with CollectGarbage. Two fixed-size Bloom filters, filled from the
+// keys at open and kept up by every commit, answer "not stored" from memory
+// for message ids (d) and for identifiers and profile ids (i, x): most
+// events carry new ones, and lookups of identifiers never seen then skip
+// Badger, including its wait for a commit in progress.
 package store
