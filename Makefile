@@ -30,7 +30,7 @@ bench: build
 	  rc=$$?; bash deploy/clickhouse.sh stop $(BENCH_CH_DIR); exit $$rc
 
 # soak: the crash-recovery test at a million messages and 20 SIGKILLs
-# (about 6 minutes and 2 GB on 2 cores; the seed to replay is printed).
+# (about 70 seconds on 2 cores; the seed to replay is printed).
 soak:
 	SPINE_CRASH_EVENTS=1000000 $(GO) test -run '^TestCrashRecoveryExact$$' -count=1 -timeout 60m -v ./cmd/spine -crash.kills=20
 

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/spinecdp/spine/ingest"
@@ -55,5 +57,26 @@ func BenchmarkDecode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkDecodeNewPhone decodes the POS message with a phone number not
+// seen before on every iteration, so the normalizer's phone memo never
+// hits: the cost of a customer's first message (BenchmarkDecode repeats
+// one message, so its phone comes from the memo).
+func BenchmarkDecodeNewPhone(b *testing.B) {
+	dec := ingest.Decoders(normalize.Default(), msg.DefaultLimits())[canon.POS]
+	tmpl := strings.Replace(decodeInputs[canon.POS], `"650-253-0000"`, `"650-2%02d-%04d"`, 1)
+	msgs := make([][]byte, 0, 1<<16)
+	for i := range cap(msgs) {
+		msgs = append(msgs, fmt.Appendf(nil, tmpl, 10+i/10000%90, i%10000))
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := dec(msgs[i%len(msgs)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }

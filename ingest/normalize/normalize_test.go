@@ -73,6 +73,12 @@ func TestNormalize(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := n.Normalize(tt.typ, tt.in)
+			// Asked again, the answer is the same (phones come from the
+			// memo the second time).
+			again, err2 := n.Normalize(tt.typ, tt.in)
+			if again != got || (err == nil) != (err2 == nil) || err != nil && err.Error() != err2.Error() {
+				t.Fatalf("Normalize(%s) asked twice: %v, %v then %v, %v", tt.typ, got, err, again, err2)
+			}
 			if tt.rule != "" {
 				var ne *Error
 				if !errors.As(err, &ne) || ne.Rule != tt.rule || ne.Type != tt.typ {
