@@ -30,7 +30,10 @@ import (
 // identifiers, events/s events; load time is the time in store.Update
 // only. lookups/s is store.LookupID (identifier to component) of random
 // emails over the loaded graph, the store reopened first so its caches
-// start cold, as after a restart. Memory and disk are measured as in
+// start cold, as after a restart. returning-resolutions/s is the steady
+// state after the load: the events of random known persons again (each of
+// their identifiers resolves to its component and nothing changes), as a
+// stream of mostly returning customers is. Memory and disk are measured as in
 // BenchmarkResolution (see resolve_measure_test.go), and the log lists the
 // live keys by kind. With SPINE_BENCH_CPUPROFILE=file the last quarter of
 // the load, at full size and without the settle waits, is CPU-profiled;
@@ -114,6 +117,36 @@ func BenchmarkGraphResolve(b *testing.B) {
 			}
 			lookups += time.Since(start)
 		}
+
+		// Returning customers: the events of random known persons again,
+		// the steady state of a stream whose identifiers are mostly known.
+		// Every identifier resolves to its component and nothing changes,
+		// so nothing but the transaction's counters is written.
+		var again time.Duration
+		for done := 0; done < returningEvents; {
+			events = events[:0]
+			for len(events) < 1000 {
+				events = append(events, person(r.IntN(persons), t0)...)
+			}
+			start := time.Now()
+			err := st.Update(time.Now(), func(tx *store.Txn) error {
+				for i := range events {
+					res, err := g.Resolve(tx, &events[i])
+					if err != nil {
+						return err
+					}
+					if len(res.Touched) != 1 {
+						return fmt.Errorf("a returning customer's event touched %d profiles", len(res.Touched))
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			again += time.Since(start)
+			done += len(events)
+		}
 		if err := st.Close(); err != nil {
 			b.Fatal(err)
 		}
@@ -134,6 +167,8 @@ func BenchmarkGraphResolve(b *testing.B) {
 		b.ReportMetric(float64(ids)/load.Seconds(), "ids/s")
 		b.ReportMetric(float64(persons*eventsPerPerson)/load.Seconds(), "events/s")
 		b.ReportMetric(lookupCount/lookups.Seconds(), "lookups/s")
+		// person's events hold obsPerPerson observations per eventsPerPerson events.
+		b.ReportMetric(float64(returningEvents)*obsPerPerson/eventsPerPerson/again.Seconds(), "returning-resolutions/s")
 		b.ReportMetric(0, "ns/op") // one op is the whole load
 		reportMemory(b, pts)
 		reportDisk(b, disk, ids)
@@ -142,6 +177,10 @@ func BenchmarkGraphResolve(b *testing.B) {
 			runtime.GOMAXPROCS(0), ids, profiles, merges, load.Round(time.Millisecond))
 	}
 }
+
+// returningEvents is how many events of known persons the steady-state
+// phase resolves.
+const returningEvents = 200_000
 
 // checkResolved verifies, for a sample of persons, that the load did what
 // the benchmark claims: a person's four identifiers share one component.
