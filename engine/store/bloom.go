@@ -55,10 +55,18 @@ func (b *bloom) probe(h1, h2 uint64, fn func(pos uint64)) {
 	}
 }
 
-func (b *bloom) addHashes(h1, h2 uint64) {
+// addHashes sets a key's bits; it reports whether any was not set before,
+// that is whether the key was certainly new to the filter.
+func (b *bloom) addHashes(h1, h2 uint64) (added bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.probe(h1, h2, func(p uint64) { b.bits[p/64] |= 1 << (p % 64) })
+	b.probe(h1, h2, func(p uint64) {
+		if w, m := &b.bits[p/64], uint64(1)<<(p%64); *w&m == 0 {
+			*w |= m
+			added = true
+		}
+	})
+	return added
 }
 
 func (b *bloom) mayContainHashes(h1, h2 uint64) bool {

@@ -24,7 +24,7 @@ type keyFilter struct {
 	seeds    [2]maphash.Seed
 	ready    atomic.Bool
 	adds     atomic.Uint64
-	limit    uint64 // past this many ids the false-positive rate is too high to help
+	limit    uint64 // past this many distinct keys the false-positive rate is too high to help
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -46,22 +46,40 @@ func newKeyFilter(prefixes ...byte) *keyFilter {
 	}
 }
 
-func (f *keyFilter) hashes(key []byte) (uint64, uint64) {
-	return maphash.Bytes(f.seeds[0], key), maphash.Bytes(f.seeds[1], key)
+// The keys come as strings (identifier and alias keys, the writer's
+// overlay holds strings) or bytes (message-id keys); maphash gives both
+// the same hash, so neither is converted (which would allocate on the
+// hot path).
+
+func (f *keyFilter) add(key string) {
+	f.addHashes(maphash.String(f.seeds[0], key), maphash.String(f.seeds[1], key))
 }
 
-func (f *keyFilter) add(key []byte) {
-	f.adds.Add(1)
-	f.bloom.addHashes(f.hashes(key))
+func (f *keyFilter) addBytes(key []byte) {
+	f.addHashes(maphash.Bytes(f.seeds[0], key), maphash.Bytes(f.seeds[1], key))
+}
+
+// addHashes counts only keys that set a new bit: a key added again (an
+// identifier relabelled by every merge, say) must not use up the limit.
+func (f *keyFilter) addHashes(h1, h2 uint64) {
+	if f.bloom.addHashes(h1, h2) {
+		f.adds.Add(1)
+	}
 }
 
 // absent reports whether key is certainly not stored.
-func (f *keyFilter) absent(key []byte) bool {
-	if !f.ready.Load() || f.adds.Load() > f.limit {
-		return false
-	}
-	return !f.bloom.mayContainHashes(f.hashes(key))
+func (f *keyFilter) absent(key string) bool {
+	return f.usable() && !f.bloom.mayContainHashes(maphash.String(f.seeds[0], key), maphash.String(f.seeds[1], key))
 }
+
+// absentBytes is absent for a key in bytes.
+func (f *keyFilter) absentBytes(key []byte) bool {
+	return f.usable() && !f.bloom.mayContainHashes(maphash.Bytes(f.seeds[0], key), maphash.Bytes(f.seeds[1], key))
+}
+
+// usable: loaded, and not so full that it would answer "maybe" to nearly
+// everything (until a restart rebuilds it from the live keys).
+func (f *keyFilter) usable() bool { return f.ready.Load() && f.adds.Load() <= f.limit }
 
 // load fills the filter from the stored ids; it owns one goroutine, which
 // stop ends.
@@ -96,7 +114,7 @@ func (f *keyFilter) scan(ctx context.Context, tx *badger.Txn, prefix byte) error
 		if n++; n%4096 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		f.add(it.Item().Key())
+		f.addBytes(it.Item().Key())
 	}
 	return nil
 }

@@ -240,7 +240,7 @@ func (s *Store) readU64(key string) (uint64, error) {
 	if v, ok := s.ids.get(key); ok {
 		return v, nil
 	}
-	if s.held.absent([]byte(key)) {
+	if s.held.absent(key) {
 		return 0, nil // never held: no Badger read, no wait for a commit
 	}
 	before := s.commits.Load()

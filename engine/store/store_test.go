@@ -485,7 +485,7 @@ func TestDedupFilterAfterRestart(t *testing.T) {
 			if seen, err := tx.Seen(canon.Web, fmt.Sprint("old-", i)); err != nil || !seen {
 				return fmt.Errorf("old-%d after restart: seen %v, %v", i, seen, err)
 			}
-			if s.dedup.absent(keyDedup(canon.Web, fmt.Sprint("new-", i))) {
+			if s.dedup.absentBytes(keyDedup(canon.Web, fmt.Sprint("new-", i))) {
 				absent++
 			}
 			if seen, err := tx.Seen(canon.Web, fmt.Sprint("new-", i)); err != nil || seen {
@@ -547,7 +547,7 @@ func TestHeldFilterAfterRestart(t *testing.T) {
 	if c, err := s.LookupID("email\x00never"); err != nil || c != 0 {
 		t.Errorf("an identifier never filed = %d, %v", c, err)
 	}
-	if !s.held.absent(keyID("email\x00never")) {
+	if !s.held.absent(string(keyID("email\x00never"))) {
 		t.Error("the filter did not answer for an identifier never filed")
 	}
 }
@@ -582,5 +582,29 @@ func TestCollectGarbageReclaimsDeadValues(t *testing.T) {
 	st, err := s.LoadProfile(7)
 	if err != nil || st == nil || fmt.Sprint(st.Traits["round"]) != "99" {
 		t.Errorf("profile after GC = %+v, %v; want round 99", st, err)
+	}
+}
+
+// A key added again does not count toward the filter's limit (identifiers
+// are re-added at every relabel), and string and byte keys hash alike.
+func TestKeyFilterCountsDistinctKeys(t *testing.T) {
+	f := newKeyFilter(pID)
+	f.ready.Store(true)
+	for range 1000 {
+		f.add("i" + "email\x00a@b.io")
+	}
+	if n := f.adds.Load(); n != 1 {
+		t.Errorf("one key added 1000 times counts %d", n)
+	}
+	f.addBytes([]byte("iemail\x00c@d.io"))
+	if f.absent("iemail\x00c@d.io") || f.absentBytes([]byte("iemail\x00a@b.io")) {
+		t.Error("a key added as bytes is absent as a string, or the reverse")
+	}
+	if !f.absent("iemail\x00never@b.io") {
+		t.Error("a key never added is not answered from the filter")
+	}
+	f.limit = 1
+	if f.absent("iemail\x00never@b.io") {
+		t.Error("a filter past its limit still answers")
 	}
 }

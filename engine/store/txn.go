@@ -57,7 +57,7 @@ func (t *Txn) getU64(key string) (uint64, error) {
 		t.u64s[key] = v
 		return v, nil
 	}
-	if t.s.held.absent([]byte(key)) {
+	if t.s.held.absent(key) {
 		t.u64s[key] = 0 // a new identifier: most of an event's are
 		return 0, nil
 	}
@@ -215,7 +215,7 @@ func (t *Txn) deletePrefix(prefix []byte) (int, error) {
 // Seen reports whether a message id was already applied within the window.
 func (t *Txn) Seen(ch canon.Channel, msgID string) (bool, error) {
 	key := keyDedup(ch, msgID)
-	if t.s.dedup.absent(key) {
+	if t.s.dedup.absentBytes(key) {
 		return false, nil
 	}
 	_, err := t.tx.Get(key)
@@ -233,7 +233,7 @@ func (t *Txn) MarkSeen(ch canon.Channel, msgID string) error {
 	key := keyDedup(ch, msgID)
 	// Added before the commit: if it fails, the filter merely holds a
 	// false positive.
-	t.s.dedup.add(key)
+	t.s.dedup.addBytes(key)
 	return t.tx.SetEntry(badger.NewEntry(key, nil).WithTTL(t.s.opts.DedupTTL))
 }
 
@@ -326,7 +326,7 @@ func (t *Txn) commit() error {
 		} else {
 			// Added before the commit: if it fails, the filter merely
 			// holds a false positive.
-			t.s.held.add([]byte(key))
+			t.s.held.add(key)
 			err = t.tx.Set([]byte(key), u64(v))
 		}
 		if err != nil {
