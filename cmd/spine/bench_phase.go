@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"math"
 	"os"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ type phaseMark struct {
 	psiSome float64  // /proc/pressure/cpu "some" total, µs; NaN when unknown
 	hist    []uint64 // cumulative bucket counts of the lookup route's latency
 	bounds  []float64
+	sched   *metrics.Float64Histogram // the Go scheduler's runnable-to-running latencies
 }
 
 type phaseMarks struct {
@@ -38,7 +40,7 @@ type phaseMarks struct {
 // setPhase begins phase ph: it records the marks the per-phase figures
 // are computed from, then switches the loads over.
 func (b *benchRun) setPhase(ph int32) {
-	m := phaseMark{phase: ph, at: time.Now(), psiSome: cpuPressureSome()}
+	m := phaseMark{phase: ph, at: time.Now(), psiSome: cpuPressureSome(), sched: schedLatencies()}
 	if b.p != nil {
 		m.bounds, m.hist = b.handlerHistogram()
 	}
@@ -97,13 +99,20 @@ type phaseContext struct {
 	// PSI); high values mean the bench did not have the CPUs to itself.
 	// Absent where the kernel does not report it.
 	CPUPressure *float64 `json:"cpu_pressure_some_pct,omitempty"`
+	// SchedP99: 99% of the times a goroutine of the engine's process
+	// became runnable, it waited at most this many ms for the Go
+	// scheduler to run it (runtime/metrics /sched/latencies:seconds,
+	// bucket resolution). A lookup whose connection turns readable waits
+	// like this before its handler starts, on top of the OS's own queue.
+	SchedP50 float64 `json:"sched_p50_le_ms"`
+	SchedP99 float64 `json:"sched_p99_le_ms"`
 }
 
 // phaseContexts summarizes every phase that ran, by phase name.
 func (b *benchRun) phaseContexts(end time.Time) map[string]phaseContext {
 	b.marks.mu.Lock()
 	defer b.marks.mu.Unlock()
-	endMark := phaseMark{at: end, psiSome: cpuPressureSome()}
+	endMark := phaseMark{at: end, psiSome: cpuPressureSome(), sched: schedLatencies()}
 	if b.p != nil {
 		endMark.bounds, endMark.hist = b.handlerHistogram()
 	}
@@ -135,6 +144,17 @@ func (b *benchRun) phaseContexts(end time.Time) map[string]phaseContext {
 			pc.HandlerP50 = bucketQuantile(next.bounds, delta, 0.50)
 			pc.HandlerP99 = bucketQuantile(next.bounds, delta, 0.99)
 		}
+		if m.sched != nil && next.sched != nil && len(m.sched.Counts) == len(next.sched.Counts) {
+			cum := make([]uint64, len(next.sched.Counts))
+			var run uint64
+			for j := range cum {
+				run += next.sched.Counts[j] - m.sched.Counts[j]
+				cum[j] = run
+			}
+			// Buckets[j+1] is the upper bound of Counts[j].
+			pc.SchedP50 = bucketQuantile(next.sched.Buckets[1:], cum, 0.50)
+			pc.SchedP99 = bucketQuantile(next.sched.Buckets[1:], cum, 0.99)
+		}
 		out[phaseNames[m.phase]] = pc
 	}
 	return out
@@ -154,6 +174,17 @@ func bucketQuantile(bounds []float64, cum []uint64, q float64) float64 {
 		}
 	}
 	return math.Inf(1)
+}
+
+// schedLatencies reads the Go scheduler's latency histogram (cumulative
+// since the process started); nil when the runtime does not have it.
+func schedLatencies() *metrics.Float64Histogram {
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return nil
+	}
+	return s[0].Value.Float64Histogram()
 }
 
 // cpuPressureSome returns the machine's cumulative CPU "some" pressure in

@@ -279,6 +279,8 @@ func (b *benchRun) finish(res *results) error {
 			}
 			pf("  server     %-8s handler p50 ≤ %gms  p99 ≤ %gms (API histogram, n=%d); %s\n",
 				ph, c.HandlerP50, c.HandlerP99, c.HandlerN, psi)
+			pf("  scheduler  %-8s runnable→running p50 ≤ %.3gms  p99 ≤ %.3gms (Go runtime, whole engine process)\n",
+				ph, c.SchedP50, c.SchedP99)
 		}
 	}
 	if len(res.LookupCodes) > 0 {

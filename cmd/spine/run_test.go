@@ -1,6 +1,8 @@
 package main
 
 import (
+	"log/slog"
+	"runtime"
 	"testing"
 
 	"github.com/spinecdp/spine/schemas/canon"
@@ -39,5 +41,32 @@ func TestBlockedValuesFromFlags(t *testing.T) {
 	// The region reaches phone parsing: a UK national number.
 	if id, err := n.Normalize(canon.Phone, "020 7946 0958"); err != nil || id.Value != "+442079460958" {
 		t.Errorf("Normalize(phone) = %v, %v; want +442079460958", id, err)
+	}
+}
+
+// TestSetProcs checks the scheduler-thread choice: an explicit --procs
+// wins, a GOMAXPROCS variable is left alone, and otherwise the CPUs are
+// raised to minProcs.
+func TestSetProcs(t *testing.T) {
+	prev := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	log := slog.New(slog.DiscardHandler)
+	for _, c := range []struct {
+		n       int
+		fromEnv bool
+		start   int
+		want    int
+	}{
+		{n: 3, start: 2, want: 3},
+		{n: 3, fromEnv: true, start: 2, want: 3},
+		{fromEnv: true, start: 2, want: 2},
+		{start: 2, want: minProcs},
+		{start: minProcs + 4, want: minProcs + 4},
+	} {
+		runtime.GOMAXPROCS(c.start)
+		setProcs(c.n, c.fromEnv, log)
+		if got := runtime.GOMAXPROCS(0); got != c.want {
+			t.Errorf("setProcs(%d, fromEnv %v) from %d: GOMAXPROCS %d, want %d", c.n, c.fromEnv, c.start, got, c.want)
+		}
 	}
 }
