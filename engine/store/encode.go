@@ -28,18 +28,18 @@ func joinObjects(a, b []byte) []byte {
 	return append(out, b[1:]...)
 }
 
-// withMember returns the JSON object obj with the member key: raw appended.
-func withMember(obj []byte, key string, raw []byte) []byte {
-	out := make([]byte, 0, len(obj)+len(key)+len(raw)+4)
-	out = append(out, obj[:len(obj)-1]...)
+// appendMember appends to dst the JSON object obj with the member key: raw
+// added.
+func appendMember(dst, obj []byte, key string, raw []byte) []byte {
+	dst = append(dst, obj[:len(obj)-1]...)
 	if len(obj) > 2 {
-		out = append(out, ',')
+		dst = append(dst, ',')
 	}
-	out = append(out, '"')
-	out = append(out, key...)
-	out = append(out, '"', ':')
-	out = append(out, raw...)
-	return append(out, '}')
+	dst = append(dst, '"')
+	dst = append(dst, key...)
+	dst = append(dst, '"', ':')
+	dst = append(dst, raw...)
+	return append(dst, '}')
 }
 
 // encodeState returns a profile state's stored JSON and, inside it, the
@@ -74,11 +74,13 @@ func encodeEventRecord(rec *canon.EventRecord) (event, record []byte, err error)
 	return event, joinObjects(event, place), nil
 }
 
-// encodeChange returns a change record's JSON. When payload is given it is
-// the JSON of the record's event or profile, already encoded for storage.
-func encodeChange(c canon.Change, payload []byte) ([]byte, error) {
+// appendChange appends a change record's JSON to dst. When payload is
+// given it is the JSON of the record's event or profile, already encoded
+// for storage.
+func appendChange(dst []byte, c canon.Change, payload []byte) ([]byte, error) {
 	if payload == nil {
-		return marshal(c)
+		v, err := marshal(c)
+		return append(dst, v...), err
 	}
 	var key string
 	switch {
@@ -87,11 +89,11 @@ func encodeChange(c canon.Change, payload []byte) ([]byte, error) {
 	case c.Profile != nil:
 		key, c.Profile = "profile", nil
 	default:
-		return nil, fmt.Errorf("store: change %d has no payload for its encoding", c.Seq)
+		return dst, fmt.Errorf("store: change %d has no payload for its encoding", c.Seq)
 	}
 	head, err := marshal(c)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	return withMember(head, key, payload), nil
+	return appendMember(dst, head, key, payload), nil
 }

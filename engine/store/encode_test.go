@@ -56,7 +56,7 @@ func TestSplicedEncodings(t *testing.T) {
 	}
 	p := st.Profile
 	c := canon.Change{Seq: 42, Kind: canon.ChangeProfile, At: at, Restricted: true, Profile: &p}
-	spliced, err := encodeChange(c, prof)
+	spliced, err := appendChange(nil, c, prof)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestSplicedEncodings(t *testing.T) {
 	whole, _ = json.Marshal(rec)
 	sameJSON(t, "event record", full, whole)
 	c = canon.Change{Seq: 43, Kind: canon.ChangeEvent, At: at, Event: rec}
-	spliced, err = encodeChange(c, full)
+	spliced, err = appendChange(nil, c, full)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestSplicedEncodings(t *testing.T) {
 	if got := joinObjects([]byte(`{}`), []byte(`{"a":1}`)); string(got) != `{"a":1}` {
 		t.Errorf("joinObjects({}, {a}) = %s", got)
 	}
-	if got := withMember([]byte(`{}`), "k", []byte(`[1]`)); string(got) != `{"k":[1]}` {
-		t.Errorf("withMember({}) = %s", got)
+	if got := appendMember([]byte(`[`), []byte(`{}`), "k", []byte(`[1]`)); string(got) != `[{"k":[1]}` {
+		t.Errorf("appendMember({}) = %s", got)
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -606,5 +607,53 @@ func TestKeyFilterCountsDistinctKeys(t *testing.T) {
 	f.limit = 1
 	if f.absent("iemail\x00never@b.io") {
 		t.Error("a filter past its limit still answers")
+	}
+}
+
+// TestProfileChangeCarriesItsJSON checks that a profile change in the
+// in-memory window carries the profile's stored JSON, which decodes to the
+// change's profile, and that a change of an older version than the one
+// stored carries none (its profile is not what was written).
+func TestProfileChangeCarriesItsJSON(t *testing.T) {
+	s := openStore(t, "", nil)
+	var comp uint64
+	update(t, s, func(tx *Txn) error {
+		comp = tx.NewComp()
+		st := profile.New("p-1", comp, 1)
+		st.Traits = map[string]any{"name": "Ann"}
+		st.Version = 1
+		old := st.Profile
+		old.Version = 0
+		tx.Emit(canon.Change{Kind: canon.ChangeProfile, Profile: &old})
+		tx.PutProfile(st)
+		tx.Emit(canon.Change{Kind: canon.ChangeProfile, Profile: &st.Profile})
+		return nil
+	})
+	got, ok := s.RecentChanges(0, 10)
+	if !ok || len(got) != 2 {
+		t.Fatalf("RecentChanges = %d records, %v", len(got), ok)
+	}
+	if got[0].Raw != nil {
+		t.Errorf("a change of an older version carries %s", got[0].Raw)
+	}
+	var p canon.Profile
+	if err := json.Unmarshal(got[1].Raw, &p); err != nil {
+		t.Fatalf("Raw %q: %v", got[1].Raw, err)
+	}
+	if p.ID != "p-1" || p.Version != 1 || p.Traits["name"] != "Ann" {
+		t.Errorf("Raw decodes to %+v", p)
+	}
+	// Read back from Badger, the same records carry none.
+	if err := s.View(func(r *Reader) error {
+		stored, err := r.Changes(0, 10)
+		if err != nil {
+			return err
+		}
+		if len(stored) != 2 || stored[1].Raw != nil || stored[1].Profile.Traits["name"] != "Ann" {
+			t.Errorf("stored changes: %+v", stored)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

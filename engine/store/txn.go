@@ -337,23 +337,36 @@ func (t *Txn) commit() error {
 	// entry instead of one per record (they are a third of all entries).
 	sizes := make([]int, len(t.changes))
 	if len(t.changes) > 0 {
-		page := []byte{'['}
+		// Sized for the payloads plus a guess at each record's head, so
+		// the page is allocated once.
+		n := 2
+		payloads := make([][]byte, len(t.changes))
 		for i, c := range t.changes {
 			payload := t.payloads[c.Seq]
 			if p := c.Profile; p != nil {
 				if e, ok := profJSON[p.ID]; ok && e.version == p.Version {
 					payload = e.json
+					// Sinks that write the profile as JSON take these
+					// bytes instead of encoding it again.
+					t.changes[i].Raw = payload
 				}
 			}
-			v, err := encodeChange(c, payload)
-			if err != nil {
-				return fmt.Errorf("store: encode change: %w", err)
-			}
+			payloads[i] = payload
+			n += len(payload) + 160
+		}
+		page := make([]byte, 1, n)
+		page[0] = '['
+		for i, c := range t.changes {
 			if i > 0 {
 				page = append(page, ',')
 			}
-			page = append(page, v...)
-			sizes[i] = len(v)
+			start := len(page)
+			var err error
+			if page, err = appendChange(page, c, payloads[i]); err != nil {
+				return fmt.Errorf("store: encode change: %w", err)
+			}
+			// The window holds the record and, for a profile, its JSON.
+			sizes[i] = len(page) - start + len(c.Raw)
 		}
 		page = append(page, ']')
 		if err := t.tx.Set(keyLogPage(t.changes[0].Seq, t.seq), page); err != nil {

@@ -37,6 +37,12 @@ type Change struct {
 	Log     *LogRecord   `json:"log,omitempty"`
 	Erase   *Erasure     `json:"erase,omitempty"`
 	Account *Account     `json:"account,omitempty"`
+
+	// Raw, when set, is the JSON of Profile as the engine stored it (map
+	// members in any order). Sinks that write the profile as JSON use it
+	// instead of encoding Profile again; it is not part of the change's
+	// own JSON, so a change read back from storage has none.
+	Raw []byte `json:"-"`
 }
 
 // Account is a B2B account (a Segment group or a CIAM organization): its

@@ -142,9 +142,12 @@ func traitString(p *canon.Profile, key string) string {
 
 func profileRow(d schemas.Dialect, c *canon.Change) (*row, error) {
 	p := c.Profile
-	doc, err := json.Marshal(p)
-	if err != nil {
-		return nil, err
+	doc := c.Raw // the engine's own encoding, when the change carries it
+	if doc == nil {
+		var err error
+		if doc, err = json.Marshal(p); err != nil {
+			return nil, err
+		}
 	}
 	r := &row{dialect: d}
 	r.add("profile_id", p.ID)

@@ -129,7 +129,7 @@ func (s *Sink) appendRecords(recs []*kgo.Record, c *canon.Change) ([]*kgo.Record
 		if c.Profile == nil || c.Profile.ID == "" {
 			return nil, fmt.Errorf("kafka: change %d: profile change without a profile id", c.Seq)
 		}
-		v, err := json.Marshal(c.Profile)
+		v, err := profileJSON(c)
 		if err != nil {
 			return nil, fmt.Errorf("kafka: change %d: encode profile: %w", c.Seq, err)
 		}
@@ -172,6 +172,15 @@ func (s *Sink) appendRecords(recs []*kgo.Record, c *canon.Change) ([]*kgo.Record
 		recs = append(recs, &kgo.Record{Topic: identity, Key: []byte(c.Erase.ProfileIDs[0]), Value: v, Headers: hs(c.Kind)})
 	}
 	return recs, nil
+}
+
+// profileJSON is the JSON of a profile change's profile: the engine's own
+// encoding when the change carries it.
+func profileJSON(c *canon.Change) ([]byte, error) {
+	if c.Raw != nil {
+		return c.Raw, nil
+	}
+	return json.Marshal(c.Profile)
 }
 
 // tombstone is a record with a nil value: on a compacted topic it deletes

@@ -210,3 +210,22 @@ func TestIdentityLogCarriesNoValues(t *testing.T) {
 		t.Error("Write modified the shared change record")
 	}
 }
+
+// TestProfileRecordUsesTheEngineJSON checks that a profile change carrying
+// its stored JSON is written as those bytes, and one without is encoded.
+func TestProfileRecordUsesTheEngineJSON(t *testing.T) {
+	s := &Sink{cfg: DefaultConfig()}
+	raw := []byte(`{"profile_id":"p-1","version":3,"traits":{"first_name":"Ada"}}`)
+	recs, err := s.appendRecords(nil, &canon.Change{Seq: 1, Kind: canon.ChangeProfile, Profile: profile("p-1", 3), Raw: raw})
+	if err != nil || len(recs) != 1 || string(recs[0].Value) != string(raw) {
+		t.Fatalf("with Raw: %v, %d records", err, len(recs))
+	}
+	recs, err = s.appendRecords(nil, &canon.Change{Seq: 2, Kind: canon.ChangeProfile, Profile: profile("p-1", 4)})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("without Raw: %v, %d records", err, len(recs))
+	}
+	var p canon.Profile
+	if err := json.Unmarshal(recs[0].Value, &p); err != nil || p.ID != "p-1" || p.Version != 4 {
+		t.Errorf("without Raw: %s decodes to %+v, %v", recs[0].Value, p, err)
+	}
+}
