@@ -1,6 +1,7 @@
 package clickhouse_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -19,6 +20,12 @@ func TestRestrictedRowsStayOut(t *testing.T) {
 	p.Restricted = true
 	p.Profile.Traits = map[string]any{"first_name": "Carol"}
 	p.Profile.Consent = map[string]canon.ConsentState{"analytics": {Value: false, Source: "ciam"}}
+	// As from the engine: the change carries the whole profile's JSON.
+	raw, err := json.Marshal(p.Profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Raw = raw
 	if err := s.Write(t.Context(), changes(100, ev, p)); err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +34,7 @@ func TestRestrictedRowsStayOut(t *testing.T) {
 	}
 	var email, first, js string
 	var orders int64
-	err := conn.QueryRow(t.Context(), "SELECT email, first_name, order_count, profile FROM profiles FINAL WHERE profile_id = 'p-carol'").Scan(&email, &first, &orders, &js)
+	err = conn.QueryRow(t.Context(), "SELECT email, first_name, order_count, profile FROM profiles FINAL WHERE profile_id = 'p-carol'").Scan(&email, &first, &orders, &js)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -307,6 +307,7 @@ func restrictedProfile(c *canon.Change) *canon.Change {
 	p := *c.Profile
 	p.Identifiers, p.Traits, p.TraitSources = nil, map[string]any{}, nil
 	out.Profile = &p
+	out.Raw = nil // the engine's JSON is of the whole profile
 	return &out
 }
 
