@@ -336,3 +336,19 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("DefaultConfig().Validate() = %v", err)
 	}
 }
+
+// TestProfileVersionsCoalesce writes three versions of a profile in one
+// batch: only the newest becomes a row, and FINAL answers it.
+func TestProfileVersionsCoalesce(t *testing.T) {
+	s, conn := openSink(t)
+	a := id(canon.Email, "coalesce@shop.io")
+	if err := s.Write(t.Context(), changes(300, profile("p-co", 1, 0, a), profile("p-co", 2, 1, a), profile("p-co", 3, 2, a))); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, conn, "SELECT count() FROM profiles WHERE profile_id = 'p-co'"); n != 1 {
+		t.Errorf("%d rows for three versions in one batch, want 1", n)
+	}
+	if n := count(t, conn, "SELECT count() FROM profiles FINAL WHERE profile_id = 'p-co' AND version = 3 AND order_count = 2"); n != 1 {
+		t.Errorf("the newest version is not the row kept")
+	}
+}

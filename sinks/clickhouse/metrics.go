@@ -12,6 +12,10 @@ type metrics struct {
 	// restricted counts rows not written because the person's consent
 	// keeps them out of analytics: spine_sink_restricted_total{sink,table}.
 	restricted *prometheus.CounterVec
+	// superseded counts profile versions not written because a newer
+	// version of the same profile came in the same batch:
+	// spine_sink_superseded_total{sink,table}.
+	superseded *prometheus.CounterVec
 }
 
 // newMetrics registers the sink's metrics with reg, which may be nil. The
@@ -32,7 +36,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &metrics{rows: rows, inserts: inserts, restricted: restricted}, nil
+	superseded, err := counter(reg, "spine_sink_superseded_total", "Profile versions not written because a newer version of the same profile came in the same batch.")
+	if err != nil {
+		return nil, err
+	}
+	return &metrics{rows: rows, inserts: inserts, restricted: restricted, superseded: superseded}, nil
 }
 
 func counter(reg prometheus.Registerer, metric, help string) (*prometheus.CounterVec, error) {

@@ -33,10 +33,13 @@ func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
 	days := map[time.Time]bool{} // event days whose roll-ups to recompute
 	profilesChanged := false
 	skipped, restricted, erasures := 0, 0, 0
+	superseded := supersededProfiles(batch)
 	for i := range batch {
 		c := &batch[i]
 		var err error
 		switch {
+		case superseded[i]:
+			profilesChanged = true
 		case c.Kind == canon.ChangeEvent && c.Event != nil && c.Restricted:
 			// The person's consent keeps them out of analytics: no new rows.
 			restricted++
@@ -87,6 +90,9 @@ func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
 	if restricted > 0 {
 		s.metrics.restricted.WithLabelValues(name, tableEvents).Add(float64(restricted))
 	}
+	if n := len(superseded); n > 0 {
+		s.metrics.superseded.WithLabelValues(name, tableProfiles).Add(float64(n))
+	}
 	if skipped > 0 {
 		s.log.Warn("clickhouse sink skipped changes it does not know", "count", skipped)
 	}
@@ -102,6 +108,37 @@ func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
 	}
 	last := &batch[len(batch)-1]
 	return s.refresh(ctx, days, profilesChanged, last.Seq, last.At)
+}
+
+// supersededProfiles returns the indexes of the batch's profile changes
+// that a later version of the same profile in the batch replaces: the
+// profiles table keeps the newest version of each profile (FINAL), so
+// their rows would be inserted only to be merged away. A profile that
+// changes with every event of a busy person becomes one row per batch
+// instead of one per event. A deletion of the profile in between keeps
+// the versions before it, and a batch with an erasure is written whole,
+// so the order of rows and deletions stays as Write describes it.
+func supersededProfiles(batch []canon.Change) map[int]bool {
+	var out map[int]bool
+	later := map[string]bool{} // a newer version comes later in the batch
+	for i := len(batch) - 1; i >= 0; i-- {
+		c := &batch[i]
+		switch {
+		case c.Kind == canon.ChangeErase:
+			return nil
+		case c.Kind == canon.ChangeDelete && c.Delete != nil:
+			delete(later, c.Delete.ProfileID)
+		case c.Kind == canon.ChangeProfile && c.Profile != nil:
+			if later[c.Profile.ID] {
+				if out == nil {
+					out = map[int]bool{}
+				}
+				out[i] = true
+			}
+			later[c.Profile.ID] = true
+		}
+	}
+	return out
 }
 
 // writer holds the rows and deletions of one Write that are not yet sent.
