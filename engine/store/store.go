@@ -31,7 +31,8 @@ type Options struct {
 	// DedupTTL is how long message ids are remembered for duplicate detection.
 	DedupTTL time.Duration
 	// RecentChangeBytes bounds the newest change records kept in memory
-	// for sinks (encoded size).
+	// for sinks: their encoded size, plus the profile JSON a profile
+	// change carries for the sinks (about 1.6× the records alone).
 	RecentChangeBytes int64
 	// SyncWrites makes every commit durable on return (fsync).
 	SyncWrites bool
@@ -63,7 +64,7 @@ func DefaultOptions(dir string) Options {
 		DedupTTL:          7 * 24 * time.Hour,
 		SyncWrites:        true,
 		MemTableBytes:     32 << 20,
-		RecentChangeBytes: 32 << 20,
+		RecentChangeBytes: 48 << 20, // the records 32 MiB held before profile changes carried their JSON
 		ValueThreshold:    64,
 		Logger:            slog.Default(),
 	}
