@@ -369,15 +369,4 @@ func (s *sampleWriter) flush() {
 	_ = s.w.Flush()
 }
 
-func (s *sampleWriter) flushEvery(ctx context.Context, d time.Duration) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.flush()
-		}
-	}
-}
+func (s *sampleWriter) flushEvery(ctx context.Context, d time.Duration) { every(ctx, d, s.flush) }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"math"
 	"os"
 	"runtime/metrics"
@@ -212,4 +213,19 @@ func cpuPressureSome() float64 {
 		}
 	}
 	return math.NaN()
+}
+
+// every calls fn every d until ctx ends. A call that overruns d delays the
+// next one rather than queueing ticks.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
 }

@@ -63,39 +63,25 @@ func (b *benchRun) produceProbes(ctx context.Context, cl *kgo.Client) {
 	if b.cfg.probeRate <= 0 {
 		return
 	}
-	tick := time.NewTicker(time.Second / time.Duration(b.cfg.probeRate))
-	defer tick.Stop()
 	topic := b.o.TopicPrefix + string(canon.Web)
 	n := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	every(ctx, time.Second/time.Duration(b.cfg.probeRate), func() {
 		ph := b.phase.Load()
 		if !ingesting(ph) {
-			continue
+			return
 		}
 		n++
 		pr := &probe{id: fmt.Sprintf("bp-%s-%d", b.runID, n), partition: int32(n % b.o.Partitions), phase: ph}
 		pr.sent = time.Now()
 		b.probes.add(pr)
 		cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: pr.partition, Key: []byte(pr.id), Value: probeJSON(pr.id, pr.sent)}, nil)
-	}
+	})
 }
 
 // watchProbes polls engine.Lookup for the oldest unseen probe of every
 // partition every millisecond.
 func (b *benchRun) watchProbes(ctx context.Context) {
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	every(ctx, time.Millisecond, func() {
 		b.probes.mu.Lock()
 		heads := make([]*probe, 0, len(b.probes.pending))
 		for _, q := range b.probes.pending {
@@ -123,20 +109,13 @@ func (b *benchRun) watchProbes(ctx context.Context) {
 				h = nxt
 			}
 		}
-	}
+	})
 }
 
 // watchProbesCH asks ClickHouse every 100 ms which of the oldest unseen
 // probes the events table holds.
 func (b *benchRun) watchProbesCH(ctx context.Context) {
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	every(ctx, 100*time.Millisecond, func() {
 		b.probes.mu.Lock()
 		var ask []*probe
 		for _, p := range b.probes.all[b.probes.chNext:] {
@@ -149,7 +128,7 @@ func (b *benchRun) watchProbesCH(ctx context.Context) {
 		}
 		b.probes.mu.Unlock()
 		if len(ask) == 0 {
-			continue
+			return
 		}
 		ids := make([]string, len(ask))
 		byID := map[string]*probe{}
@@ -161,7 +140,7 @@ func (b *benchRun) watchProbesCH(ctx context.Context) {
 		got, err := b.wh.Present(qctx, b.o.CHDatabase, canon.Web, ids)
 		cancel()
 		if err != nil {
-			continue // the sink may not have created the table yet
+			return // the sink may not have created the table yet
 		}
 		now := time.Now()
 		b.probes.mu.Lock()
@@ -172,5 +151,5 @@ func (b *benchRun) watchProbesCH(ctx context.Context) {
 			b.probes.chNext++
 		}
 		b.probes.mu.Unlock()
-	}
+	})
 }

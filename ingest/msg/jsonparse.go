@@ -134,17 +134,30 @@ func (p *parser) literal(lit string) bool {
 	return true
 }
 
-// object decodes the object at p.i (at its '{').
-func (p *parser) object() (map[string]any, bool) {
+// open enters the object or array at p.i (at its opening bracket), within
+// the depth limit. empty reports that its closing bracket, end, came next
+// and was consumed: the value is complete.
+func (p *parser) open(end byte) (empty, ok bool) {
 	p.depth++
 	if p.depth > p.maxDepth {
-		return nil, false
+		return false, false
 	}
 	p.i++
 	p.skipSpace()
-	if p.i < len(p.b) && p.b[p.i] == '}' {
+	if p.i < len(p.b) && p.b[p.i] == end {
 		p.i++
 		p.depth--
+		return true, true
+	}
+	return false, true
+}
+
+// object decodes the object at p.i (at its '{').
+func (p *parser) object() (map[string]any, bool) {
+	switch empty, ok := p.open('}'); {
+	case !ok:
+		return nil, false
+	case empty:
 		return map[string]any{}, true
 	}
 	start := len(p.members)
@@ -194,15 +207,10 @@ func (p *parser) object() (map[string]any, bool) {
 
 // array decodes the array at p.i (at its '[').
 func (p *parser) array() ([]any, bool) {
-	p.depth++
-	if p.depth > p.maxDepth {
+	switch empty, ok := p.open(']'); {
+	case !ok:
 		return nil, false
-	}
-	p.i++
-	p.skipSpace()
-	if p.i < len(p.b) && p.b[p.i] == ']' {
-		p.i++
-		p.depth--
+	case empty:
 		return []any{}, true // empty, not nil, as encoding/json decodes it
 	}
 	start := len(p.elems)
