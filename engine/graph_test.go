@@ -344,6 +344,58 @@ func TestQuarantineAfterConflicts(t *testing.T) {
 	checkInvariants(t, e)
 }
 
+// A store's own number, typed at the till for customers who give none, is
+// the highest-priority identifier of those purchases: it anchors them, and
+// it is the loyalty cards that cannot join. The refusals count against the
+// number, not against the customers' cards.
+func TestQuarantineJunkAnchor(t *testing.T) {
+	e := openWith(t, nil)
+	store := id(canon.Phone, "+14155550100")
+	till := func(n int) canon.Event {
+		return ev(canon.POS, fmt.Sprint("t", n), canon.KindOrder, n, obs(canon.Phone, store.Value), obs(canon.LoyaltyID, fmt.Sprint("L", n)))
+	}
+	for n := 1; n <= 5; n++ { // three cards merge up to the limit; two are refused
+		apply(t, e, till(n))
+	}
+	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 0 {
+		t.Fatalf("quarantined after two refusals: %+v", qs)
+	}
+	apply(t, e, till(6))
+	qs, err := e.Quarantined(t.Context(), 10)
+	if err != nil || len(qs) != 1 || *qs[0].Identifier != store || len(qs[0].Others) != 3 {
+		t.Fatalf("Quarantined = %+v, %v; want the store's number, refused with 3 profiles", qs, err)
+	}
+	// What the number glued comes apart: every card is a customer of its own.
+	seen := map[string]bool{}
+	for n := 1; n <= 6; n++ {
+		p := lookup(t, e, canon.LoyaltyID, fmt.Sprint("L", n))
+		if seen[p.ID] {
+			t.Errorf("card L%d shares profile %s with another card", n, p.ID)
+		}
+		seen[p.ID] = true
+	}
+	checkInvariants(t, e)
+}
+
+// A registered customer refused on devices other accounts own is not the
+// junk: the shared devices are.
+func TestQuarantineSparesTheOverflowingType(t *testing.T) {
+	e := openWith(t, nil)
+	for i, owner := range []string{"u1", "u3", "u4"} {
+		apply(t, e, ev(canon.Mobile, fmt.Sprint("own", i), canon.KindIdentify, i, obs(canon.UserID, owner), obs(canon.DeviceID, fmt.Sprint("d", i))))
+	}
+	for i := range 3 {
+		apply(t, e, ev(canon.Mobile, fmt.Sprint("guest", i), canon.KindIdentify, 10+i, obs(canon.UserID, "u2"), obs(canon.DeviceID, fmt.Sprint("d", i))))
+	}
+	qs, err := e.Quarantined(t.Context(), 10)
+	if err != nil || len(qs) != 0 {
+		t.Fatalf("Quarantined = %+v, %v; want none (each device was refused once)", qs, err)
+	}
+	if s := e.Stats(); s.Conflicts != 3 {
+		t.Errorf("conflicts = %d, want 3", s.Conflicts)
+	}
+}
+
 func TestQuarantineByNames(t *testing.T) {
 	e := openWith(t, nil)
 	shared := id(canon.Email, "family@x.io")

@@ -212,13 +212,15 @@ func count(ms []canon.Identifier, t canon.IDType) int {
 	return n
 }
 
-func (m *refModel) fits(a, b []canon.Identifier) bool {
+// over returns the types whose limit a union of a and b would exceed.
+func (m *refModel) over(a, b []canon.Identifier) []canon.IDType {
+	var out []canon.IDType
 	for t, lim := range m.limit {
 		if count(a, t)+count(b, t) > lim {
-			return false
+			out = append(out, t)
 		}
 	}
-	return true
+	return out
 }
 
 // add makes a new identifier known, alone until linked.
@@ -338,7 +340,7 @@ func (m *refModel) applyEvent(ev *canon.Event) {
 		if !m.known[o.Identifier] {
 			m.add(o)
 			if count(ms, o.Type) >= m.limit[o.Type] {
-				m.refuse(o.Identifier) // it starts its own profile
+				m.refuse([]canon.IDType{o.Type}, a.Identifier, o.Identifier) // o starts its own profile
 				continue
 			}
 			m.edges[pairOf(a.Identifier, o.Identifier)] = key // until the star below replaces it
@@ -352,8 +354,8 @@ func (m *refModel) applyEvent(ev *canon.Event) {
 			m.cands[pairOf(a.Identifier, o.Identifier)] = true
 			continue
 		}
-		if !m.fits(ms, m.members(o.Identifier)) {
-			m.refuse(o.Identifier)
+		if over := m.over(ms, m.members(o.Identifier)); len(over) > 0 {
+			m.refuse(over, a.Identifier, o.Identifier)
 			continue
 		}
 		m.edges[pairOf(a.Identifier, o.Identifier)] = key // until the star below replaces it
@@ -416,12 +418,16 @@ func (m *refModel) applyEvent(ev *canon.Event) {
 	}
 }
 
-// refuse records a refused link (a conflict) of id.
-func (m *refModel) refuse(id canon.Identifier) {
+// refuse records a refused link (a conflict) between two values; it
+// counts toward quarantining each whose type is not among those over their
+// limits.
+func (m *refModel) refuse(over []canon.IDType, ids ...canon.Identifier) {
 	m.conflicts++
-	if !m.quar[id] {
-		m.refusals[id]++
-		m.refusedNow[id] = true
+	for _, id := range ids {
+		if !m.quar[id] && !slices.Contains(over, id.Type) {
+			m.refusals[id]++
+			m.refusedNow[id] = true
+		}
 	}
 }
 
@@ -497,7 +503,7 @@ func (m *refModel) link(a, b canon.Identifier) errClass {
 		m.add(canon.Observation{Identifier: b, Trust: canon.Verified})
 	case slices.Contains(ms, b):
 	default:
-		if !m.fits(ms, m.members(b)) {
+		if len(m.over(ms, m.members(b))) > 0 {
 			return classConflict
 		}
 	}

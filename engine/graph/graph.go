@@ -16,6 +16,7 @@ import (
 // is in the store transaction it is given. It is not safe for concurrent
 // use with the same transaction.
 type Graph struct {
+	types           []canon.IDType // by priority
 	prio            map[canon.IDType]int
 	limit           map[canon.IDType]int
 	policy          map[canon.IDType]TypeConfig
@@ -38,6 +39,7 @@ func New(c Config, secret []byte) (*Graph, error) {
 		quarantineAfter: c.QuarantineAfter, quarantineNames: c.QuarantineNames, secret: secret,
 	}
 	for i, t := range c.Types {
+		g.types = append(g.types, t.Type)
 		g.prio[t.Type] = i
 		g.limit[t.Type] = t.Limit
 		g.policy[t.Type] = t
@@ -182,13 +184,11 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 				// the refusal is on record.
 				alone := g.create(tx, o, ev.Time)
 				res.touch(alone.Comp)
-				q, err := g.conflict(tx, a, alone, o, "limit:"+string(o.Type), evidence(o))
+				q, err := g.conflict(tx, anchorObs, a, o, alone, []canon.IDType{o.Type}, evidence(o))
 				if err != nil {
 					return nil, err
 				}
-				if q {
-					junk = append(junk, o.Identifier)
-				}
+				junk = append(junk, q...)
 				continue
 			}
 			g.join(tx, a, o, ev.Time)
@@ -208,15 +208,13 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 			}
 			continue
 		}
-		if t, ok := g.fits(a, b); !ok {
+		if over := g.over(a, b); len(over) > 0 {
 			res.touch(c)
-			q, err := g.conflict(tx, a, b, o, "limit:"+string(t), evidence(o))
+			q, err := g.conflict(tx, anchorObs, a, o, b, over, evidence(o))
 			if err != nil {
 				return nil, err
 			}
-			if q {
-				junk = append(junk, o.Identifier)
-			}
+			junk = append(junk, q...)
 			continue
 		}
 		survivor, err := g.merge(tx, a, b, o, evidence(o))
@@ -326,15 +324,16 @@ func (g *Graph) join(tx *store.Txn, st *profile.State, o canon.Observation, at t
 	tx.Emit(canon.Change{Kind: canon.ChangeMapping, Mapping: &canon.Mapping{Identifier: o.Identifier, ProfileID: st.ID}})
 }
 
-// fits reports whether two profiles may merge within the type limits, and
-// the first type that would overflow.
-func (g *Graph) fits(a, b *profile.State) (canon.IDType, bool) {
-	for t, lim := range g.limit {
-		if a.Count(t)+b.Count(t) > lim {
-			return t, false
+// over returns the types, by priority, whose limit a merge of two profiles
+// would exceed; none when they may merge.
+func (g *Graph) over(a, b *profile.State) []canon.IDType {
+	var out []canon.IDType
+	for _, t := range g.types {
+		if a.Count(t)+b.Count(t) > g.limit[t] {
+			out = append(out, t)
 		}
 	}
-	return "", true
+	return out
 }
 
 // merge unites two profiles. The survivor's id is the higher identity
@@ -380,10 +379,16 @@ func (g *Graph) merge(tx *store.Txn, a, b *profile.State, via canon.Observation,
 	return big, nil
 }
 
-// conflict records a refused link, and counts it toward quarantining the
-// identifier that tried to link; it reports whether that quarantined it.
-func (g *Graph) conflict(tx *store.Txn, a, b *profile.State, via canon.Observation, reason string, ev *canon.Evidence) (bool, error) {
-	viaID := via.Identifier
+// conflict records a refused link of o (in profile b) into the anchor's
+// profile a, because the types in over would exceed their limits. It
+// counts the refusal toward quarantining each of the two values whose type
+// is not among those: the value that bridges two people (a store's number
+// typed for many customers, a device shared by two accounts) is the junk
+// one, whichever of the two it is; a value of an overflowing type is only
+// the second person's own. It returns the values that became quarantined.
+func (g *Graph) conflict(tx *store.Txn, anchor canon.Observation, a *profile.State, o canon.Observation, b *profile.State, over []canon.IDType, ev *canon.Evidence) ([]canon.Identifier, error) {
+	viaID := o.Identifier
+	reason := "limit:" + string(over[0])
 	tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{
 		Type: canon.LogConflict, ProfileID: a.ID, Others: []string{b.ID}, Identifier: &viaID, Reason: reason, Evidence: ev,
 	}})
@@ -391,7 +396,23 @@ func (g *Graph) conflict(tx *store.Txn, a, b *profile.State, via canon.Observati
 	b.AddConflict(canon.LogRecord{Type: canon.LogConflict, ProfileID: b.ID, Others: []string{a.ID}, Identifier: &viaID, Reason: reason, Evidence: ev})
 	tx.PutProfile(a)
 	tx.PutProfile(b)
-	return g.noteConflict(tx, viaID, a.ID)
+	var junk []canon.Identifier
+	for _, side := range [...]struct {
+		id    canon.Identifier
+		other string
+	}{{anchor.Identifier, b.ID}, {viaID, a.ID}} {
+		if slices.Contains(over, side.id.Type) {
+			continue
+		}
+		q, err := g.noteConflict(tx, side.id, side.other)
+		if err != nil {
+			return nil, err
+		}
+		if q {
+			junk = append(junk, side.id)
+		}
+	}
+	return junk, nil
 }
 
 func newProfileID() string {

@@ -82,8 +82,8 @@ func (g *Graph) Link(tx *store.Txn, a, b canon.Identifier, ev *canon.Evidence) (
 		if err != nil {
 			return nil, err
 		}
-		if t, ok := g.fits(sa, sb); !ok {
-			return nil, fmt.Errorf("%w: merging would exceed the %s limit", canon.ErrConflict, t)
+		if over := g.over(sa, sb); len(over) > 0 {
+			return nil, fmt.Errorf("%w: merging would exceed the %s limit", canon.ErrConflict, over[0])
 		}
 		if out, err = g.merge(tx, sa, sb, canon.Observation{Identifier: b, Trust: ev.Trust}, ev); err != nil {
 			return nil, err
