@@ -63,6 +63,8 @@ func (g *Graph) Rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 	}
 	var out []uint64
 	var others []string
+	r := tx.Scan() // the parts' events, one iterator for them all
+	defer r.Close()
 	for i, p := range parts {
 		var ns *profile.State
 		if i == keep {
@@ -82,7 +84,7 @@ func (g *Graph) Rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 				}
 				tx.Emit(canon.Change{Kind: canon.ChangeMapping, Mapping: &canon.Mapping{Identifier: id, ProfileID: ns.ID}})
 			}
-			err := tx.Reader().Events(id.Key(), func(e *canon.Event) error {
+			err := r.Events(id.Key(), func(e *canon.Event) error {
 				ns.AddEvent(e)
 				return nil
 			})
@@ -117,7 +119,8 @@ func (g *Graph) parts(tx *store.Txn, st *profile.State) ([][]canon.ProfileIdenti
 		part[i] = -1
 	}
 	var parts [][]canon.ProfileIdentifier
-	r := tx.Reader()
+	r := tx.Scan()
+	defer r.Close()
 	for start := range st.Identifiers {
 		if part[start] >= 0 {
 			continue

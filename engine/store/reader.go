@@ -11,7 +11,42 @@ import (
 )
 
 // Reader reads a consistent snapshot.
-type Reader struct{ tx *badger.Txn }
+type Reader struct {
+	tx *badger.Txn
+	// its holds, for a reader from Txn.Scan, one iterator per kind of
+	// record, reused across calls until Close.
+	its map[byte]*badger.Iterator
+}
+
+// Close releases a scanning reader's iterators; it is a no-op otherwise.
+func (r *Reader) Close() {
+	for _, it := range r.its {
+		it.Close()
+	}
+	clear(r.its)
+}
+
+// scan calls fn for each record under prefix, whose first byte is its kind.
+// A one-off reader opens an iterator for the call; a scanning reader seeks
+// its kept iterator instead: Badger sorts an update transaction's pending
+// writes each time it opens an iterator, so a profile read one iterator per
+// identifier costs one sort of the whole transaction per identifier.
+func (r *Reader) scan(prefix []byte, fn func(key []byte, it *badger.Item) error) error {
+	var it *badger.Iterator
+	if r.its == nil {
+		it = r.tx.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 16})
+		defer it.Close()
+	} else if it = r.its[prefix[0]]; it == nil {
+		it = r.tx.NewIterator(badger.IteratorOptions{Prefix: prefix[:1]})
+		r.its[prefix[0]] = it
+	}
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		if err := fn(it.Item().Key(), it.Item()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Edge is one stored link, seen from one of its ends.
 type Edge struct {
@@ -22,34 +57,27 @@ type Edge struct {
 // Edges lists the links of an identifier.
 func (r *Reader) Edges(idkey string) ([]Edge, error) {
 	prefix := withLen(pEdge, idkey)
-	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 16})
-	defer it.Close()
 	var out []Edge
-	for it.Rewind(); it.Valid(); it.Next() {
-		e := Edge{Other: string(it.Item().Key()[len(prefix):])}
-		err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e.Evidence) })
-		if err != nil {
-			return nil, fmt.Errorf("store: decode edge: %w", err)
+	err := r.scan(prefix, func(key []byte, item *badger.Item) error {
+		e := Edge{Other: string(key[len(prefix):])}
+		if err := item.Value(func(b []byte) error { return json.Unmarshal(b, &e.Evidence) }); err != nil {
+			return fmt.Errorf("store: decode edge: %w", err)
 		}
 		out = append(out, e)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // Events calls fn for each event filed under an identifier, oldest first.
 func (r *Reader) Events(idkey string, fn func(e *canon.Event) error) error {
-	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: withLen(pEvent, idkey), PrefetchValues: true, PrefetchSize: 64})
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
+	return r.scan(withLen(pEvent, idkey), func(_ []byte, item *badger.Item) error {
 		var e canon.Event
-		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
+		if err := item.Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
 			return fmt.Errorf("store: decode event: %w", err)
 		}
-		if err := fn(&e); err != nil {
-			return err
-		}
-	}
-	return nil
+		return fn(&e)
+	})
 }
 
 // Positions returns every stored consume position.

@@ -49,6 +49,11 @@ func (t *Txn) Now() time.Time { return t.now }
 // reader sees them.
 func (t *Txn) Reader() *Reader { return &Reader{tx: t.tx} }
 
+// Scan is a Reader for many reads in a row (a profile's identifiers, one
+// after another): it keeps its iterators until Close, so it does not see
+// writes made after its first read of a kind of record.
+func (t *Txn) Scan() *Reader { return &Reader{tx: t.tx, its: map[byte]*badger.Iterator{}} }
+
 func (t *Txn) getU64(key string) (uint64, error) {
 	if v, ok := t.u64s[key]; ok {
 		return v, nil
