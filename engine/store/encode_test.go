@@ -92,3 +92,55 @@ func TestSplicedEncodings(t *testing.T) {
 		t.Errorf("appendMember({}) = %s", got)
 	}
 }
+
+func TestEvidenceEncoding(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 890123456, time.UTC)
+	for _, ev := range []canon.Evidence{
+		{Channel: canon.Web, MessageID: "0b8f6a52-5d7e-4c1e-9a53-3f1f0f7b1c2d", Time: at, Trust: canon.Asserted},
+		{Channel: canon.CIAM, MessageID: "m1", Time: at.Add(-time.Hour * 24 * 365 * 60), Trust: canon.Verified},
+		{Channel: "api", Trust: canon.Verified}, // the zero time
+		{},
+	} {
+		b := appendEvidence(nil, ev)
+		if len(b) >= 64 && len(ev.MessageID) <= 36 {
+			t.Errorf("%+v: %d bytes, over the store's value threshold", ev, len(b))
+		}
+		var got canon.Evidence
+		if err := decodeEvidence(b, &got); err != nil || got != ev {
+			t.Errorf("round trip of %+v = %+v, %v", ev, got, err)
+		}
+		if ev.Trust == 0 {
+			continue // not valid as JSON
+		}
+		// Stores written before the binary encoding hold JSON.
+		j, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = canon.Evidence{}
+		if err := decodeEvidence(j, &got); err != nil || !got.Time.Equal(ev.Time) || got.MessageID != ev.MessageID || got.Trust != ev.Trust {
+			t.Errorf("JSON %s = %+v, %v", j, got, err)
+		}
+	}
+	b := appendEvidence(nil, canon.Evidence{Channel: canon.POS, MessageID: "tx-1", Time: at, Trust: canon.Observed})
+	for _, bad := range [][]byte{nil, {0x7f}, b[:len(b)-1], append(append([]byte{}, b...), 0), {evidenceV1, 200}} {
+		if err := decodeEvidence(bad, &canon.Evidence{}); err == nil {
+			t.Errorf("decodeEvidence(%x) accepted", bad)
+		}
+	}
+}
+
+func FuzzDecodeEvidence(f *testing.F) {
+	f.Add(appendEvidence(nil, canon.Evidence{Channel: canon.Web, MessageID: "m-1", Time: time.Unix(1e9, 5).UTC(), Trust: canon.Asserted}))
+	f.Add([]byte(`{"channel":"web","message_id":"m","time":"2026-01-01T00:00:00Z","trust":"asserted"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var ev canon.Evidence
+		if decodeEvidence(b, &ev) != nil || (len(b) > 0 && b[0] == '{') {
+			return
+		}
+		var again canon.Evidence
+		if err := decodeEvidence(appendEvidence(nil, ev), &again); err != nil || again != ev {
+			t.Fatalf("%x decodes to %+v, which re-encodes to %+v, %v", b, ev, again, err)
+		}
+	})
+}

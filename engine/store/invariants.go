@@ -95,7 +95,7 @@ func (r *Reader) ScanEdges(fn func(a, b string, ev canon.Evidence) error) error 
 			return err
 		}
 		var ev canon.Evidence
-		if err := json.Unmarshal(v, &ev); err != nil {
+		if err := decodeEvidence(v, &ev); err != nil {
 			return err
 		}
 		return fn(a, string(rest), ev)

@@ -26,12 +26,12 @@ func (r *Reader) Close() {
 	clear(r.its)
 }
 
-// scan calls fn for each record under prefix, whose first byte is its kind.
+// each calls fn for each record under prefix, whose first byte is its kind.
 // A one-off reader opens an iterator for the call; a scanning reader seeks
 // its kept iterator instead: Badger sorts an update transaction's pending
 // writes each time it opens an iterator, so a profile read one iterator per
 // identifier costs one sort of the whole transaction per identifier.
-func (r *Reader) scan(prefix []byte, fn func(key []byte, it *badger.Item) error) error {
+func (r *Reader) each(prefix []byte, fn func(key []byte, it *badger.Item) error) error {
 	var it *badger.Iterator
 	if r.its == nil {
 		it = r.tx.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 16})
@@ -58,9 +58,9 @@ type Edge struct {
 func (r *Reader) Edges(idkey string) ([]Edge, error) {
 	prefix := withLen(pEdge, idkey)
 	var out []Edge
-	err := r.scan(prefix, func(key []byte, item *badger.Item) error {
+	err := r.each(prefix, func(key []byte, item *badger.Item) error {
 		e := Edge{Other: string(key[len(prefix):])}
-		if err := item.Value(func(b []byte) error { return json.Unmarshal(b, &e.Evidence) }); err != nil {
+		if err := item.Value(func(b []byte) error { return decodeEvidence(b, &e.Evidence) }); err != nil {
 			return fmt.Errorf("store: decode edge: %w", err)
 		}
 		out = append(out, e)
@@ -71,7 +71,7 @@ func (r *Reader) Edges(idkey string) ([]Edge, error) {
 
 // Events calls fn for each event filed under an identifier, oldest first.
 func (r *Reader) Events(idkey string, fn func(e *canon.Event) error) error {
-	return r.scan(withLen(pEvent, idkey), func(_ []byte, item *badger.Item) error {
+	return r.each(withLen(pEvent, idkey), func(_ []byte, item *badger.Item) error {
 		var e canon.Event
 		if err := item.Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
 			return fmt.Errorf("store: decode event: %w", err)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	json "github.com/goccy/go-json"
 
 	"github.com/spinecdp/spine/engine/profile"
 	"github.com/spinecdp/spine/schemas/canon"
@@ -132,10 +131,7 @@ func (t *Txn) NewCreated() uint64 { t.created++; return t.created }
 
 // PutEdge stores a link between two identifiers, both ways.
 func (t *Txn) PutEdge(a, b string, ev canon.Evidence) error {
-	v, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("store: encode evidence: %w", err)
-	}
+	v := appendEvidence(nil, ev)
 	if err := t.tx.Set(keyEdge(a, b), v); err != nil {
 		return err
 	}
