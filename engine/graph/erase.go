@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
+	"io"
 	"slices"
 
 	"github.com/spinecdp/spine/engine/profile"
@@ -14,9 +16,20 @@ import (
 // Hash is the keyed hash kept of an erased identifier: enough to recognize
 // it again, nothing to recover it from.
 func (g *Graph) Hash(id canon.Identifier) string {
-	m := hmac.New(sha256.New, g.secret)
-	m.Write([]byte(id.Key()))
-	return hex.EncodeToString(m.Sum(nil))
+	// Every new identifier is hashed (was it erased?): the keyed state is
+	// kept in a pool rather than derived from the secret each time.
+	m, _ := g.hmacs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, g.secret)
+	}
+	m.Reset()
+	_, _ = io.WriteString(m, string(id.Type)) // writes to a hash never fail
+	_, _ = m.Write([]byte{0})
+	_, _ = io.WriteString(m, id.Value)
+	var sum [sha256.Size]byte
+	s := hex.EncodeToString(m.Sum(sum[:0]))
+	g.hmacs.Put(m)
+	return s
 }
 
 // Erasure is what one erasure removed.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/spinecdp/spine/engine/profile"
@@ -23,6 +24,7 @@ type Graph struct {
 	quarantineAfter int
 	quarantineNames int
 	secret          []byte
+	hmacs           sync.Pool // of hash.Hash keyed with secret, for Hash
 }
 
 // New returns a graph for a validated configuration. secret keys the hash

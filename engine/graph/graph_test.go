@@ -1,6 +1,9 @@
 package graph_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"strings"
 	"testing"
@@ -110,5 +113,12 @@ func TestHashIsKeyed(t *testing.T) {
 	}
 	if a.Hash(id) == a.Hash(canon.Identifier{Type: canon.Phone, Value: id.Value}) {
 		t.Error("the erasure hash ignores the type")
+	}
+	// Stores keep these hashes: the definition is HMAC-SHA256 of the
+	// identifier's key, in hex, and must not change.
+	m := hmac.New(sha256.New, []byte("another-secret-of-16"))
+	m.Write([]byte(id.Key()))
+	if want := hex.EncodeToString(m.Sum(nil)); b.Hash(id) != want {
+		t.Errorf("Hash = %s, want HMAC-SHA256 of the key %s", b.Hash(id), want)
 	}
 }
