@@ -76,6 +76,10 @@ type Config struct {
 	// StopTimeout bounds how long the in-flight batch may still take once
 	// Run's context is cancelled (soft stop).
 	StopTimeout time.Duration
+	// LagInterval is how often the lag of every assigned partition is
+	// refreshed from the partitions' end offsets (one ListOffsets request
+	// per broker).
+	LagInterval time.Duration
 }
 
 // DefaultConfig returns the defaults: a broker on 127.0.0.1:9092, topics
@@ -95,6 +99,7 @@ func DefaultConfig() Config {
 		BackoffMin:        100 * time.Millisecond,
 		BackoffMax:        10 * time.Second,
 		StopTimeout:       10 * time.Second,
+		LagInterval:       10 * time.Second,
 	}
 }
 
@@ -167,6 +172,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StopTimeout <= 0 {
 		fmt.Fprintf(&b, "StopTimeout (%v) must be > 0\n", c.StopTimeout)
+	}
+	if c.LagInterval < minFetchMaxWait {
+		fmt.Fprintf(&b, "LagInterval (%v) must be at least %v\n", c.LagInterval, minFetchMaxWait)
 	}
 	if b.Len() == 0 {
 		return nil

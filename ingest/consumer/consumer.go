@@ -59,6 +59,7 @@ type Consumer struct {
 	cl       *kgo.Client
 
 	decodeSecs map[canon.Channel]prometheus.Observer // per channel, resolved once
+	lag        lagWatch
 
 	running     atomic.Bool
 	topicsReady atomic.Bool
@@ -169,6 +170,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.topicsReady.Store(true)
 	c.cl.AddConsumeTopics(c.topics...)
 	c.log.Info("consuming", "topics", c.topics, "group", c.cfg.Group, "dlq", c.cfg.dlqTopic())
+	lagCtx, stopLag := context.WithCancel(ctx)
+	var lagDone sync.WaitGroup
+	lagDone.Go(func() { c.watchLag(lagCtx) })
+	defer lagDone.Wait()
+	defer stopLag()
 
 	errWait := c.newBackoff()
 	for {
@@ -270,6 +276,7 @@ func (c *Consumer) applyChunk(ctx, sctx context.Context, d *decoded) error {
 		c.m.events.WithLabelValues(string(ch)).Inc()
 	}
 	c.m.applySecs.Observe(time.Since(start).Seconds())
+	c.lag.applied(c.m, d.positions, d.marks)
 	c.commitForMonitoring(ctx, d.positions)
 	return nil
 }
@@ -334,10 +341,13 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 		return nil, fmt.Errorf("consumer: read positions: %w", err)
 	}
 	stored, fresh := 0, 0
+	from := make(map[canon.Partition]int64)
 	for topic, parts := range offsets {
 		for p := range parts {
+			from[canon.Partition{Topic: topic, Partition: p}] = -1
 			if o, ok := pos[canon.Partition{Topic: topic, Partition: p}]; ok && o >= 0 {
 				parts[p] = kgo.NewOffset().At(o).WithEpoch(-1)
+				from[canon.Partition{Topic: topic, Partition: p}] = o
 				stored++
 				c.log.Debug("seek to stored position", "topic", topic, "partition", p, "offset", o)
 			} else {
@@ -347,6 +357,7 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 			}
 		}
 	}
+	c.lag.assign(from)
 	c.log.Info("seeking to the engine's positions", "stored", stored, "from_earliest", fresh)
 	return offsets, nil
 }
@@ -374,6 +385,7 @@ func (c *Consumer) onLost(_ context.Context, _ *kgo.Client, lost map[string][]in
 func (c *Consumer) forget(parts map[string][]int32) {
 	for t, ps := range parts {
 		for _, p := range ps {
+			c.lag.drop(canon.Partition{Topic: t, Partition: p})
 			c.m.dropLag(t, p)
 		}
 	}

@@ -609,8 +609,9 @@ func TestLagMetric(t *testing.T) {
 	kafkatest.Produce(t, addr, "spine.iot", goods("d", 30)...) // 10 per partition
 	cfg := testConfig(addr)
 	cfg.MaxPollRecords = 2
+	cfg.LagInterval = 50 * time.Millisecond
 	app := newApplier()
-	// Hold the first batch so the lag seen by its fetch can be read.
+	// Hold the first batch so the lag can be read before anything is applied.
 	gate := make(chan struct{})
 	var held atomic.Bool
 	app.hook = func(ctx context.Context, _ canon.Batch) error {
@@ -642,6 +643,52 @@ func TestLagMetric(t *testing.T) {
 		if !ok || v != 0 {
 			t.Errorf("lag of spine.iot/%d = %v (present %v), want 0 once consumed", p, v, ok)
 		}
+	}
+	app.check(t)
+}
+
+// While the engine back-pressures ingest nothing is fetched; the lag must
+// still grow on the dashboard, for every assigned partition, not freeze at
+// what the last fetch saw.
+func TestLagWhileBackPressured(t *testing.T) {
+	addr, _ := kafkatest.Cluster(t, append(channelTopics(), "spine.dlq")...)
+	kafkatest.Produce(t, addr, "spine.iot", goods("d", 30)...) // 10 per partition
+	cfg := testConfig(addr)
+	cfg.LagInterval = 50 * time.Millisecond
+	app := newApplier()
+	gate := make(chan struct{})
+	app.hook = func(ctx context.Context, _ canon.Batch) error {
+		select { // the engine is stuck: nothing is applied
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
+	}
+	reg := prometheus.NewRegistry()
+	start(t, cfg, app, reg)
+
+	lag := func(topic string) (sum float64, series int) {
+		for p := range 3 {
+			if v, ok := metricValue(t, reg, "spine_consumer_lag_records",
+				map[string]string{"topic": topic, "partition": strconv.Itoa(p)}); ok {
+				sum, series = sum+v, series+1
+			}
+		}
+		return sum, series
+	}
+	eventually(t, "lag of spine.iot = 30", func() bool { v, _ := lag("spine.iot"); return v == 30 })
+	kafkatest.Produce(t, addr, "spine.iot", goods("e", 30)...)
+	eventually(t, "lag of spine.iot = 60 while stuck", func() bool { v, _ := lag("spine.iot"); return v == 60 })
+	// A partition nothing was ever written to reports 0, not nothing.
+	if v, n := lag("spine.web"); n != 3 || v != 0 {
+		t.Errorf("spine.web lag = %v over %d series, want 0 over 3", v, n)
+	}
+	close(gate)
+	app.waitEvents(t, 60)
+	eventually(t, "lag of spine.iot = 0 once applied", func() bool { v, _ := lag("spine.iot"); return v == 0 })
+	if v, _ := metricValue(t, reg, "spine_consumer_lag_errors_total", nil); v != 0 {
+		t.Errorf("spine_consumer_lag_errors_total = %v", v)
 	}
 	app.check(t)
 }

@@ -38,6 +38,9 @@ type decoded struct {
 	dlq       []*kgo.Record
 	dlqLabels [][2]string // channel, reason of dlq[i]
 	positions map[canon.Partition]int64
+	// marks holds each partition's high watermark as its fetch saw it, for
+	// the lag once the chunk is applied.
+	marks map[canon.Partition]int64
 }
 
 // partRecords are consecutive records of one partition.
@@ -76,12 +79,12 @@ func split(fs kgo.Fetches, size int) [][]partRecords {
 // decodeChunk decodes every record of a chunk. It never fails: whatever
 // cannot become an event becomes a DLQ record.
 func (c *Consumer) decodeChunk(chunk []partRecords) *decoded {
-	d := &decoded{positions: make(map[canon.Partition]int64)}
+	d := &decoded{positions: make(map[canon.Partition]int64), marks: make(map[canon.Partition]int64)}
 	for _, p := range chunk {
-		next := p.recs[len(p.recs)-1].Offset + 1
-		d.positions[canon.Partition{Topic: p.topic, Partition: p.partition}] = next
+		part := canon.Partition{Topic: p.topic, Partition: p.partition}
+		d.positions[part] = p.recs[len(p.recs)-1].Offset + 1
 		if p.hw > 0 {
-			c.m.setLag(p.topic, p.partition, p.hw-next)
+			d.marks[part] = p.hw
 		}
 		ch, known := c.channels[p.topic]
 		for _, r := range p.recs {

@@ -19,6 +19,7 @@ type metrics struct {
 	dlq         *prometheus.CounterVec   // channel, reason
 	lag         *prometheus.GaugeVec     // topic, partition
 	pollErrors  prometheus.Counter       //
+	lagErrors   prometheus.Counter
 	decode      *prometheus.HistogramVec // channel
 	panics      *prometheus.CounterVec   // channel
 	dlqErrors   prometheus.Counter
@@ -39,11 +40,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"channel", "reason"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "spine_consumer_lag_records",
-			Help: "Records between the consumer's position and the partition's high watermark, as of the last fetch.",
+			Help: "Records between the engine's position and the partition's high watermark: from each fetch, and for every assigned partition each lag interval (also while ingest is back-pressured).",
 		}, []string{"topic", "partition"}),
 		pollErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "spine_consumer_poll_errors_total",
 			Help: "Errors returned by polls (fetch, group and metadata errors); the client retries them.",
+		}),
+		lagErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spine_consumer_lag_errors_total",
+			Help: "Failed lag refreshes (listing the partitions' end offsets); the next interval retries.",
 		}),
 		decode: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "spine_ingest_decode_seconds",
@@ -83,7 +88,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.events, m.dlq, m.lag, m.pollErrors, m.decode, m.panics,
+	for _, c := range []prometheus.Collector{m.events, m.dlq, m.lag, m.pollErrors, m.lagErrors, m.decode, m.panics,
 		m.dlqErrors, m.applyErrors, m.batches, m.applySecs} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
