@@ -90,20 +90,21 @@ func (w *lagWatch) report(m *metrics, ends, starts kadm.ListedOffsets) {
 	}
 }
 
-// watchLag refreshes the lag metric until ctx ends.
+// watchLag refreshes the lag metric, then again one LagInterval after each
+// refresh ends, until ctx ends.
 func (c *Consumer) watchLag(ctx context.Context) {
 	adm := kadm.NewClient(c.cl)
-	t := time.NewTicker(c.cfg.LagInterval)
-	defer t.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 		if err := c.refreshLag(ctx, adm); err != nil && ctx.Err() == nil {
 			c.m.lagErrors.Inc()
 			c.log.Debug("lag refresh failed", "err", err)
+		}
+		wait := time.NewTimer(c.cfg.LagInterval)
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return
+		case <-wait.C:
 		}
 	}
 }

@@ -15,10 +15,10 @@ import (
 const unknownChannel = "unknown"
 
 type metrics struct {
-	events      *prometheus.CounterVec   // channel
-	dlq         *prometheus.CounterVec   // channel, reason
-	lag         *prometheus.GaugeVec     // topic, partition
-	pollErrors  prometheus.Counter       //
+	events      *prometheus.CounterVec // channel
+	dlq         *prometheus.CounterVec // channel, reason
+	lag         *prometheus.GaugeVec   // topic, partition
+	pollErrors  prometheus.Counter     //
 	lagErrors   prometheus.Counter
 	decode      *prometheus.HistogramVec // channel
 	panics      *prometheus.CounterVec   // channel
