@@ -465,14 +465,29 @@ func TestCandidatePolicy(t *testing.T) {
 	if c := logs(changes(t, e), canon.LogCandidate); len(c) != 1 {
 		t.Errorf("candidate log = %+v", c)
 	}
+	// At the till the cashier types the same email for a new loyalty card.
+	// The email is the event's highest-priority identifier, but a candidate
+	// only proposes: the card does not join the registered profile through
+	// it, it starts its own and the pair waits for confirmation.
+	apply(t, e, ev(canon.POS, "c4", canon.KindOrder, 4, obs(canon.Email, "ann@x.io"), obs(canon.LoyaltyID, "L9")))
+	card := lookup(t, e, canon.LoyaltyID, "L9")
+	if card.ID == reg.ID {
+		t.Fatal("a candidate email brought a new card into the registered profile unconfirmed")
+	}
+	if total(card) != 1 || total(lookup(t, e, canon.UserID, "u1")) != 1 {
+		t.Errorf("the till's order is on %d (card) and %d (registered) events, want 1 and 1", total(card), total(lookup(t, e, canon.UserID, "u1")))
+	}
+	if g := graphOf(t, e, card.ID); len(g.Candidates) != 1 || g.Candidates[0].Evidence.MessageID != "c4" {
+		t.Errorf("Graph(card).Candidates = %+v, want the card and the email, from c4", g.Candidates)
+	}
 	// The customer confirms ("yes, that legacy account is mine").
 	res := do(t, e, canon.Command{Kind: canon.CmdLink, Pair: &want})
 	a, b := lookup(t, e, canon.UserID, "u1"), lookup(t, e, canon.CRMID, "crm7")
 	if a.ID != b.ID || a.ID != reg.ID || res.Profile == nil || res.Profile.ID != reg.ID {
 		t.Fatalf("after the link: %s and %s, result %+v; want both %s", a.ID, b.ID, res.Profile, reg.ID)
 	}
-	if g := graphOf(t, e, a.ID); len(g.Candidates) != 0 {
-		t.Errorf("candidates after the link = %+v", g.Candidates)
+	if g := graphOf(t, e, a.ID); len(g.Candidates) != 1 || g.Candidates[0].A != id(canon.LoyaltyID, "L9") {
+		t.Errorf("candidates after the link = %+v, want only the card's", g.Candidates)
 	}
 	checkInvariants(t, e)
 }

@@ -494,9 +494,19 @@ func classify(err error) (errClass, error) {
 // conflicts into the reference, once it checked they could be.
 func adoptQuarantines(e *engine.Engine, m *refModel) error {
 	defer clear(m.refusedNow)
+	defer func() { m.unlinked = nil }()
 	qs, err := e.Quarantined(context.Background(), 1000)
 	if err != nil {
 		return err
+	}
+	// The engine repairs what a quarantined value glued while resolving the
+	// event, before the event's unlink: the unlink is redone after the
+	// repairs, on the links the repairs left.
+	if u := m.unlinked; u != nil {
+		if u.had {
+			m.edges[u.pair] = u.msg
+		}
+		defer delete(m.edges, u.pair)
 	}
 	for _, q := range qs {
 		id := *q.Identifier

@@ -46,8 +46,17 @@ type refModel struct {
 	// released, refusedNow those of the current step.
 	refusals   map[canon.Identifier]int
 	refusedNow map[canon.Identifier]bool
+	// unlinked is the last event's unlink and the link it removed, if
+	// any, for adoptQuarantines.
+	unlinked *unlinkedEdge
 	// mentioned is every identifier any operation named, for the checks.
 	mentioned map[canon.Identifier]bool
+}
+
+type unlinkedEdge struct {
+	pair idPair
+	msg  string
+	had  bool
 }
 
 // idPair is an unordered pair of identifiers, smaller key first.
@@ -313,18 +322,25 @@ func (m *refModel) applyEvent(ev *canon.Event) {
 	if len(obs) == 0 {
 		return
 	}
-	// Step 1: the anchor.
-	anchor := slices.IndexFunc(obs, func(o canon.Observation) bool { return m.known[o.Identifier] })
-	if anchor >= 0 {
+	// Step 1: the anchor: the first known identifier that is not a
+	// candidate, else the first new one that is not, else the first known
+	// candidate.
+	notCand := func(o canon.Observation) bool { return m.policy(o) != graph.Candidate }
+	anchor := slices.IndexFunc(obs, func(o canon.Observation) bool { return m.known[o.Identifier] && notCand(o) })
+	if anchor < 0 {
+		anchor = slices.IndexFunc(obs, notCand)
+	}
+	if anchor < 0 {
+		anchor = max(0, slices.IndexFunc(obs, func(o canon.Observation) bool { return m.known[o.Identifier] }))
+	}
+	if m.known[obs[anchor].Identifier] {
 		ms := m.members(obs[anchor].Identifier)
 		for i := range anchor {
-			if m.policy(obs[i]) != graph.Attach && count(ms, obs[i].Type) >= m.limit[obs[i].Type] {
+			if !m.known[obs[i].Identifier] && m.policy(obs[i]) != graph.Attach && count(ms, obs[i].Type) >= m.limit[obs[i].Type] {
 				anchor = i
 				break
 			}
 		}
-	} else {
-		anchor = 0
 	}
 	a := obs[anchor]
 	if !m.known[a.Identifier] {
@@ -414,7 +430,10 @@ func (m *refModel) applyEvent(ev *canon.Event) {
 		delete(m.cands, pairOf(ev.Link.A, ev.Link.B))
 	}
 	if ev.Unlink != nil {
-		delete(m.edges, pairOf(ev.Unlink.A, ev.Unlink.B))
+		p := pairOf(ev.Unlink.A, ev.Unlink.B)
+		msg, had := m.edges[p]
+		m.unlinked = &unlinkedEdge{pair: p, msg: msg, had: had}
+		delete(m.edges, p)
 	}
 }
 

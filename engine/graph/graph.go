@@ -140,20 +140,18 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 	}
 	// Step 1: the anchor is the profile of the highest-priority known
 	// identifier, unless a new identifier of higher priority cannot join it.
-	anchor := slices.IndexFunc(comps, func(c uint64) bool { return c != 0 })
-	if anchor >= 0 {
+	anchor := g.anchor(obs, comps)
+	if comps[anchor] != 0 {
 		st, err := g.load(tx, comps[anchor])
 		if err != nil {
 			return nil, err
 		}
 		for i := range anchor {
-			if g.policyOf(obs[i]) != Attach && st.Count(obs[i].Type) >= g.limit[obs[i].Type] {
+			if comps[i] == 0 && g.policyOf(obs[i]) != Attach && st.Count(obs[i].Type) >= g.limit[obs[i].Type] {
 				anchor = i
 				break
 			}
 		}
-	} else {
-		anchor = 0
 	}
 	if comps[anchor] == 0 {
 		st := g.create(tx, obs[anchor], ev.Time)
@@ -297,6 +295,33 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 		return st == nil
 	})
 	return res, nil
+}
+
+// anchor picks the identifier whose profile an event joins: the
+// highest-priority known one. A value whose policy is candidate only
+// proposes a link to its profile and waits for confirmation, so it does
+// not pick the profile either (the rest of the event would join it
+// unconfirmed): the event's other identifiers do, known or new, and the
+// candidate is proposed to their profile in step 2. Only an event of
+// candidates alone goes to the first known one.
+func (g *Graph) anchor(obs []canon.Observation, comps []uint64) int {
+	candidate := func(i int) bool { return g.policyOf(obs[i]) == Candidate }
+	first := -1 // the first that is not a candidate
+	for i, c := range comps {
+		if candidate(i) {
+			continue
+		}
+		if c != 0 {
+			return i
+		}
+		if first < 0 {
+			first = i
+		}
+	}
+	if first >= 0 {
+		return first
+	}
+	return max(0, slices.IndexFunc(comps, func(c uint64) bool { return c != 0 }))
 }
 
 func (g *Graph) load(tx *store.Txn, comp uint64) (*profile.State, error) {
