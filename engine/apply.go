@@ -85,6 +85,9 @@ func (e *Engine) applyTxn(events []canon.Event, pos map[canon.Partition]int64, l
 				}
 			}
 		}
+		if err := e.saveCursors(tx); err != nil {
+			return err
+		}
 		logs = logs[:0]
 		for _, c := range tx.Pending() {
 			if c.Log != nil {
@@ -96,6 +99,7 @@ func (e *Engine) applyTxn(events []canon.Event, pos map[canon.Partition]int64, l
 	if err != nil {
 		return fmt.Errorf("engine: apply: %w", err)
 	}
+	clear(e.unsaved)
 	e.m.applySec.Observe(time.Since(start).Seconds())
 	for _, ch := range applied {
 		e.m.events.WithLabelValues(string(ch)).Inc()

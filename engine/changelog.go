@@ -67,21 +67,49 @@ func (e *Engine) ack(a *ackReq) error {
 	if last := e.st.LastSeq(); a.upTo > last {
 		return fmt.Errorf("engine: ack: sink %q acked %d past the newest change %d", a.sink, a.upTo, last)
 	}
-	err := e.st.Update(e.cfg.Now(), func(tx *store.Txn) error {
-		return tx.SetCursor(a.sink, a.upTo)
-	})
-	if err != nil {
-		return fmt.Errorf("engine: ack: %w", err)
-	}
 	e.mu.Lock()
 	e.cursors[a.sink] = a.upTo
 	e.mu.Unlock()
-	return e.trim()
+	// The cursor is stored with the next transaction, or at the next tick
+	// when nothing is applied, rather than in a commit of its own: one per
+	// sink batch, on the writer's path. Sinks are at-least-once with
+	// idempotent writes, so a crash before it is stored only replays
+	// changes the sink already wrote.
+	e.unsaved[a.sink] = a.upTo
+	return nil
+}
+
+// saveCursors writes into tx the cursors acked since they were last
+// stored; after tx commits, the caller clears e.unsaved.
+func (e *Engine) saveCursors(tx *store.Txn) error {
+	for s, c := range e.unsaved {
+		if err := tx.SetCursor(s, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushCursors stores acked cursors when no transaction took them.
+func (e *Engine) flushCursors() error {
+	if len(e.unsaved) == 0 {
+		return nil
+	}
+	if err := e.st.Update(e.cfg.Now(), e.saveCursors); err != nil {
+		return fmt.Errorf("engine: store cursors: %w", err)
+	}
+	clear(e.unsaved)
+	return nil
 }
 
 // trim deletes change records every sink has acknowledged, a bounded
 // number per call. With no sinks, nothing waits for the log: all of it goes.
+// The cursors are stored first: a restart must never find a sink's cursor
+// behind the trimmed log.
 func (e *Engine) trim() error {
+	if err := e.flushCursors(); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	low := e.lowCursor()
 	e.mu.Unlock()

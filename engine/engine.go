@@ -36,6 +36,7 @@ type Engine struct {
 
 	mu      sync.Mutex
 	cursors map[string]uint64 // acked seq per sink
+	unsaved map[string]uint64 // acked cursors not yet stored; writer-owned
 	trimmed uint64            // change log deleted up to here
 }
 
@@ -84,7 +85,7 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, err
 	e := &Engine{
 		cfg: cfg, log: log, m: newMetrics(reg), st: st, graph: g,
 		applyCh: make(chan *request), ctrlCh: make(chan *request),
-		done: make(chan struct{}), cursors: map[string]uint64{},
+		done: make(chan struct{}), cursors: map[string]uint64{}, unsaved: map[string]uint64{},
 	}
 	err = st.View(func(r *store.Reader) error {
 		for _, s := range append([]string{trimKey}, cfg.Sinks...) {
@@ -131,6 +132,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			if err := e.flushCursors(); err != nil {
+				e.log.Warn("storing sink cursors at stop failed; sinks replay from the stored ones", "err", err)
+			}
 			return nil
 		case r := <-applyCh:
 			r.err <- e.apply(r.ctx, r.batch)

@@ -199,6 +199,64 @@ func TestChangeLogReadAckAndBackpressure(t *testing.T) {
 	}
 }
 
+// An ack is stored with the next transaction or when the writer stops, not
+// in a commit of its own; a restart resumes the sink where it acked.
+func TestAckSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	run := func(fn func(e *engine.Engine)) {
+		cfg := engine.DefaultConfig(dir)
+		cfg.Store.SyncWrites = false
+		cfg.Sinks = []string{"test"}
+		e, err := engine.Open(cfg, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = e.Run(ctx) }()
+		fn(e)
+		cancel()
+		<-done
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply := func(e *engine.Engine, id string) {
+		if err := e.Apply(t.Context(), canon.Batch{Events: []canon.Event{ev(canon.Web, id, canon.KindPage, 1, obs(canon.AnonymousID, id))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readAll := func(e *engine.Engine) []canon.Change {
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		got, err := e.Read(ctx, "test", 1000)
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+		return got
+	}
+	var acked uint64
+	run(func(e *engine.Engine) {
+		apply(e, "r1")
+		got := readAll(e)
+		acked = got[len(got)-1].Seq
+		if err := e.Ack(t.Context(), "test", acked); err != nil {
+			t.Fatal(err)
+		}
+		apply(e, "r2") // stores the cursor with its transaction
+		got = readAll(e)
+		if err := e.Ack(t.Context(), "test", got[len(got)-1].Seq); err != nil {
+			t.Fatal(err)
+		}
+		acked = got[len(got)-1].Seq // stored when the writer stops
+	})
+	run(func(e *engine.Engine) {
+		if got := readAll(e); len(got) != 0 {
+			t.Errorf("after a restart the sink reads %d changes again (first seq %d); it acked up to %d", len(got), got[0].Seq, acked)
+		}
+	})
+}
+
 func TestBackpressureBlocksApply(t *testing.T) {
 	cfg := engine.DefaultConfig(t.TempDir())
 	cfg.Store.SyncWrites = false
