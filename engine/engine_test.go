@@ -204,22 +204,9 @@ func TestChangeLogReadAckAndBackpressure(t *testing.T) {
 func TestAckSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	run := func(fn func(e *engine.Engine)) {
-		cfg := engine.DefaultConfig(dir)
-		cfg.Store.SyncWrites = false
-		cfg.Sinks = []string{"test"}
-		e, err := engine.Open(cfg, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = e.Run(ctx) }()
+		e, stop := start(t, dir, "test")
 		fn(e)
-		cancel()
-		<-done
-		if err := e.Close(); err != nil {
-			t.Fatal(err)
-		}
+		stop()
 	}
 	apply := func(e *engine.Engine, id string) {
 		if err := e.Apply(t.Context(), canon.Batch{Events: []canon.Event{ev(canon.Web, id, canon.KindPage, 1, obs(canon.AnonymousID, id))}}); err != nil {

@@ -114,6 +114,25 @@ type fakeApplier struct {
 	changed   chan struct{}
 }
 
+// hold makes app's Apply wait until the returned gate is closed: every
+// call, or with firstOnly only the first.
+func hold(app *fakeApplier, firstOnly bool) chan struct{} {
+	gate := make(chan struct{})
+	var held atomic.Bool
+	app.hook = func(ctx context.Context, _ canon.Batch) error {
+		if firstOnly && !held.CompareAndSwap(false, true) {
+			return nil
+		}
+		select {
+		case <-gate:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return gate
+}
+
 func newApplier() *fakeApplier {
 	return &fakeApplier{seen: map[string]bool{}, positions: map[canon.Partition]int64{}, changed: make(chan struct{}, 1)}
 }
@@ -612,18 +631,7 @@ func TestLagMetric(t *testing.T) {
 	cfg.LagInterval = 50 * time.Millisecond
 	app := newApplier()
 	// Hold the first batch so the lag can be read before anything is applied.
-	gate := make(chan struct{})
-	var held atomic.Bool
-	app.hook = func(ctx context.Context, _ canon.Batch) error {
-		if held.CompareAndSwap(false, true) {
-			select {
-			case <-gate:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		return nil
-	}
+	gate := hold(app, true)
 	reg := prometheus.NewRegistry()
 	start(t, cfg, app, reg)
 
@@ -656,15 +664,7 @@ func TestLagWhileBackPressured(t *testing.T) {
 	cfg := testConfig(addr)
 	cfg.LagInterval = 50 * time.Millisecond
 	app := newApplier()
-	gate := make(chan struct{})
-	app.hook = func(ctx context.Context, _ canon.Batch) error {
-		select { // the engine is stuck: nothing is applied
-		case <-gate:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		return nil
-	}
+	gate := hold(app, false) // the engine is stuck: nothing is applied
 	reg := prometheus.NewRegistry()
 	start(t, cfg, app, reg)
 
