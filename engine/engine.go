@@ -181,6 +181,10 @@ func (e *Engine) gauges() {
 	_, ib, _, pb := e.st.CacheStats()
 	e.m.cacheBytes.WithLabelValues("identifiers").Set(float64(ib))
 	e.m.cacheBytes.WithLabelValues("profiles").Set(float64(pb))
+	for _, f := range e.st.KeyFilters() {
+		e.m.filterKeys.WithLabelValues(f.Name).Set(float64(f.Keys))
+		e.m.filterUsed.WithLabelValues(f.Name).Set(map[bool]float64{false: 0, true: 1}[f.Usable])
+	}
 }
 
 // submit hands a request to the writer and waits for its answer.

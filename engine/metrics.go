@@ -11,6 +11,8 @@ type metrics struct {
 	backlog     prometheus.Gauge
 	backpressed prometheus.Gauge
 	cacheBytes  *prometheus.GaugeVec
+	filterKeys  *prometheus.GaugeVec
+	filterUsed  *prometheus.GaugeVec
 	dropped     *prometheus.CounterVec
 	erasures    prometheus.Counter
 	vlogGC      prometheus.Counter
@@ -43,6 +45,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		cacheBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "spine_engine_cache_bytes", Help: "Bytes held by the state caches.",
 		}, []string{"cache"}),
+		filterKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "spine_store_key_filter_keys", Help: "Distinct keys a key filter holds (message ids, identifiers), added since start.",
+		}, []string{"filter"}),
+		filterUsed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "spine_store_key_filter_usable", Help: "1 while a key filter spares Badger reads; 0 while loading or once past its size (raise --key-filter-mb).",
+		}, []string{"filter"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "spine_engine_dropped_total", Help: "Events not applied: an erased person's late events, or only quarantined identifiers.",
 		}, []string{"channel", "reason"}),
@@ -54,7 +62,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.dropped, m.erasures, m.vlogGC)
+		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.filterKeys, m.filterUsed, m.dropped, m.erasures, m.vlogGC)
 	}
 	return m
 }

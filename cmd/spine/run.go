@@ -44,6 +44,7 @@ type runOptions struct {
 	DefaultRegion   string
 	MaxBacklog      uint64
 	CacheMB         int
+	KeyFilterMB     int
 	EncryptionKey   string // file holding the key
 	MaxPoll         int
 	AnalyticsPolicy string
@@ -73,6 +74,7 @@ func runFlags(name string) (*flagSetWithOptions, *runOptions) {
 	fs.StringVar(&o.DefaultRegion, "default-region", "US", "region of phone numbers written without a country code")
 	fs.Uint64Var(&o.MaxBacklog, "max-backlog", 500_000, "change records the slowest sink may lag before ingestion pauses")
 	fs.IntVar(&o.CacheMB, "cache-mb", 128, "memory for the identifier and profile caches, MiB")
+	fs.IntVar(&o.KeyFilterMB, "key-filter-mb", 16, "memory for each of the two key filters (message ids, identifiers), MiB: one per 14 million keys")
 	fs.StringVar(&o.EncryptionKey, "encryption-key-file", "", "file with a 16, 24 or 32-byte key: encrypts the state at rest")
 	fs.IntVar(&o.MaxPoll, "max-poll-records", 5000, "records per consumed batch")
 	fs.StringVar(&o.Blocked, "blocked-values", "", "identifier values that never link anything, comma-separated, added to the built-in list (null, unknown, 0, ...)")
@@ -192,6 +194,7 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 	ecfg.MaxBacklog = o.MaxBacklog
 	ecfg.AnalyticsPolicy = o.AnalyticsPolicy
 	ecfg.Store.CacheBytes = int64(o.CacheMB) << 20
+	ecfg.Store.KeyFilterBytes = int64(o.KeyFilterMB) << 20
 	ecfg.Store.SyncWrites = !o.NoSync
 	ecfg.Store.Logger = log
 	for _, s := range outs {

@@ -49,6 +49,12 @@ type Options struct {
 	// The value log is reclaimed by CollectGarbage. 0 keeps Badger's
 	// default (everything up to 1 MB in the tree).
 	ValueThreshold int64
+	// KeyFilterBytes sizes each of the two key filters (message ids, held
+	// identifiers), rounded down to a power of two. A filter answers "not
+	// stored" without a Badger read for up to one key per 9.6 bits (14
+	// million in 16 MiB) added since the process started; past that it
+	// switches off and those reads come back (spine_store_key_filter_usable).
+	KeyFilterBytes int64
 	// ValueLogFileBytes sizes value-log files (default 256 MB, not
 	// Badger's 1 GB): the GC rewrites whole files other than the newest,
 	// so smaller ones let it reclaim dead profile versions sooner.
@@ -65,6 +71,7 @@ func DefaultOptions(dir string) Options {
 		SyncWrites:        true,
 		MemTableBytes:     32 << 20,
 		RecentChangeBytes: 48 << 20, // the records 32 MiB held before profile changes carried their JSON
+		KeyFilterBytes:    16 << 20,
 		ValueThreshold:    64,
 		Logger:            slog.Default(),
 	}
@@ -142,8 +149,8 @@ func Open(opts Options) (*Store, error) {
 		profiles: newCache[uint64, *profile.State](opts.CacheBytes - opts.CacheBytes/4),
 		notify:   make(chan struct{}),
 		erased:   newBloom(26),
-		dedup:    newKeyFilter(pDedup),
-		held:     newKeyFilter(pID, pAlias),
+		dedup:    newKeyFilter(keyFilterLog2Bits(opts.KeyFilterBytes), pDedup),
+		held:     newKeyFilter(keyFilterLog2Bits(opts.KeyFilterBytes), pID, pAlias),
 		recent:   recent{budget: int(opts.RecentChangeBytes)},
 	}
 	err = db.View(func(tx *badger.Txn) error {
@@ -219,6 +226,11 @@ func (s *Store) CollectGarbage(ratio float64, rounds int) (int, error) {
 
 // Size reports Badger's LSM and value-log bytes on disk.
 func (s *Store) Size() (lsm, vlog int64) { return s.db.Size() }
+
+// KeyFilters reports the message-id and identifier filters.
+func (s *Store) KeyFilters() []FilterStats {
+	return []FilterStats{s.dedup.stats("message_ids"), s.held.stats("identifiers")}
+}
 
 // CacheStats reports entries and bytes held by the identifier and profile caches.
 func (s *Store) CacheStats() (ids int, idBytes int64, profiles int, profileBytes int64) {

@@ -480,6 +480,9 @@ func TestDedupFilterAfterRestart(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	if fs := s.KeyFilters(); len(fs) != 2 || fs[0].Name != "message_ids" || !fs[0].Usable || fs[0].Keys < 500 || fs[0].Limit != 13_981_013 || !fs[1].Usable {
+		t.Errorf("KeyFilters() = %+v; want both usable, the 500 stored message ids in the first", fs)
+	}
 	absent := 0
 	update(t, s, func(tx *Txn) error {
 		for i := range 500 {
@@ -586,10 +589,23 @@ func TestCollectGarbageReclaimsDeadValues(t *testing.T) {
 	}
 }
 
+func TestKeyFilterSize(t *testing.T) {
+	for _, c := range []struct {
+		bytes int64
+		log2  uint
+		limit uint64
+	}{{0, 23, 873_813}, {1 << 20, 23, 873_813}, {16 << 20, 27, 13_981_013}, {100 << 20, 29, 55_924_053}} {
+		f := newKeyFilter(keyFilterLog2Bits(c.bytes), pID)
+		if got := keyFilterLog2Bits(c.bytes); got != c.log2 || f.limit != c.limit || len(f.bloom.bits)*8 != 1<<(c.log2-3) {
+			t.Errorf("%d bytes: 2^%d bits, limit %d, %d bytes; want 2^%d, %d", c.bytes, got, f.limit, len(f.bloom.bits)*8, c.log2, c.limit)
+		}
+	}
+}
+
 // A key added again does not count toward the filter's limit (identifiers
 // are re-added at every relabel), and string and byte keys hash alike.
 func TestKeyFilterCountsDistinctKeys(t *testing.T) {
-	f := newKeyFilter(pID)
+	f := newKeyFilter(keyFilterLog2Bits(16<<20), pID)
 	f.ready.Store(true)
 	for range 1000 {
 		f.add("i" + "email\x00a@b.io")
