@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/spinecdp/spine/ingest/msg"
@@ -30,6 +31,60 @@ func TestDecoders(t *testing.T) {
 	if _, err := small[canon.Web]([]byte(`{"type":"identify"}`)); err == nil || !strings.HasPrefix(err.Error(), string(msg.ReasonOversize)) {
 		t.Errorf("MaxBytes 10: Decode = %v, want oversize", err)
 	}
+}
+
+// The consumer decodes chunks side by side: one decoder table, shared by
+// goroutines, must give each message the event it gives it alone.
+func TestDecodersConcurrent(t *testing.T) {
+	decs := Decoders(normalize.Default(), msg.DefaultLimits())
+	type input struct {
+		ch   canon.Channel
+		body []byte
+		want string
+	}
+	var inputs []input
+	for _, ch := range canon.Channels {
+		dir := map[canon.Channel]string{canon.Web: "segment", canon.Mobile: "segment"}[ch]
+		if dir == "" {
+			dir = string(ch)
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, "testdata", "*.json"))
+		for _, f := range files {
+			if prefix := strings.SplitN(filepath.Base(f), "_", 2)[0]; dir == "segment" && prefix != string(ch) {
+				continue
+			}
+			body, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inputs = append(inputs, input{ch: ch, body: body, want: decodeString(decs[ch], body)})
+		}
+	}
+	if len(inputs) < 12 {
+		t.Fatalf("found %d fixtures, want every channel's", len(inputs))
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for round := range 50 {
+				in := inputs[(g*7+round)%len(inputs)]
+				if got := decodeString(decs[in.ch], in.body); got != in.want {
+					t.Errorf("%s message decoded alongside others:\n got %s\nwant %s", in.ch, got, in.want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func decodeString(dec Decoder, body []byte) string {
+	ev, err := dec(body)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	b, _ := json.Marshal(ev)
+	return string(b)
 }
 
 func TestTopics(t *testing.T) {

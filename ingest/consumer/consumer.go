@@ -38,6 +38,11 @@ type Applier interface {
 	Positions(ctx context.Context) (map[canon.Partition]int64, error)
 }
 
+// decodeAhead is how many chunks may be decoding, or decoded and waiting,
+// while the engine applies one: two decode side by side, so decoding keeps
+// ahead of the engine even when the scheduler gives it half a core.
+const decodeAhead = 2
+
 // dlqDeliveryTimeout bounds one attempt to write DLQ records, so that an
 // unreachable broker shows as errors in logs and metrics instead of a
 // silent stall; the attempt is then retried.
@@ -226,24 +231,30 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 	defer done()
 
 	chunks := split(fs, c.cfg.ApplyRecords)
-	next := make(chan *decoded, 1) // one chunk decoded ahead, no more
+	// Each chunk is decoded by its own goroutine, at most decodeAhead at
+	// once; the chunks are applied in order as their decoding ends.
+	results := make([]chan *decoded, len(chunks))
+	for i := range results {
+		results[i] = make(chan *decoded, 1)
+	}
+	slots := make(chan struct{}, decodeAhead) // chunks decoded and not yet taken
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(next)
-		for _, ch := range chunks {
+	wg.Go(func() {
+		for i, ch := range chunks {
 			select {
-			case next <- c.decodeChunk(ch):
+			case slots <- struct{}{}:
 			case <-stop:
 				return
 			}
+			wg.Go(func() { results[i] <- c.decodeChunk(ch) })
 		}
-	}()
+	})
 	defer func() { close(stop); wg.Wait() }()
 
-	for d := range next {
+	for i := range chunks {
+		d := <-results[i]
+		<-slots
 		if err := c.applyChunk(ctx, sctx, d); err != nil {
 			return err
 		}
