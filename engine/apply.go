@@ -42,7 +42,12 @@ func (e *Engine) applyTxn(events []canon.Event, pos map[canon.Partition]int64, l
 	start := time.Now()
 	var applied, dups []canon.Channel
 	var logs []canon.LogType
+	var trimmed uint64
 	err := e.st.Update(e.cfg.Now(), func(tx *store.Txn) error {
+		var err error
+		if trimmed, err = e.storeCursors(tx); err != nil {
+			return err
+		}
 		applied, dups = applied[:0], dups[:0]
 		var touched []uint64
 		for i := range events {
@@ -85,9 +90,6 @@ func (e *Engine) applyTxn(events []canon.Event, pos map[canon.Partition]int64, l
 				}
 			}
 		}
-		if err := e.saveCursors(tx); err != nil {
-			return err
-		}
 		logs = logs[:0]
 		for _, c := range tx.Pending() {
 			if c.Log != nil {
@@ -99,7 +101,7 @@ func (e *Engine) applyTxn(events []canon.Event, pos map[canon.Partition]int64, l
 	if err != nil {
 		return fmt.Errorf("engine: apply: %w", err)
 	}
-	clear(e.unsaved)
+	e.cursorsStored(trimmed)
 	e.m.applySec.Observe(time.Since(start).Seconds())
 	for _, ch := range applied {
 		e.m.events.WithLabelValues(string(ch)).Inc()

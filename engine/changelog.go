@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spinecdp/spine/engine/store"
 	"github.com/spinecdp/spine/schemas/canon"
@@ -70,64 +71,68 @@ func (e *Engine) ack(a *ackReq) error {
 	e.mu.Lock()
 	e.cursors[a.sink] = a.upTo
 	e.mu.Unlock()
-	// The cursor is stored with the next transaction, or at the next tick
-	// when nothing is applied, rather than in a commit of its own: one per
-	// sink batch, on the writer's path. Sinks are at-least-once with
-	// idempotent writes, so a crash before it is stored only replays
-	// changes the sink already wrote.
+	// The cursor is stored, and the log trimmed behind it, at the start of
+	// the next transaction, or within ackFlushDelay when none comes, rather
+	// than in commits of their own: one per sink batch, on the writer's
+	// path. Sinks are at-least-once with idempotent writes, so a crash
+	// before it is stored only replays changes the sink already wrote.
 	e.unsaved[a.sink] = a.upTo
 	return nil
 }
 
-// saveCursors writes into tx the cursors acked since they were last
-// stored; after tx commits, the caller clears e.unsaved.
-func (e *Engine) saveCursors(tx *store.Txn) error {
+// ackFlushDelay is how long an ack waits for a transaction to store it
+// before the writer stores it in one of its own.
+const ackFlushDelay = 50 * time.Millisecond
+
+// storeCursors writes into tx the cursors acked since they were last
+// stored, and trims the change log every sink has acknowledged, a bounded
+// number of records per call (with no sinks, nothing waits for the log:
+// all of it goes). Both in one transaction: a restart never finds a
+// sink's cursor behind the trimmed log. It runs before tx writes anything
+// else, so the trim's iterator does not sort the transaction's writes.
+// After tx commits, the caller calls cursorsStored with the result.
+func (e *Engine) storeCursors(tx *store.Txn) (trimmed uint64, err error) {
 	for s, c := range e.unsaved {
 		if err := tx.SetCursor(s, c); err != nil {
-			return err
+			return 0, err
 		}
-	}
-	return nil
-}
-
-// flushCursors stores acked cursors when no transaction took them.
-func (e *Engine) flushCursors() error {
-	if len(e.unsaved) == 0 {
-		return nil
-	}
-	if err := e.st.Update(e.cfg.Now(), e.saveCursors); err != nil {
-		return fmt.Errorf("engine: store cursors: %w", err)
-	}
-	clear(e.unsaved)
-	return nil
-}
-
-// trim deletes change records every sink has acknowledged, a bounded
-// number per call. With no sinks, nothing waits for the log: all of it goes.
-// The cursors are stored first: a restart must never find a sink's cursor
-// behind the trimmed log.
-func (e *Engine) trim() error {
-	if err := e.flushCursors(); err != nil {
-		return err
 	}
 	e.mu.Lock()
 	low := e.lowCursor()
 	e.mu.Unlock()
 	if low <= e.trimmed {
+		return e.trimmed, nil
+	}
+	if trimmed, err = tx.TrimLog(e.trimmed, low, trimBatch); err != nil {
+		return 0, err
+	}
+	return trimmed, tx.SetCursor(trimKey, trimmed)
+}
+
+func (e *Engine) cursorsStored(trimmed uint64) {
+	clear(e.unsaved)
+	e.trimmed = trimmed
+}
+
+// flushCursors stores acked cursors and trims the log when no transaction
+// of events did.
+func (e *Engine) flushCursors() error {
+	e.mu.Lock()
+	behind := e.lowCursor() > e.trimmed
+	e.mu.Unlock()
+	if len(e.unsaved) == 0 && !behind {
 		return nil
 	}
 	var trimmed uint64
 	err := e.st.Update(e.cfg.Now(), func(tx *store.Txn) error {
 		var err error
-		if trimmed, err = tx.TrimLog(e.trimmed, low, trimBatch); err != nil {
-			return err
-		}
-		return tx.SetCursor(trimKey, trimmed)
+		trimmed, err = e.storeCursors(tx)
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("engine: trim change log: %w", err)
+		return fmt.Errorf("engine: store cursors and trim the change log: %w", err)
 	}
-	e.trimmed = trimmed
+	e.cursorsStored(trimmed)
 	return nil
 }
 

@@ -120,6 +120,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); e.collectGarbage(ctx) }()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
+	var flush <-chan time.Time // armed by an ack no transaction has stored yet
 	for {
 		applyCh := e.applyCh
 		backlog := e.backlog()
@@ -142,6 +143,9 @@ func (e *Engine) Run(ctx context.Context) error {
 			switch {
 			case r.ack != nil:
 				r.err <- e.ack(r.ack)
+				if flush == nil && len(e.unsaved) > 0 {
+					flush = time.After(ackFlushDelay)
+				}
 			case r.cmd != nil:
 				var err error
 				r.res, err = e.do(r.cmd)
@@ -149,10 +153,15 @@ func (e *Engine) Run(ctx context.Context) error {
 			default: // a barrier (Sync): everything before it is done
 				r.err <- nil
 			}
+		case <-flush:
+			flush = nil
+			if err := e.flushCursors(); err != nil {
+				e.log.Warn("storing sink cursors failed; retrying at the next ack or tick", "err", err)
+			}
 		case <-tick.C:
 			e.gauges()
-			if err := e.trim(); err != nil {
-				e.log.Warn("change log trim failed", "err", err)
+			if err := e.flushCursors(); err != nil {
+				e.log.Warn("storing sink cursors failed; retrying at the next ack or tick", "err", err)
 			}
 		}
 	}

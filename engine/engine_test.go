@@ -241,6 +241,27 @@ func TestAckSurvivesRestart(t *testing.T) {
 		if got := readAll(e); len(got) != 0 {
 			t.Errorf("after a restart the sink reads %d changes again (first seq %d); it acked up to %d", len(got), got[0].Seq, acked)
 		}
+		// Acknowledged records leave the stored log (an erased person's
+		// data with them) soon after the ack, with no transaction to carry it.
+		apply(e, "r3")
+		got := readAll(e)
+		if err := e.Ack(t.Context(), "test", got[len(got)-1].Seq); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Second) // under the writer's 5 s tick
+		for {
+			n, err := e.StoredLog()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d acknowledged change records still stored", n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	})
 }
 

@@ -35,3 +35,15 @@ func (e *Engine) Erased(ids []canon.Identifier) (map[canon.Identifier]bool, erro
 	})
 	return out, err
 }
+
+// StoredLog counts the change records still stored in the state's change
+// log (acknowledged ones are trimmed).
+func (e *Engine) StoredLog() (int, error) {
+	n := 0
+	err := e.st.View(func(r *store.Reader) error {
+		cs, err := r.Changes(0, 1<<20)
+		n = len(cs)
+		return err
+	})
+	return n, err
+}
