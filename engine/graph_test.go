@@ -346,13 +346,16 @@ func TestQuarantineAfterConflicts(t *testing.T) {
 
 // A store's own number, typed at the till for customers who give none, is
 // the highest-priority identifier of those purchases: it anchors them, and
-// it is the loyalty cards that cannot join. The refusals count against the
-// number, not against the customers' cards.
+// it is the loyalty cards of returning customers that cannot merge in. The
+// refusals count against the number, not against the customers' cards.
 func TestQuarantineJunkAnchor(t *testing.T) {
 	e := openWith(t, nil)
 	store := id(canon.Phone, "+14155550100")
 	till := func(n int) canon.Event {
-		return ev(canon.POS, fmt.Sprint("t", n), canon.KindOrder, n, obs(canon.Phone, store.Value), obs(canon.LoyaltyID, fmt.Sprint("L", n)))
+		return ev(canon.POS, fmt.Sprint("t", n), canon.KindOrder, 100+n, obs(canon.Phone, store.Value), obs(canon.LoyaltyID, fmt.Sprint("L", n)))
+	}
+	for n := 1; n <= 6; n++ { // each customer's first visit, with their card alone
+		apply(t, e, ev(canon.POS, fmt.Sprint("v", n), canon.KindOrder, n, obs(canon.LoyaltyID, fmt.Sprint("L", n))))
 	}
 	for n := 1; n <= 5; n++ { // three cards merge up to the limit; two are refused
 		apply(t, e, till(n))
@@ -375,6 +378,21 @@ func TestQuarantineJunkAnchor(t *testing.T) {
 		seen[p.ID] = true
 	}
 	checkInvariants(t, e)
+}
+
+// A customer who outgrows a limit (an eleventh payment card, and more) is
+// refused the new values but is not junk: nothing is quarantined.
+func TestQuarantineSparesAFullProfile(t *testing.T) {
+	e := openWith(t, nil)
+	for n := range 13 {
+		apply(t, e, ev(canon.Web, fmt.Sprint("o", n), canon.KindOrder, n, obs(canon.UserID, "u1"), obs(canon.Email, "ann@x.io"), obs(canon.CardFP, fmt.Sprint("fp", n))))
+	}
+	if qs, err := e.Quarantined(t.Context(), 10); err != nil || len(qs) != 0 {
+		t.Fatalf("Quarantined = %+v, %v; want none", qs, err)
+	}
+	if p := lookup(t, e, canon.UserID, "u1"); total(p) != 13 || p.ID != lookup(t, e, canon.Email, "ann@x.io").ID {
+		t.Errorf("the customer's profile has %d events and the email elsewhere; want 13, together", total(p))
+	}
 }
 
 // A registered customer refused on devices other accounts own is not the

@@ -356,7 +356,7 @@ func (m *refModel) applyEvent(ev *canon.Event) {
 		if !m.known[o.Identifier] {
 			m.add(o)
 			if count(ms, o.Type) >= m.limit[o.Type] {
-				m.refuse([]canon.IDType{o.Type}, a.Identifier, o.Identifier) // o starts its own profile
+				m.refuse(nil) // o starts its own profile; no one is charged
 				continue
 			}
 			m.edges[pairOf(a.Identifier, o.Identifier)] = key // until the star below replaces it

@@ -31,9 +31,10 @@ type TypeConfig struct {
 type Config struct {
 	Types []TypeConfig `yaml:"types"`
 	// QuarantineAfter quarantines a value whose links were refused for
-	// conflicts in this many different profiles. A refusal counts against
-	// both values of the refused link, the event's anchor and the one that
-	// could not join, except a value of a type whose limit overflowed.
+	// conflicts in this many different profiles. A refused merge counts
+	// against both values of the refused link, the event's anchor and the
+	// one that could not join, except a value of a type whose limit
+	// overflowed; a new value refused by a full profile counts against none.
 	QuarantineAfter int `yaml:"quarantine_after"`
 	// QuarantineNames quarantines an email or phone seen with more than
 	// this many distinct first names.

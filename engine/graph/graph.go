@@ -181,14 +181,12 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 		if c == 0 {
 			if a.Count(o.Type) >= g.limit[o.Type] {
 				// The identifier has no home: it gets its own profile, and
-				// the refusal is on record.
+				// the refusal is on record. It counts toward no quarantine:
+				// a full profile is as often one customer's eleventh card
+				// as a shared value's.
 				alone := g.create(tx, o, ev.Time)
 				res.touch(alone.Comp)
-				q, err := g.conflict(tx, anchorObs, a, o, alone, []canon.IDType{o.Type}, evidence(o))
-				if err != nil {
-					return nil, err
-				}
-				junk = append(junk, q...)
+				g.conflict(tx, a, o, alone, o.Type, evidence(o))
 				continue
 			}
 			g.join(tx, a, o, ev.Time)
@@ -210,7 +208,8 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 		}
 		if over := g.over(a, b); len(over) > 0 {
 			res.touch(c)
-			q, err := g.conflict(tx, anchorObs, a, o, b, over, evidence(o))
+			g.conflict(tx, a, o, b, over[0], evidence(o))
+			q, err := g.charge(tx, anchorObs, a, o, b, over)
 			if err != nil {
 				return nil, err
 			}
@@ -407,15 +406,10 @@ func (g *Graph) merge(tx *store.Txn, a, b *profile.State, via canon.Observation,
 }
 
 // conflict records a refused link of o (in profile b) into the anchor's
-// profile a, because the types in over would exceed their limits. It
-// counts the refusal toward quarantining each of the two values whose type
-// is not among those: the value that bridges two people (a store's number
-// typed for many customers, a device shared by two accounts) is the junk
-// one, whichever of the two it is; a value of an overflowing type is only
-// the second person's own. It returns the values that became quarantined.
-func (g *Graph) conflict(tx *store.Txn, anchor canon.Observation, a *profile.State, o canon.Observation, b *profile.State, over []canon.IDType, ev *canon.Evidence) ([]canon.Identifier, error) {
+// profile a, because the limit of type t would be exceeded.
+func (g *Graph) conflict(tx *store.Txn, a *profile.State, o canon.Observation, b *profile.State, t canon.IDType, ev *canon.Evidence) {
 	viaID := o.Identifier
-	reason := "limit:" + string(over[0])
+	reason := "limit:" + string(t)
 	tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{
 		Type: canon.LogConflict, ProfileID: a.ID, Others: []string{b.ID}, Identifier: &viaID, Reason: reason, Evidence: ev,
 	}})
@@ -423,11 +417,21 @@ func (g *Graph) conflict(tx *store.Txn, anchor canon.Observation, a *profile.Sta
 	b.AddConflict(canon.LogRecord{Type: canon.LogConflict, ProfileID: b.ID, Others: []string{a.ID}, Identifier: &viaID, Reason: reason, Evidence: ev})
 	tx.PutProfile(a)
 	tx.PutProfile(b)
+}
+
+// charge counts a refused merge of two profiles, a (the anchor's) and b
+// (o's), toward quarantining each of the two values whose type is not
+// among the types in over: the value that bridges two people (a store's
+// number typed for many customers, a device shared by two accounts) is the
+// junk one, whichever of the two it is; a value of an overflowing type is
+// only the second person's own. It returns the values that became
+// quarantined.
+func (g *Graph) charge(tx *store.Txn, anchor canon.Observation, a *profile.State, o canon.Observation, b *profile.State, over []canon.IDType) ([]canon.Identifier, error) {
 	var junk []canon.Identifier
 	for _, side := range [...]struct {
 		id    canon.Identifier
 		other string
-	}{{anchor.Identifier, b.ID}, {viaID, a.ID}} {
+	}{{anchor.Identifier, b.ID}, {o.Identifier, a.ID}} {
 		if slices.Contains(over, side.id.Type) {
 			continue
 		}
