@@ -368,7 +368,8 @@ func TestQuarantineJunkAnchor(t *testing.T) {
 	if err != nil || len(qs) != 1 || *qs[0].Identifier != store || len(qs[0].Others) != 3 {
 		t.Fatalf("Quarantined = %+v, %v; want the store's number, refused with 3 profiles", qs, err)
 	}
-	// What the number glued comes apart: every card is a customer of its own.
+	// What the number glued comes apart: every card is a customer of its
+	// own, and each keeps its purchases, those at the till included.
 	seen := map[string]bool{}
 	for n := 1; n <= 6; n++ {
 		p := lookup(t, e, canon.LoyaltyID, fmt.Sprint("L", n))
@@ -376,6 +377,12 @@ func TestQuarantineJunkAnchor(t *testing.T) {
 			t.Errorf("card L%d shares profile %s with another card", n, p.ID)
 		}
 		seen[p.ID] = true
+		if want := int64(2); total(p) != want { // the first visit and the one at the till
+			t.Errorf("card L%d has %d purchases, want %d", n, total(p), want)
+		}
+	}
+	if p := lookup(t, e, canon.Phone, store.Value); total(p) != 0 {
+		t.Errorf("the store's number keeps %d purchases", total(p))
 	}
 	checkInvariants(t, e)
 }
@@ -429,19 +436,21 @@ func TestQuarantineByNames(t *testing.T) {
 			t.Fatalf("after %d distinct first names, Quarantined = %+v", i+1, qs)
 		}
 	}
+	// The address is nobody's: the visits filed under it went to each
+	// visitor's cookie.
 	owner := lookup(t, e, canon.Email, shared.Value)
-	if total(owner) != 11 {
-		t.Errorf("owner has %d events, want 11", total(owner))
+	if total(owner) != 0 {
+		t.Errorf("the quarantined address's profile has %d events, want 0", total(owner))
 	}
 	apply(t, e, ev(canon.Web, "n11", canon.KindIdentify, 11, obs(canon.Email, shared.Value), obs(canon.AnonymousID, "late")))
 	if p := lookup(t, e, canon.AnonymousID, "late"); p.ID == owner.ID {
 		t.Error("the email links after its quarantine")
 	}
 	// The quarantine undid what the address glued: each cookie is its own
-	// visitor again, and the address keeps the events filed under it.
+	// visitor again, with its own visit.
 	for i := range 11 {
-		if p := lookup(t, e, canon.AnonymousID, fmt.Sprint("c", i)); p.ID == owner.ID {
-			t.Errorf("cookie c%d still in the quarantined address's profile", i)
+		if p := lookup(t, e, canon.AnonymousID, fmt.Sprint("c", i)); p.ID == owner.ID || total(p) != 1 {
+			t.Errorf("cookie c%d: profile %s with %d events; want its own, with its visit", i, p.ID, total(p))
 		}
 	}
 	// Later merges around it keep the value quarantined.

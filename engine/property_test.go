@@ -519,6 +519,7 @@ func adoptQuarantines(e *engine.Engine, m *refModel) error {
 		m.quar[id] = true
 		delete(m.names, id)
 		m.repair(id) // the engine undid what the value glued together
+		m.refile(id)
 	}
 	return nil
 }

@@ -36,6 +36,7 @@ type refModel struct {
 	// ended in the event's profile, and a profile counts what is filed
 	// under its identifiers.
 	filed     map[canon.Identifier]map[canon.Channel]int64
+	evs       map[canon.Identifier][]*canon.Event // the events filed under each identifier
 	orders    map[canon.Identifier]int64          // orders filed under each identifier
 	groups    map[canon.Identifier]map[string]int // B2B accounts named by events filed there
 	accounts  map[string]bool                     // accounts ever joined
@@ -83,7 +84,7 @@ func newRefModel(c graph.Config) *refModel {
 		cfg: c, prio: map[canon.IDType]int{}, limit: map[canon.IDType]int{}, types: map[canon.IDType]graph.TypeConfig{},
 		known: map[canon.Identifier]bool{}, trust: map[canon.Identifier]canon.Trust{}, edges: map[idPair]string{},
 		erased: map[canon.Identifier]bool{}, quar: map[canon.Identifier]bool{}, names: map[canon.Identifier]map[string]bool{},
-		filed: map[canon.Identifier]map[canon.Channel]int64{}, seen: map[string]bool{}, cands: map[idPair]bool{},
+		filed: map[canon.Identifier]map[canon.Channel]int64{}, evs: map[canon.Identifier][]*canon.Event{}, seen: map[string]bool{}, cands: map[idPair]bool{},
 		orders: map[canon.Identifier]int64{}, groups: map[canon.Identifier]map[string]int{}, accounts: map[string]bool{},
 		mentioned: map[canon.Identifier]bool{}, refusals: map[canon.Identifier]int{}, refusedNow: map[canon.Identifier]bool{},
 	}
@@ -412,19 +413,9 @@ func (m *refModel) applyEvent(ev *canon.Event) {
 	for _, id := range junk {
 		m.repair(id)
 	}
-	if m.filed[*filed] == nil {
-		m.filed[*filed] = map[canon.Channel]int64{}
-	}
-	m.filed[*filed][ev.Channel]++
-	if ev.Kind == canon.KindOrder {
-		m.orders[*filed]++
-	}
-	if ev.GroupID != "" {
-		if m.groups[*filed] == nil {
-			m.groups[*filed] = map[string]int{}
-		}
-		m.groups[*filed][ev.GroupID]++
-		m.accounts[ev.GroupID] = true
+	m.file(*filed, ev, 1)
+	for _, id := range junk {
+		m.refile(id)
 	}
 	if ev.Link != nil {
 		delete(m.cands, pairOf(ev.Link.A, ev.Link.B))
@@ -434,6 +425,49 @@ func (m *refModel) applyEvent(ev *canon.Event) {
 		msg, had := m.edges[p]
 		m.unlinked = &unlinkedEdge{pair: p, msg: msg, had: had}
 		delete(m.edges, p)
+	}
+}
+
+// file counts (delta 1) or uncounts (-1) an event filed under id.
+func (m *refModel) file(id canon.Identifier, ev *canon.Event, delta int) {
+	if m.filed[id] == nil {
+		m.filed[id] = map[canon.Channel]int64{}
+	}
+	m.filed[id][ev.Channel] += int64(delta)
+	if m.filed[id][ev.Channel] == 0 {
+		delete(m.filed[id], ev.Channel)
+	}
+	if ev.Kind == canon.KindOrder {
+		m.orders[id] += int64(delta)
+	}
+	if ev.GroupID != "" {
+		if m.groups[id] == nil {
+			m.groups[id] = map[string]int{}
+		}
+		if m.groups[id][ev.GroupID] += delta; m.groups[id][ev.GroupID] == 0 {
+			delete(m.groups[id], ev.GroupID)
+		}
+		m.accounts[ev.GroupID] = true
+	}
+	if delta > 0 {
+		m.evs[id] = append(m.evs[id], ev)
+	} else {
+		m.evs[id] = slices.DeleteFunc(m.evs[id], func(e *canon.Event) bool { return e == ev })
+	}
+}
+
+// refile moves what is filed under a value just quarantined to each
+// event's highest-priority other identifier that is held and not
+// quarantined, as the engine does.
+func (m *refModel) refile(id canon.Identifier) {
+	for _, ev := range slices.Clone(m.evs[id]) {
+		for _, o := range m.sortObs(ev.Identifiers) {
+			if o.Identifier != id && m.known[o.Identifier] && !m.quar[o.Identifier] {
+				m.file(id, ev, -1)
+				m.file(o.Identifier, ev, 1)
+				break
+			}
+		}
 	}
 }
 
@@ -487,6 +521,7 @@ func (m *refModel) eraseComp(ms []canon.Identifier) {
 			}
 		}
 		delete(m.filed, id)
+		delete(m.evs, id)
 		delete(m.orders, id)
 		delete(m.groups, id)
 		delete(m.known, id)

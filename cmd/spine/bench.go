@@ -773,7 +773,8 @@ func endOffsets(ctx context.Context, cl *kgo.Client, topics []string) (map[canon
 	return out, errors.Join(errs...)
 }
 
-// waitApplied waits until the engine's stored positions reach ends.
+// waitApplied waits until the engine's stored positions reach ends, and
+// the writer's bookkeeping of that commit (the Stats counters) is done.
 func (b *benchRun) waitApplied(ctx context.Context, ends map[canon.Partition]int64) error {
 	for {
 		pos, err := b.p.engine.Positions(ctx)
@@ -788,7 +789,7 @@ func (b *benchRun) waitApplied(ctx context.Context, ends map[canon.Partition]int
 			}
 		}
 		if done {
-			return nil
+			return b.p.engine.Sync(ctx)
 		}
 		select {
 		case <-ctx.Done():

@@ -284,6 +284,14 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 		res.Touched = append(res.Touched, parts...)
 	}
 	if len(junk) > 0 {
+		// A quarantined value is nobody's: the event goes to its
+		// highest-priority identifier that is not.
+		for _, o := range obs {
+			if !slices.Contains(junk, o.Identifier) {
+				res.Anchor = o.Key()
+				break
+			}
+		}
 		if res.Comp, _, err = entry(tx, res.Anchor); err != nil {
 			return nil, err
 		}

@@ -13,7 +13,8 @@ import (
 // that remain, so people merged only through the junk value split apart,
 // each refolded from their own events. Other identifiers that came in the
 // same message as the junk value keep their link to each other: they are
-// relinked, highest priority first, with that message's evidence.
+// relinked, highest priority first, with that message's evidence. The
+// events filed under the value go to other identifiers of theirs.
 func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 	key := id.Key()
 	comp, _, err := entry(tx, key)
@@ -23,9 +24,6 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 	edges, err := tx.Reader().Edges(key)
 	if err != nil {
 		return nil, err
-	}
-	if len(edges) == 0 {
-		return nil, nil
 	}
 	type group struct {
 		ev    canon.Evidence
@@ -65,5 +63,58 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 			}
 		}
 	}
-	return g.Rebuild(tx, comp, &id, nil)
+	// The value is nobody's: what was filed under it goes to the next of
+	// each event's identifiers that is held and not quarantined, in its
+	// profile or another. Events of this profile are refolded below with
+	// their part; another profile folds its new events in now.
+	moved, err := tx.RefileEvents(key, func(e *canon.Event) (string, error) { return g.refileTo(tx, e, id) })
+	if err != nil {
+		return nil, err
+	}
+	var others []uint64 // profiles other than this one that took events
+	for _, m := range moved {
+		c, _, err := entry(tx, m.To)
+		if err != nil {
+			return nil, err
+		}
+		if c == comp {
+			continue // still this profile's: refolded with its part below
+		}
+		st, err := g.load(tx, c)
+		if err != nil {
+			return nil, err
+		}
+		st.AddEvent(m.Event)
+		tx.PutProfile(st)
+		if m.Event.GroupID != "" {
+			if err := joinAccounts(tx, st); err != nil {
+				return nil, err
+			}
+		}
+		others = append(others, c)
+	}
+	if len(edges) == 0 && len(others) == 0 {
+		return nil, nil // nothing glued, nothing moved out
+	}
+	parts, err := g.rebuild(tx, comp, &id, nil, len(others) > 0)
+	return append(parts, others...), err
+}
+
+// refileTo picks where an event filed under a quarantined value goes: the
+// key of its highest-priority other identifier that is held and not
+// quarantined, or "" when it has none.
+func (g *Graph) refileTo(tx *store.Txn, e *canon.Event, junk canon.Identifier) (string, error) {
+	for _, o := range g.Sort(e.Identifiers) {
+		if o.Identifier == junk {
+			continue
+		}
+		c, q, err := entry(tx, o.Key())
+		if err != nil {
+			return "", err
+		}
+		if c != 0 && !q {
+			return o.Key(), nil
+		}
+	}
+	return "", nil
 }

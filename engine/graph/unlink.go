@@ -44,6 +44,12 @@ func (g *Graph) Unlink(tx *store.Txn, a, b canon.Identifier, ev *canon.Evidence)
 // identifier) keeps the profile id; the others become new profiles. Each
 // part is refolded from the events filed under its identifiers.
 func (g *Graph) Rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *canon.Evidence) ([]uint64, error) {
+	return g.rebuild(tx, comp, via, ev, false)
+}
+
+// rebuild is Rebuild; with refold, a profile that does not split is
+// refolded from its events all the same (some of them were filed away).
+func (g *Graph) rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *canon.Evidence, refold bool) ([]uint64, error) {
 	st, err := g.load(tx, comp)
 	if err != nil {
 		return nil, err
@@ -52,7 +58,7 @@ func (g *Graph) Rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 	if err != nil {
 		return nil, err
 	}
-	if len(parts) == 1 {
+	if len(parts) == 1 && !refold {
 		return []uint64{comp}, nil
 	}
 	keep := 0
@@ -70,6 +76,9 @@ func (g *Graph) Rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 		if i == keep {
 			ns = profile.New(st.ID, comp, st.Created)
 			ns.MergedFrom = st.MergedFrom
+			if len(parts) == 1 {
+				ns.Conflicts = st.Conflicts // the same profile, refolded
+			}
 		} else {
 			ns = profile.New(newProfileID(), tx.NewComp(), tx.NewCreated())
 			tx.SetAlias(ns.ID, ns.Comp)
@@ -101,9 +110,11 @@ func (g *Graph) Rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 			}
 		}
 	}
-	tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{
-		Type: canon.LogSplit, ProfileID: st.ID, Others: others, Identifier: via, Reason: "links no longer connect the profile", Evidence: ev,
-	}})
+	if len(parts) > 1 {
+		tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{
+			Type: canon.LogSplit, ProfileID: st.ID, Others: others, Identifier: via, Reason: "links no longer connect the profile", Evidence: ev,
+		}})
+	}
 	return out, nil
 }
 

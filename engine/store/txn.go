@@ -1,11 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	json "github.com/goccy/go-json"
 
 	"github.com/spinecdp/spine/engine/profile"
 	"github.com/spinecdp/spine/schemas/canon"
@@ -177,6 +179,57 @@ func (t *Txn) PutEventRecord(idkey string, rec *canon.EventRecord, restricted bo
 func (t *Txn) fileEvent(idkey string, v []byte) error {
 	t.evseq++
 	return t.tx.Set(keyEvent(idkey, t.evseq), v)
+}
+
+// Refiled is an event RefileEvents moved, and the identifier key it is
+// filed under now.
+type Refiled struct {
+	Event *canon.Event
+	To    string
+}
+
+// RefileEvents moves events filed under idkey: dest names, for each, the
+// identifier key to file it under instead ("" leaves it). The stored
+// encoding moves as it is.
+func (t *Txn) RefileEvents(idkey string, dest func(e *canon.Event) (string, error)) ([]Refiled, error) {
+	type stored struct {
+		key, val []byte
+		ev       *canon.Event
+	}
+	var all []stored
+	err := t.Reader().each(withLen(pEvent, idkey), func(key []byte, item *badger.Item) error {
+		val, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		var e canon.Event
+		if err := json.Unmarshal(val, &e); err != nil {
+			return fmt.Errorf("store: decode event: %w", err)
+		}
+		all = append(all, stored{bytes.Clone(key), val, &e})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []Refiled
+	for _, s := range all {
+		to, err := dest(s.ev)
+		if err != nil {
+			return nil, err
+		}
+		if to == "" || to == idkey {
+			continue
+		}
+		if err := t.tx.Delete(s.key); err != nil {
+			return nil, err
+		}
+		if err := t.fileEvent(to, s.val); err != nil {
+			return nil, err
+		}
+		out = append(out, Refiled{Event: s.ev, To: to})
+	}
+	return out, nil
 }
 
 // DeleteEvents removes every event filed under an identifier.
