@@ -95,6 +95,9 @@ func cmdRun(ctx context.Context, args []string, env func(string) string, log *sl
 	if o.Tokens == "" {
 		return errors.New("run: --tokens is required (for example --tokens 's3cret:read+write+admin')")
 	}
+	if o.KeyFilterMB < 1 || o.CacheMB < 1 {
+		return fmt.Errorf("run: --cache-mb (%d) and --key-filter-mb (%d) must be at least 1", o.CacheMB, o.KeyFilterMB)
+	}
 	p, err := startProcess(ctx, o, log)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/spinecdp/spine/schemas/canon"
@@ -67,6 +68,15 @@ func TestSetProcs(t *testing.T) {
 		setProcs(c.n, c.fromEnv, log)
 		if got := runtime.GOMAXPROCS(0); got != c.want {
 			t.Errorf("setProcs(%d, fromEnv %v) from %d: GOMAXPROCS %d, want %d", c.n, c.fromEnv, c.start, got, c.want)
+		}
+	}
+}
+
+func TestRunRefusesEmptyBudgets(t *testing.T) {
+	for _, flag := range []string{"--cache-mb", "--key-filter-mb"} {
+		err := cmdRun(t.Context(), []string{"--tokens", "t:read", "--data", t.TempDir(), flag, "0"}, func(string) string { return "" }, slog.New(slog.DiscardHandler))
+		if err == nil || !strings.Contains(err.Error(), "must be at least 1") {
+			t.Errorf("%s 0: %v, want a refusal", flag, err)
 		}
 	}
 }

@@ -220,9 +220,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 // process decodes one polled batch, dead-letters its rejects and applies
-// it, in chunks of ApplyRecords: the next chunk is decoded while the engine
-// applies the previous one, so decoding and applying use two cores instead
-// of taking turns. It runs under a soft context: cancelling ctx gives the
+// it, in chunks of ApplyRecords: the next chunks (decodeAhead of them) are
+// decoded while the engine applies the previous one, so decoding and
+// applying use both cores instead of taking turns. It runs under a soft context: cancelling ctx gives the
 // chunk in flight StopTimeout more to finish, and the rest of the batch is
 // left for after a restart. An error means the chunk was not applied; its
 // positions did not move, so it is read again after a restart.
@@ -237,7 +237,7 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 	for i := range results {
 		results[i] = make(chan *decoded, 1)
 	}
-	slots := make(chan struct{}, decodeAhead) // chunks decoded and not yet taken
+	slots := make(chan struct{}, decodeAhead) // chunks decoding, or decoded and not yet taken
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {

@@ -22,6 +22,9 @@ import (
 type lagWatch struct {
 	mu   sync.Mutex
 	next map[canon.Partition]int64 // -1: no stored position, read from the log start
+	// end is the newest end offset known of each partition, from a fetch
+	// or a refresh: a fetch's may be older than the last refresh's.
+	end map[canon.Partition]int64
 }
 
 // assign records the positions a new assignment starts from.
@@ -45,7 +48,7 @@ func (w *lagWatch) applied(m *metrics, pos, marks map[canon.Partition]int64) {
 		}
 		w.next[p] = o
 		if hw, ok := marks[p]; ok {
-			m.setLag(p.Topic, p.Partition, hw-o)
+			m.setLag(p.Topic, p.Partition, w.newestEnd(p, hw)-o)
 		}
 	}
 }
@@ -55,6 +58,19 @@ func (w *lagWatch) drop(p canon.Partition) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.next, p)
+	delete(w.end, p)
+}
+
+// newestEnd records an end offset seen of p and returns the newest known.
+// w.mu must be held.
+func (w *lagWatch) newestEnd(p canon.Partition, end int64) int64 {
+	if w.end == nil {
+		w.end = make(map[canon.Partition]int64)
+	}
+	if end > w.end[p] {
+		w.end[p] = end
+	}
+	return w.end[p]
 }
 
 func (w *lagWatch) topics() (topics []string, fresh bool) {
@@ -86,7 +102,7 @@ func (w *lagWatch) report(m *metrics, ends, starts kadm.ListedOffsets) {
 			}
 			next = start.Offset
 		}
-		m.setLag(p.Topic, p.Partition, end.Offset-next)
+		m.setLag(p.Topic, p.Partition, w.newestEnd(p, end.Offset)-next)
 	}
 }
 
