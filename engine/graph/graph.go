@@ -284,12 +284,15 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 		res.Touched = append(res.Touched, parts...)
 	}
 	if len(junk) > 0 {
-		// A quarantined value is nobody's: the event goes to its
-		// highest-priority identifier that is not.
-		for _, o := range obs {
-			if !slices.Contains(junk, o.Identifier) {
-				res.Anchor = o.Key()
-				break
+		// A quarantined value is nobody's: an event filed under one goes
+		// to its highest-priority identifier that is not, as the events
+		// filed under it before did.
+		if slices.ContainsFunc(junk, func(j canon.Identifier) bool { return j.Key() == res.Anchor }) {
+			for _, o := range obs {
+				if !slices.Contains(junk, o.Identifier) {
+					res.Anchor = o.Key()
+					break
+				}
 			}
 		}
 		if res.Comp, _, err = entry(tx, res.Anchor); err != nil {
