@@ -100,11 +100,15 @@ func (e *Engine) storeCursors(tx *store.Txn) (trimmed uint64, err error) {
 	e.mu.Lock()
 	low := e.lowCursor()
 	e.mu.Unlock()
-	if low <= e.trimmed {
-		return e.trimmed, nil
+	if low <= e.trimmed || low == e.trimAt {
+		return e.trimmed, nil // nothing acknowledged since, or tried at this cursor already
 	}
 	if trimmed, err = tx.TrimLog(e.trimmed, low, trimBatch); err != nil {
 		return 0, err
+	}
+	e.trimAt = low
+	if trimmed == e.trimmed {
+		return trimmed, nil // the low cursor is inside a page: nothing to delete yet
 	}
 	return trimmed, tx.SetCursor(trimKey, trimmed)
 }
@@ -118,8 +122,9 @@ func (e *Engine) cursorsStored(trimmed uint64) {
 // of events did.
 func (e *Engine) flushCursors() error {
 	e.mu.Lock()
-	behind := e.lowCursor() > e.trimmed
+	low := e.lowCursor()
 	e.mu.Unlock()
+	behind := low > e.trimmed && low != e.trimAt // trimAt: tried, inside a page
 	if len(e.unsaved) == 0 && !behind {
 		return nil
 	}

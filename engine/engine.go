@@ -38,6 +38,7 @@ type Engine struct {
 	cursors map[string]uint64 // acked seq per sink
 	unsaved map[string]uint64 // acked cursors not yet stored; writer-owned
 	trimmed uint64            // change log deleted up to here
+	trimAt  uint64            // the low cursor of the last trim, writer-owned
 }
 
 type request struct {

@@ -421,6 +421,38 @@ func TestQuarantineSparesTheOverflowingType(t *testing.T) {
 	}
 }
 
+// Events leave a quarantined value for the event's next identifier, never
+// through a candidate sighting into a profile it was only proposed to.
+func TestQuarantineRefileSkipsCandidates(t *testing.T) {
+	e := openWith(t, func(c *engine.Config) {
+		c.Graph.QuarantineNames = 2
+		for i, tc := range c.Graph.Types {
+			if tc.Type == canon.Email {
+				c.Graph.Types[i].ByTrust = map[canon.Trust]graph.Policy{canon.Asserted: graph.Candidate}
+			}
+		}
+	})
+	apply(t, e, ev(canon.CIAM, "r1", canon.KindRegistered, 1, verified(canon.UserID, "bob"), verified(canon.Email, "bob@x.io")))
+	order := ev(canon.POS, "o1", canon.KindOrder, 2, obs(canon.Email, "bob@x.io"), obs(canon.Phone, "+14155550100"), obs(canon.AnonymousID, "a1"))
+	order.Traits = map[string]any{"first_name": "Ann"}
+	apply(t, e, order)
+	for i, name := range []string{"Bea", "Cid"} { // the number turns up with two more names: junk
+		x := ev(canon.Web, fmt.Sprint("w", i), canon.KindIdentify, 3+i, obs(canon.Phone, "+14155550100"), obs(canon.AnonymousID, fmt.Sprint("z", i)))
+		x.Traits = map[string]any{"first_name": name}
+		apply(t, e, x)
+	}
+	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 1 {
+		t.Fatalf("Quarantined = %+v, want the number", qs)
+	}
+	if p := lookup(t, e, canon.UserID, "bob"); total(p) != 1 {
+		t.Errorf("Bob's profile has %d events, want only his registration", total(p))
+	}
+	if p := lookup(t, e, canon.AnonymousID, "a1"); total(p) != 1 {
+		t.Errorf("the cookie's profile has %d events, want the order", total(p))
+	}
+	checkInvariants(t, e)
+}
+
 func TestQuarantineByNames(t *testing.T) {
 	e := openWith(t, nil)
 	shared := id(canon.Email, "family@x.io")

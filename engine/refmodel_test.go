@@ -457,12 +457,12 @@ func (m *refModel) file(id canon.Identifier, ev *canon.Event, delta int) {
 }
 
 // refile moves what is filed under a value just quarantined to each
-// event's highest-priority other identifier that is held and not
-// quarantined, as the engine does.
+// event's highest-priority other identifier that is held, not quarantined
+// and not a candidate sighting, as the engine does.
 func (m *refModel) refile(id canon.Identifier) {
 	for _, ev := range slices.Clone(m.evs[id]) {
 		for _, o := range m.sortObs(ev.Identifiers) {
-			if o.Identifier != id && m.known[o.Identifier] && !m.quar[o.Identifier] {
+			if o.Identifier != id && m.policy(o) != graph.Candidate && m.known[o.Identifier] && !m.quar[o.Identifier] {
 				m.file(id, ev, -1)
 				m.file(o.Identifier, ev, 1)
 				break

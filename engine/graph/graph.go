@@ -285,11 +285,11 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 	}
 	if len(junk) > 0 {
 		// A quarantined value is nobody's: an event filed under one goes
-		// to its highest-priority identifier that is not, as the events
-		// filed under it before did.
+		// to its highest-priority identifier that is not (and is not a
+		// candidate sighting), as the events filed under it before did.
 		if slices.ContainsFunc(junk, func(j canon.Identifier) bool { return j.Key() == res.Anchor }) {
 			for _, o := range obs {
-				if !slices.Contains(junk, o.Identifier) {
+				if !slices.Contains(junk, o.Identifier) && g.policyOf(o) != Candidate {
 					res.Anchor = o.Key()
 					break
 				}

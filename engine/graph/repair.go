@@ -67,7 +67,7 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 	// each event's identifiers that is held and not quarantined, in its
 	// profile or another. Events of this profile are refolded below with
 	// their part; another profile folds its new events in now.
-	moved, err := tx.RefileEvents(key, func(e *canon.Event) (string, error) { return g.refileTo(tx, e, id) })
+	moved, err := tx.RefileEvents(key, maxRefile, func(e *canon.Event) (string, error) { return g.refileTo(tx, e, id) })
 	if err != nil {
 		return nil, err
 	}
@@ -100,12 +100,18 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 	return append(parts, others...), err
 }
 
+// maxRefile bounds the events a quarantine moves off the value, so that the
+// transaction stays within Badger's size limit; older ones beyond it stay
+// where they were filed.
+const maxRefile = 1000
+
 // refileTo picks where an event filed under a quarantined value goes: the
 // key of its highest-priority other identifier that is held and not
-// quarantined, or "" when it has none.
+// quarantined, or "" when it has none. A candidate sighting does not take
+// the event, as it does not pick an event's profile (see anchor).
 func (g *Graph) refileTo(tx *store.Txn, e *canon.Event, junk canon.Identifier) (string, error) {
 	for _, o := range g.Sort(e.Identifiers) {
-		if o.Identifier == junk {
+		if o.Identifier == junk || g.policyOf(o) == Candidate {
 			continue
 		}
 		c, q, err := entry(tx, o.Key())

@@ -673,3 +673,35 @@ func TestProfileChangeCarriesItsJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A quarantine moves a bounded number of events in one transaction.
+func TestRefileEventsIsBounded(t *testing.T) {
+	s := openStore(t, "", nil)
+	from, to := canon.Identifier{Type: canon.Phone, Value: "+15550100"}.Key(), canon.Identifier{Type: canon.LoyaltyID, Value: "L1"}.Key()
+	update(t, s, func(tx *Txn) error {
+		for i := range 5 {
+			if err := tx.PutEvent(from, &canon.Event{Channel: canon.POS, MessageID: fmt.Sprint("m", i), Kind: canon.KindOrder}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	update(t, s, func(tx *Txn) error {
+		moved, err := tx.RefileEvents(from, 3, func(*canon.Event) (string, error) { return to, nil })
+		if err != nil || len(moved) != 3 || moved[0].To != to {
+			t.Errorf("RefileEvents(max 3) = %d moved, %v; want 3", len(moved), err)
+		}
+		return err
+	})
+	count := func(key string) (n int) {
+		if err := s.View(func(r *Reader) error {
+			return r.Events(key, func(*canon.Event) error { n++; return nil })
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if a, b := count(from), count(to); a != 2 || b != 3 {
+		t.Errorf("after the refile: %d events left, %d moved; want 2 and 3", a, b)
+	}
+}

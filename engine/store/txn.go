@@ -188,16 +188,21 @@ type Refiled struct {
 	To    string
 }
 
-// RefileEvents moves events filed under idkey: dest names, for each, the
-// identifier key to file it under instead ("" leaves it). The stored
-// encoding moves as it is.
-func (t *Txn) RefileEvents(idkey string, dest func(e *canon.Event) (string, error)) ([]Refiled, error) {
+// RefileEvents moves events filed under idkey, the oldest max of them:
+// dest names, for each, the identifier key to file it under instead (""
+// leaves it). The stored encoding moves as it is. The bound keeps one
+// transaction within Badger's size limit whatever the history.
+func (t *Txn) RefileEvents(idkey string, max int, dest func(e *canon.Event) (string, error)) ([]Refiled, error) {
 	type stored struct {
 		key, val []byte
 		ev       *canon.Event
 	}
 	var all []stored
+	errEnough := errors.New("enough")
 	err := t.Reader().each(withLen(pEvent, idkey), func(key []byte, item *badger.Item) error {
+		if len(all) == max {
+			return errEnough
+		}
 		val, err := item.ValueCopy(nil)
 		if err != nil {
 			return err
@@ -209,7 +214,7 @@ func (t *Txn) RefileEvents(idkey string, dest func(e *canon.Event) (string, erro
 		all = append(all, stored{bytes.Clone(key), val, &e})
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errEnough) {
 		return nil, err
 	}
 	var out []Refiled
