@@ -106,7 +106,7 @@ func (e *Engine) storeCursors(tx *store.Txn) (trimmed uint64, err error) {
 	if trimmed, err = tx.TrimLog(e.trimmed, low, trimBatch); err != nil {
 		return 0, err
 	}
-	e.trimAt = low
+	e.triedAt = low // trimAt once tx commits
 	if trimmed == e.trimmed {
 		return trimmed, nil // the low cursor is inside a page: nothing to delete yet
 	}
@@ -116,6 +116,7 @@ func (e *Engine) storeCursors(tx *store.Txn) (trimmed uint64, err error) {
 func (e *Engine) cursorsStored(trimmed uint64) {
 	clear(e.unsaved)
 	e.trimmed = trimmed
+	e.trimAt = e.triedAt
 }
 
 // flushCursors stores acked cursors and trims the log when no transaction

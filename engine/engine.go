@@ -39,6 +39,7 @@ type Engine struct {
 	unsaved map[string]uint64 // acked cursors not yet stored; writer-owned
 	trimmed uint64            // change log deleted up to here
 	trimAt  uint64            // the low cursor of the last trim, writer-owned
+	triedAt uint64            // the low cursor of the trim in the open transaction
 }
 
 type request struct {
