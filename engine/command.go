@@ -100,8 +100,18 @@ func (e *Engine) consent(tx *store.Txn, c *canon.Command, at time.Time) ([]uint6
 	}
 	ev := &canon.Event{Kind: canon.KindConsentUpdated, Name: profile.SourceAPI, Time: at, Consent: c.Consent}
 	st.AddEvent(ev)
-	first := st.Identifiers[0]
-	if err := tx.PutEvent(canon.Identifier{Type: first.Type, Value: first.Value}.Key(), ev); err != nil {
+	// Filed under the profile's first identifier that is not quarantined:
+	// a quarantined value gives its events away, and this one names no
+	// identifier to go to.
+	key, err := e.graph.FirstHeld(tx, st.Comp)
+	if err != nil {
+		return nil, err
+	}
+	if key == "" {
+		first := st.Identifiers[0]
+		key = canon.Identifier{Type: first.Type, Value: first.Value}.Key()
+	}
+	if err := tx.PutEvent(key, ev); err != nil {
 		return nil, err
 	}
 	return []uint64{st.Comp}, nil

@@ -453,6 +453,30 @@ func TestQuarantineRefileSkipsCandidates(t *testing.T) {
 	checkInvariants(t, e)
 }
 
+// A consent change made through the API names no identifier; when the value
+// it was filed under turns out to be junk, it stays with the person.
+func TestQuarantineKeepsAPIConsent(t *testing.T) {
+	e := openWith(t, func(c *engine.Config) { c.Graph.QuarantineNames = 2 })
+	junk := "family@x.io"
+	visit := func(n int, cookie, name string) {
+		x := ev(canon.Web, fmt.Sprint("v", n), canon.KindIdentify, n, obs(canon.Email, junk), obs(canon.AnonymousID, cookie))
+		x.Traits = map[string]any{"first_name": name}
+		apply(t, e, x)
+	}
+	visit(1, "c0", "Ann")
+	p := lookup(t, e, canon.AnonymousID, "c0")
+	do(t, e, canon.Command{Kind: canon.CmdConsent, ProfileID: p.ID, Consent: map[string]bool{"analytics": false}, Time: t0.Add(2 * time.Minute)})
+	visit(3, "z1", "Bea")
+	visit(4, "z2", "Cid") // a third name: the address is junk
+	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 1 {
+		t.Fatalf("Quarantined = %+v, want the address", qs)
+	}
+	c, ok := lookup(t, e, canon.AnonymousID, "c0").Consent["analytics"]
+	if !ok || c.Value {
+		t.Errorf("the visitor's analytics consent = %+v (held %v), want the opt-out kept", c, ok)
+	}
+}
+
 func TestQuarantineByNames(t *testing.T) {
 	e := openWith(t, nil)
 	shared := id(canon.Email, "family@x.io")

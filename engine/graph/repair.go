@@ -67,7 +67,20 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 	// each event's identifiers that is held and not quarantined, in its
 	// profile or another. Events of this profile are refolded below with
 	// their part; another profile folds its new events in now.
-	moved, err := tx.RefileEvents(key, maxRefile, func(e *canon.Event) (string, error) { return g.refileTo(tx, e, id) })
+	// An event without identifiers (a consent change through the API) is
+	// the profile's: it goes to the profile's first other identifier that
+	// is not quarantined, which the split keeps with the profile's id when
+	// it can.
+	owner, err := g.firstHeld(tx, comp, id)
+	if err != nil {
+		return nil, err
+	}
+	moved, err := tx.RefileEvents(key, maxRefile, func(e *canon.Event) (string, error) {
+		if len(e.Identifiers) == 0 {
+			return owner, nil
+		}
+		return g.refileTo(tx, e, id)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +111,39 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 	}
 	parts, err := g.rebuild(tx, comp, &id, nil, len(others) > 0)
 	return append(parts, others...), err
+}
+
+// firstHeld returns the key of a profile's first identifier, other than
+// skip, that is not quarantined, or "".
+func (g *Graph) firstHeld(tx *store.Txn, comp uint64, skip canon.Identifier) (string, error) {
+	st, err := g.load(tx, comp)
+	if err != nil {
+		return "", err
+	}
+	for _, pi := range g.Sort(observations(st.Identifiers)) {
+		if pi.Identifier == skip {
+			continue
+		}
+		if _, q, err := entry(tx, pi.Key()); err != nil || !q {
+			return pi.Key(), err
+		}
+	}
+	return "", nil
+}
+
+// observations views a profile's identifiers as observations, to sort them.
+func observations(ids []canon.ProfileIdentifier) []canon.Observation {
+	out := make([]canon.Observation, len(ids))
+	for i, pi := range ids {
+		out[i] = canon.Observation{Identifier: canon.Identifier{Type: pi.Type, Value: pi.Value}, Trust: pi.Trust}
+	}
+	return out
+}
+
+// FirstHeld is firstHeld for the engine: where an event of a whole profile
+// (a consent change through the API) is filed.
+func (g *Graph) FirstHeld(tx *store.Txn, comp uint64) (string, error) {
+	return g.firstHeld(tx, comp, canon.Identifier{})
 }
 
 // maxRefile bounds the events a quarantine moves off the value, so that the
