@@ -97,20 +97,38 @@ func (e *Engine) storeCursors(tx *store.Txn) (trimmed uint64, err error) {
 			return 0, err
 		}
 	}
-	e.mu.Lock()
-	low := e.lowCursor()
-	e.mu.Unlock()
-	if low <= e.trimmed || low == e.trimAt {
-		return e.trimmed, nil // nothing acknowledged since, or tried at this cursor already
+	e.triedAt = e.trimAt
+	if !e.trimBehind() {
+		return e.trimmed, nil
 	}
+	low := e.ackedUpTo()
 	if trimmed, err = tx.TrimLog(e.trimmed, low, trimBatch); err != nil {
 		return 0, err
 	}
-	e.triedAt = low // trimAt once tx commits
 	if trimmed == e.trimmed {
-		return trimmed, nil // the low cursor is inside a page: nothing to delete yet
+		// The low cursor is inside a page: nothing to delete until it
+		// moves (trimAt, once tx commits).
+		e.triedAt = low
+		return trimmed, nil
 	}
+	e.triedAt = 0
 	return trimmed, tx.SetCursor(trimKey, trimmed)
+}
+
+// ackedUpTo is lowCursor, taking e.mu.
+func (e *Engine) ackedUpTo() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lowCursor()
+}
+
+// trimBehind reports whether acknowledged records wait to be trimmed: the
+// low cursor is past the trimmed log, and not where a trim found nothing
+// to delete. A trim deletes at most trimBatch records, so it may take
+// several.
+func (e *Engine) trimBehind() bool {
+	low := e.ackedUpTo()
+	return low > e.trimmed && low != e.trimAt
 }
 
 func (e *Engine) cursorsStored(trimmed uint64) {
@@ -122,11 +140,7 @@ func (e *Engine) cursorsStored(trimmed uint64) {
 // flushCursors stores acked cursors and trims the log when no transaction
 // of events did.
 func (e *Engine) flushCursors() error {
-	e.mu.Lock()
-	low := e.lowCursor()
-	e.mu.Unlock()
-	behind := low > e.trimmed && low != e.trimAt // trimAt: tried, inside a page
-	if len(e.unsaved) == 0 && !behind {
+	if len(e.unsaved) == 0 && !e.trimBehind() {
 		return nil
 	}
 	var trimmed uint64
@@ -157,8 +171,5 @@ func (e *Engine) lowCursor() uint64 {
 
 // backlog is how far the slowest sink lags.
 func (e *Engine) backlog() uint64 {
-	e.mu.Lock()
-	low := e.lowCursor()
-	e.mu.Unlock()
-	return e.st.LastSeq() - low
+	return e.st.LastSeq() - e.ackedUpTo()
 }

@@ -159,6 +159,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			flush = nil
 			if err := e.flushCursors(); err != nil {
 				e.log.Warn("storing sink cursors failed; retrying at the next ack or tick", "err", err)
+			} else if e.trimBehind() {
+				flush = time.After(ackFlushDelay) // more than one trim's worth
 			}
 		case <-tick.C:
 			e.gauges()

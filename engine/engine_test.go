@@ -265,6 +265,43 @@ func TestAckSurvivesRestart(t *testing.T) {
 	})
 }
 
+// A log longer than one trim's worth (20,000 records) goes entirely after a
+// single ack, without waiting for more acks or the writer's 5 s tick.
+func TestLongLogTrimmedAfterOneAck(t *testing.T) {
+	e := open(t, t.TempDir(), "test")
+	for b := range 8 { // 3 change records per new visitor: 24,000 records
+		var events []canon.Event
+		for i := range 1000 {
+			n := b*1000 + i
+			events = append(events, ev(canon.Web, fmt.Sprint("t", n), canon.KindPage, n, obs(canon.AnonymousID, fmt.Sprint("tv", n))))
+		}
+		if err := e.Apply(t.Context(), canon.Batch{Events: events}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := e.Read(t.Context(), "test", 30000)
+	if err != nil || len(got) < 24000 {
+		t.Fatalf("Read = %d records, %v; want all 24,000", len(got), err)
+	}
+	if err := e.Ack(t.Context(), "test", got[len(got)-1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second) // under the writer's 5 s tick
+	for {
+		n, err := e.StoredLog()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d acknowledged change records still stored", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestBackpressureBlocksApply(t *testing.T) {
 	cfg := engine.DefaultConfig(t.TempDir())
 	cfg.Store.SyncWrites = false
