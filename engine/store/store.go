@@ -89,10 +89,12 @@ type Store struct {
 	held     *keyFilter // identifiers and profile ids held, in front of the i and x keys
 	recent   recent     // newest change records, for sinks that keep up
 
-	// mu orders the writer's cache refresh after a commit against readers
-	// filling the cache with what they read (see cache).
+	// mu orders the writer's cache refresh after a commit, and the
+	// snapshot it publishes, against readers filling the cache with what
+	// they read (see cache) and taking the snapshot.
 	mu      sync.RWMutex
 	commits atomic.Uint64
+	snap    *snapshot // guarded by mu
 
 	// Counters, owned by the writer, persisted with every commit.
 	seq, comp, created, evseq uint64
@@ -175,6 +177,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: read counters: %w", err)
 	}
 	s.lastSeq.Store(s.seq)
+	s.snap = s.openSnapshot()
 	s.dedup.load(db, func(err error) {
 		opts.Logger.Warn("message-id filter not loaded; duplicates are checked in the state only", "err", err)
 	})
@@ -188,6 +191,10 @@ func Open(opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	s.dedup.stop()
 	s.held.stop()
+	s.mu.Lock()
+	sn := s.snap
+	s.mu.Unlock()
+	sn.release()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -256,17 +263,13 @@ func (s *Store) readU64(key string) (uint64, error) {
 	if s.held.absent(key) {
 		return 0, nil // never held: no Badger read, no wait for a commit
 	}
-	before := s.commits.Load()
-	var v uint64
-	err := s.db.View(func(tx *badger.Txn) error {
-		var err error
-		v, err = getU64(tx, []byte(key))
-		return err
-	})
+	sn := s.acquire()
+	defer sn.release()
+	v, err := getU64(sn.tx, []byte(key))
 	if err != nil {
 		return 0, fmt.Errorf("store: read %c: %w", key[0], err)
 	}
-	s.fill(before, func() { s.ids.put(key, v, idEntryBytes(key)) })
+	s.fill(sn.commit, func() { s.ids.put(key, v, idEntryBytes(key)) })
 	return v, nil
 }
 
@@ -276,24 +279,20 @@ func (s *Store) LoadProfile(comp uint64) (*profile.State, error) {
 	if st, ok := s.profiles.get(comp); ok {
 		return st, nil
 	}
-	before := s.commits.Load()
-	var st *profile.State
-	var size int
-	err := s.db.View(func(tx *badger.Txn) error {
-		var err error
-		st, size, err = getProfile(tx, comp)
-		return err
-	})
+	sn := s.acquire()
+	defer sn.release()
+	st, size, err := getProfile(sn.tx, comp)
 	if err != nil {
 		return nil, err
 	}
 	if st != nil {
-		s.fill(before, func() { s.profiles.put(comp, st, int64(size)*2) })
+		s.fill(sn.commit, func() { s.profiles.put(comp, st, int64(size)*2) })
 	}
 	return st, nil
 }
 
-// fill runs put only if no commit happened since before.
+// fill runs put only if no commit happened since the one a reader's
+// snapshot includes.
 func (s *Store) fill(before uint64, put func()) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -302,9 +301,11 @@ func (s *Store) fill(before uint64, put func()) {
 	}
 }
 
-// View runs fn in a read-only snapshot.
+// View runs fn in a read-only snapshot: the state as of the last commit.
 func (s *Store) View(fn func(r *Reader) error) error {
-	return s.db.View(func(tx *badger.Txn) error { return fn(&Reader{tx: tx}) })
+	sn := s.acquire()
+	defer sn.release()
+	return fn(&Reader{tx: sn.tx})
 }
 
 // idEntryBytes is what one identifier-cache entry holds in memory: its key

@@ -705,3 +705,35 @@ func TestRefileEventsIsBounded(t *testing.T) {
 		t.Errorf("after the refile: %d events left, %d moved; want 2 and 3", a, b)
 	}
 }
+
+// A reader keeps the snapshot it started with while the writer commits
+// (the writer discards a replaced snapshot only after its last reader),
+// and the next reader sees the commit.
+func TestViewKeepsItsSnapshotAcrossCommits(t *testing.T) {
+	s := openStore(t, "", nil)
+	key := canon.Identifier{Type: canon.Email, Value: "a@x.io"}.Key()
+	err := s.View(func(r *Reader) error {
+		for i := range 3 {
+			update(t, s, func(tx *Txn) error { tx.SetID(key, uint64(7+i)); return nil })
+			if v, err := r.ID(key); err != nil || v != 0 {
+				t.Fatalf("after commit %d the open snapshot reads %d, %v; want 0", i, v, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ids.remove(string(keyID(key)))
+	if v, err := s.LookupID(key); err != nil || v != 9 {
+		t.Fatalf("LookupID after the commits = %d, %v; want 9", v, err)
+	}
+	if err := s.View(func(r *Reader) error {
+		if v, err := r.ID(key); err != nil || v != 9 {
+			t.Errorf("a new snapshot reads %d, %v; want 9", v, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

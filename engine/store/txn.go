@@ -444,6 +444,7 @@ func (t *Txn) commit() error {
 	s := t.s
 	s.seq, s.comp, s.created, s.evseq = t.seq, t.comp, t.created, t.evseq
 	s.live.Store(t.live)
+	next := s.openSnapshot()
 	s.mu.Lock()
 	for comp, w := range written {
 		if w.st == nil {
@@ -455,8 +456,9 @@ func (t *Txn) commit() error {
 	for key := range t.dirtyU64 {
 		s.ids.put(key, t.u64s[key], idEntryBytes(key))
 	}
-	s.commits.Add(1)
+	old := s.publish(next)
 	s.mu.Unlock()
+	old.release()
 	if len(t.changes) > 0 {
 		s.recent.add(t.changes, sizes)
 		s.lastSeq.Store(t.seq)

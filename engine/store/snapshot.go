@@ -1,0 +1,58 @@
+package store
+
+import (
+	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// snapshot is a read transaction opened right after a commit and shared by
+// every reader until the next commit replaces it.
+//
+// Badger makes each new read transaction wait until every commit in flight
+// is in its LSM tree. A lookup that opened its own would wait out the
+// writer's group commit, milliseconds under load; opened by the writer
+// once its commit has returned, a snapshot waits for nothing, and readers
+// only take a reference.
+type snapshot struct {
+	tx *badger.Txn
+	// commit is the number of commits it includes (Store.commits when it
+	// was published): a reader fills the caches with what it read only if
+	// no commit followed.
+	commit uint64
+	refs   atomic.Int64 // the store's own reference plus one per reader
+}
+
+// release drops a reference; the last one discards the transaction.
+func (sn *snapshot) release() {
+	if sn.refs.Add(-1) == 0 {
+		sn.tx.Discard()
+	}
+}
+
+// acquire returns the newest snapshot with a reference the caller must
+// release.
+func (s *Store) acquire() *snapshot {
+	s.mu.RLock()
+	sn := s.snap
+	sn.refs.Add(1)
+	s.mu.RUnlock()
+	return sn
+}
+
+// openSnapshot opens a read transaction to publish with publish. It is
+// called after a commit returned, so Badger has nothing to wait for.
+func (s *Store) openSnapshot() *snapshot {
+	sn := &snapshot{tx: s.db.NewTransaction(false)}
+	sn.refs.Store(1)
+	return sn
+}
+
+// publish makes sn the snapshot new readers take, counting a commit. The
+// caller holds s.mu, so the caches it refreshed and the snapshot change
+// together.
+func (s *Store) publish(sn *snapshot) (old *snapshot) {
+	sn.commit = s.commits.Add(1)
+	old, s.snap = s.snap, sn
+	return old
+}
