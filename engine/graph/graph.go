@@ -121,7 +121,7 @@ func (g *Graph) Resolve(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 			res.Quarantined++
 			continue
 		}
-		if c == 0 {
+		if c == 0 && tx.AnyErased() {
 			erased, err := tx.Erased(g.Hash(o.Identifier))
 			if err != nil {
 				return nil, err

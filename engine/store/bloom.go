@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/hex"
 	"sync"
+	"sync/atomic"
 )
 
 // bloom is a fixed-size Bloom filter in front of a set of Badger keys that
@@ -15,6 +16,7 @@ type bloom struct {
 	mu   sync.RWMutex
 	bits []uint64
 	mask uint64
+	used atomic.Bool // a key was ever added
 }
 
 const bloomHashes = 7
@@ -77,6 +79,9 @@ func (b *bloom) mayContainHashes(h1, h2 uint64) bool {
 	return ok
 }
 
-func (b *bloom) add(hash string) { b.addHashes(hexHashes(hash)) }
+func (b *bloom) add(hash string) {
+	b.used.Store(true)
+	b.addHashes(hexHashes(hash))
+}
 
 func (b *bloom) mayContain(hash string) bool { return b.mayContainHashes(hexHashes(hash)) }

@@ -52,6 +52,11 @@ func (t *Txn) setJSON(key []byte, v any) error {
 	return t.tx.Set(key, b)
 }
 
+// AnyErased reports whether any identifier was ever erased in this store.
+// When none was, Erased is false for every hash, and a caller can skip
+// computing one (a keyed hash per new identifier).
+func (t *Txn) AnyErased() bool { return t.s.erased.used.Load() }
+
 // Erased reports whether an identifier with this keyed hash was erased.
 func (t *Txn) Erased(hash string) (bool, error) {
 	if !t.s.erased.mayContain(hash) {

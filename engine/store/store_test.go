@@ -737,3 +737,32 @@ func TestViewKeepsItsSnapshotAcrossCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// AnyErased lets resolution skip the keyed hash of new identifiers only
+// until the first erasure, and remembers that erasure across a restart.
+func TestAnyErased(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, nil)
+	update(t, s, func(tx *Txn) error {
+		if tx.AnyErased() {
+			t.Error("a new store reports an erasure")
+		}
+		return tx.MarkErased("0123456789abcdef0123456789abcdef")
+	})
+	update(t, s, func(tx *Txn) error {
+		if !tx.AnyErased() {
+			t.Error("AnyErased is false after an erasure")
+		}
+		return nil
+	})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, nil)
+	update(t, s, func(tx *Txn) error {
+		if !tx.AnyErased() {
+			t.Error("AnyErased is false after a restart")
+		}
+		return nil
+	})
+}
