@@ -16,8 +16,8 @@ func TestRecentWindow(t *testing.T) {
 	}
 	r.add(cs[:20], sizes[:20])
 	r.add(cs[20:], sizes[20:])
-	if live := r.buf[r.head:]; r.bytes > r.budget || len(live) != 10 || live[0].Seq != 21 {
-		t.Fatalf("window holds %d records from seq %d in %d bytes; want the newest 10 within 100", len(live), live[0].Seq, r.bytes)
+	if live := r.segs[r.head:]; r.bytes > r.budget || len(live) != 1 || live[0].cs[0].Seq != 21 {
+		t.Fatalf("window holds %d segments in %d bytes; want the newest commit's 10 records within 100", len(live), r.bytes)
 	}
 	if _, ok := r.read(5, 10); ok {
 		t.Error("read before the window answered from memory")
@@ -28,5 +28,37 @@ func TestRecentWindow(t *testing.T) {
 	}
 	if got, ok := r.read(30, 4); !ok || len(got) != 0 {
 		t.Errorf("read at the head = %v, %v; want nothing, from memory", got, ok)
+	}
+}
+
+// Reads across commits: every start position and length returns the
+// records after it, in order, from as many segments as it takes.
+func TestRecentAcrossSegments(t *testing.T) {
+	r := &recent{budget: 1 << 20}
+	seq := uint64(10)
+	for _, n := range []int{3, 1, 5, 2, 4} {
+		cs, sizes := make([]canon.Change, n), make([]int, n)
+		for i := range cs {
+			seq++
+			cs[i], sizes[i] = canon.Change{Seq: seq}, 1
+		}
+		r.add(cs, sizes)
+	}
+	if _, ok := r.read(9, 5); ok {
+		t.Error("read before the window answered from memory")
+	}
+	for after := uint64(10); after <= seq; after++ {
+		for max := 1; max <= 16; max++ {
+			got, ok := r.read(after, max)
+			want := min(max, int(seq-after))
+			if !ok || len(got) != want {
+				t.Fatalf("read(%d, %d) = %d records, %v; want %d", after, max, len(got), ok, want)
+			}
+			for i, c := range got {
+				if c.Seq != after+1+uint64(i) {
+					t.Fatalf("read(%d, %d)[%d].Seq = %d", after, max, i, c.Seq)
+				}
+			}
+		}
 	}
 }
