@@ -280,7 +280,7 @@ func TestLongLogTrimmedAfterOneAck(t *testing.T) {
 // the writer's 5 s tick: the trim must follow the acks, not the tick.
 func waitLogTrimmed(t *testing.T, e *engine.Engine) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(4 * time.Second)
 	for {
 		n, err := e.StoredLog()
 		if err != nil {

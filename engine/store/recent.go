@@ -24,15 +24,17 @@ type recent struct {
 
 type segment struct {
 	cs    []canon.Change
+	sizes []int
 	bytes int
 }
 
-// add takes ownership of cs: the caller must not modify it afterwards.
+// add takes ownership of cs and sizes: the caller must not modify them
+// afterwards.
 func (r *recent) add(cs []canon.Change, sizes []int) {
 	if r.budget <= 0 || len(cs) == 0 {
 		return
 	}
-	seg := segment{cs: cs}
+	seg := segment{cs: cs, sizes: sizes}
 	for _, s := range sizes {
 		seg.bytes += s
 	}
@@ -41,9 +43,19 @@ func (r *recent) add(cs []canon.Change, sizes []int) {
 	r.segs = append(r.segs, seg)
 	r.bytes += seg.bytes
 	for r.head < len(r.segs) && r.bytes > r.budget {
-		r.bytes -= r.segs[r.head].bytes
-		r.segs[r.head] = segment{} // let its records be collected now
-		r.head++
+		sg := &r.segs[r.head]
+		if r.bytes-sg.bytes >= r.budget || len(sg.cs) == 1 {
+			r.bytes -= sg.bytes
+			*sg = segment{} // let its records be collected now
+			r.head++
+			continue
+		}
+		// The oldest segment straddles the budget: drop its oldest records
+		// only, so the window still holds the newest records that fit.
+		r.bytes -= sg.sizes[0]
+		sg.bytes -= sg.sizes[0]
+		sg.cs[0] = canon.Change{}
+		sg.cs, sg.sizes = sg.cs[1:], sg.sizes[1:]
 	}
 	// Compact once the dead prefix is half the list, so each segment is
 	// moved O(1) times on average.

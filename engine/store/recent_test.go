@@ -19,6 +19,18 @@ func TestRecentWindow(t *testing.T) {
 	if live := r.segs[r.head:]; r.bytes > r.budget || len(live) != 1 || live[0].cs[0].Seq != 21 {
 		t.Fatalf("window holds %d segments in %d bytes; want the newest commit's 10 records within 100", len(live), r.bytes)
 	}
+	// A commit larger than the budget leaves its newest records.
+	big, bigSizes := make([]canon.Change, 15), make([]int, 15)
+	for i := range big {
+		big[i], bigSizes[i] = canon.Change{Seq: 31 + uint64(i)}, 10
+	}
+	r.add(big, bigSizes)
+	if got, ok := r.read(35, 20); r.bytes != 100 || !ok || len(got) != 10 || got[0].Seq != 36 || got[9].Seq != 45 {
+		t.Fatalf("after a commit over the budget the window answers read(35) with %d records, %v (%d bytes); want seqs 36-45 in 100", len(got), ok, r.bytes)
+	}
+	r = &recent{budget: 100}
+	r.add(cs[:20], sizes[:20])
+	r.add(cs[20:], sizes[20:])
 	if _, ok := r.read(5, 10); ok {
 		t.Error("read before the window answered from memory")
 	}

@@ -20,30 +20,35 @@ type snapshot struct {
 	// was published): a reader fills the caches with what it read only if
 	// no commit followed.
 	commit uint64
-	refs   atomic.Int64 // the store's own reference plus one per reader
+	refs   atomic.Int64  // the store's own reference plus one per reader
+	done   chan struct{} // closed when the last reference is released
 }
 
 // release drops a reference; the last one discards the transaction.
 func (sn *snapshot) release() {
 	if sn.refs.Add(-1) == 0 {
 		sn.tx.Discard()
+		close(sn.done)
 	}
 }
 
 // acquire returns the newest snapshot with a reference the caller must
-// release.
-func (s *Store) acquire() *snapshot {
+// release, or badger.ErrDBClosed once the store is closing.
+func (s *Store) acquire() (*snapshot, error) {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	sn := s.snap
+	if sn == nil {
+		return nil, badger.ErrDBClosed
+	}
 	sn.refs.Add(1)
-	s.mu.RUnlock()
-	return sn
+	return sn, nil
 }
 
 // openSnapshot opens a read transaction to publish with publish. It is
 // called after a commit returned, so Badger has nothing to wait for.
 func (s *Store) openSnapshot() *snapshot {
-	sn := &snapshot{tx: s.db.NewTransaction(false)}
+	sn := &snapshot{tx: s.db.NewTransaction(false), done: make(chan struct{})}
 	sn.refs.Store(1)
 	return sn
 }
@@ -55,4 +60,17 @@ func (s *Store) publish(sn *snapshot) (old *snapshot) {
 	sn.commit = s.commits.Add(1)
 	old, s.snap = s.snap, sn
 	return old
+}
+
+// closeSnapshot stops handing out snapshots and waits for the readers of
+// the last one, so none reads Badger after it is closed.
+func (s *Store) closeSnapshot() {
+	s.mu.Lock()
+	sn := s.snap
+	s.snap = nil
+	s.mu.Unlock()
+	if sn != nil {
+		sn.release()
+		<-sn.done
+	}
 }

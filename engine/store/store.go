@@ -191,10 +191,7 @@ func Open(opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	s.dedup.stop()
 	s.held.stop()
-	s.mu.Lock()
-	sn := s.snap
-	s.mu.Unlock()
-	sn.release()
+	s.closeSnapshot()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -263,7 +260,10 @@ func (s *Store) readU64(key string) (uint64, error) {
 	if s.held.absent(key) {
 		return 0, nil // never held: no Badger read, no wait for a commit
 	}
-	sn := s.acquire()
+	sn, err := s.acquire()
+	if err != nil {
+		return 0, fmt.Errorf("store: read %c: %w", key[0], err)
+	}
 	defer sn.release()
 	v, err := getU64(sn.tx, []byte(key))
 	if err != nil {
@@ -279,7 +279,10 @@ func (s *Store) LoadProfile(comp uint64) (*profile.State, error) {
 	if st, ok := s.profiles.get(comp); ok {
 		return st, nil
 	}
-	sn := s.acquire()
+	sn, err := s.acquire()
+	if err != nil {
+		return nil, fmt.Errorf("store: load profile: %w", err)
+	}
 	defer sn.release()
 	st, size, err := getProfile(sn.tx, comp)
 	if err != nil {
@@ -303,7 +306,10 @@ func (s *Store) fill(before uint64, put func()) {
 
 // View runs fn in a read-only snapshot: the state as of the last commit.
 func (s *Store) View(fn func(r *Reader) error) error {
-	sn := s.acquire()
+	sn, err := s.acquire()
+	if err != nil {
+		return fmt.Errorf("store: view: %w", err)
+	}
 	defer sn.release()
 	return fn(&Reader{tx: sn.tx})
 }

@@ -766,3 +766,21 @@ func TestAnyErased(t *testing.T) {
 		return nil
 	})
 }
+
+// After Close a read fails with an error instead of reading a discarded
+// transaction.
+func TestReadAfterClose(t *testing.T) {
+	s := openStore(t, "", nil)
+	update(t, s, func(tx *Txn) error { tx.SetID("email\x00a@x.io", 7); return nil })
+	s.ids.remove(string(keyID("email\x00a@x.io")))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := s.View(func(r *Reader) error { return nil })
+	if !errors.Is(err, badger.ErrDBClosed) {
+		t.Errorf("View after Close = %v; want ErrDBClosed", err)
+	}
+	if _, err := s.LookupID("email\x00a@x.io"); err == nil {
+		t.Error("LookupID after Close succeeded")
+	}
+}
