@@ -1,14 +1,12 @@
 package bench
 
 import (
-	"context"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/spinecdp/spine/engine"
 	"github.com/spinecdp/spine/schemas/canon"
 )
 
@@ -25,16 +23,7 @@ import (
 func BenchmarkLookupWhileIngesting(b *testing.B) {
 	const preload, ingest, step = 50_000, 100_000, 1000
 	for b.Loop() {
-		cfg := engine.DefaultConfig(b.TempDir())
-		cfg.Store.SyncWrites = false
-		cfg.Store.CacheBytes = 1 << 20
-		e, err := engine.Open(cfg, nil, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = e.Run(ctx) }()
+		e, ctx, stop := runEngine(b, b.TempDir(), 1<<20)
 		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		apply := func(from, to int) {
 			events := make([]canon.Event, 0, (to-from)*eventsPerPerson)
@@ -50,7 +39,7 @@ func BenchmarkLookupWhileIngesting(b *testing.B) {
 		}
 
 		var lat []time.Duration
-		stop := make(chan struct{})
+		halt := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(3, 4))
@@ -58,7 +47,7 @@ func BenchmarkLookupWhileIngesting(b *testing.B) {
 			defer tick.Stop()
 			for {
 				select {
-				case <-stop:
+				case <-halt:
 					return
 				case <-tick.C:
 				}
@@ -76,13 +65,9 @@ func BenchmarkLookupWhileIngesting(b *testing.B) {
 			apply(i, i+step)
 		}
 		took := time.Since(start)
-		close(stop)
+		close(halt)
 		wg.Wait()
-		cancel()
-		<-done
-		if err := e.Close(); err != nil {
-			b.Fatal(err)
-		}
+		stop()
 		if len(lat) == 0 {
 			b.Fatal("no lookups")
 		}

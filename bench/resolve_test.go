@@ -85,16 +85,7 @@ func BenchmarkResolution(b *testing.B) {
 	persons := n / idsPerPerson
 	for b.Loop() {
 		dir := b.TempDir()
-		cfg := engine.DefaultConfig(dir)
-		cfg.Store.SyncWrites = false
-		cfg.Store.CacheBytes = 64 << 20
-		e, err := engine.Open(cfg, nil, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = e.Run(ctx) }()
+		e, ctx, stop := runEngine(b, dir, 64<<20)
 
 		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		const step = 1000 // persons per Apply: 4,000 events, like a consumer poll
@@ -118,11 +109,7 @@ func BenchmarkResolution(b *testing.B) {
 		}
 		lookupRate := lookupCount / time.Since(ls).Seconds()
 		st := e.Stats()
-		cancel()
-		<-done
-		if err := e.Close(); err != nil {
-			b.Fatal(err)
-		}
+		stop()
 		b.StopTimer()
 		disk, err := diskUsage(dir)
 		if err != nil {
@@ -140,5 +127,28 @@ func BenchmarkResolution(b *testing.B) {
 		reportDisk(b, disk, ids)
 		b.Logf("GOMAXPROCS %d; %d identifiers in %d profiles (%d merges); load %s",
 			runtime.GOMAXPROCS(0), ids, st.Profiles, st.Merges, load.Round(time.Millisecond))
+	}
+}
+
+// runEngine opens an engine on dir without fsync and with caches of
+// cacheBytes, and runs it until stop, which also closes it.
+func runEngine(b *testing.B, dir string, cacheBytes int64) (e *engine.Engine, ctx context.Context, stop func()) {
+	b.Helper()
+	cfg := engine.DefaultConfig(dir)
+	cfg.Store.SyncWrites = false
+	cfg.Store.CacheBytes = cacheBytes
+	e, err := engine.Open(cfg, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.Run(ctx) }()
+	return e, ctx, func() {
+		cancel()
+		<-done
+		if err := e.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
