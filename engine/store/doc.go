@@ -8,7 +8,7 @@
 //	i <idkey>                  -> component (8 bytes)        identifier index: one read per lookup
 //	p <component>              -> profile.State (JSON)       the profile
 //	x <profile id>             -> component (8 bytes)        live and absorbed profile ids
-//	e <len><idkey a><idkey b>  -> canon.Evidence (JSON)      links, stored both ways
+//	e <len><idkey a><idkey b>  -> canon.Evidence (binary)    links, stored both ways (JSON in older stores)
 //	v <len><idkey><seq>        -> canon.Event (JSON)         events by anchor identifier
 //	d <channel>\x00<message id>-> empty, with TTL            dedup window
 //	o <topic>\x00<partition>   -> next offset (8 bytes)      consume positions
@@ -29,4 +29,9 @@
 // for message ids (d) and for identifiers and profile ids (i, x): most
 // events carry new ones, and lookups of identifiers never seen then skip
 // Badger, including its wait for a commit in progress.
+//
+// Readers never open a Badger transaction of their own: the writer opens
+// one after each commit and publishes it with its cache refresh, and
+// lookups, views and exports share it (snapshot.go), so none waits for
+// the writer's next commit to reach the LSM tree.
 package store

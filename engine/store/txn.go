@@ -361,14 +361,13 @@ func (t *Txn) commit() error {
 	profJSON := make(map[string]encoded, len(t.dirtyP))
 	for comp := range t.dirtyP {
 		st := t.profiles[comp]
-		if st == nil && comp > t.s.comp {
-			// Created and absorbed in this transaction: never stored.
-			written[comp] = sized{}
-			continue
-		}
 		if st == nil {
-			if err := t.tx.Delete(keyProfile(comp)); err != nil {
-				return err
+			// A profile created and absorbed in this transaction (comp past
+			// the stored counter) was never stored: nothing to delete.
+			if comp <= t.s.comp {
+				if err := t.tx.Delete(keyProfile(comp)); err != nil {
+					return err
+				}
 			}
 			written[comp] = sized{}
 			continue
