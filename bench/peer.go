@@ -106,8 +106,10 @@ func (w *Warehouse) Exec(ctx context.Context, sql string) error {
 }
 
 // Present returns which of the message ids of channel are in the events
-// table of database db (after FINAL). The ids must be plain tokens; the
-// bench makes them.
+// table of database db. It reads without FINAL: a row that is there at
+// all is visible, and merging duplicates on read made this probe, asked
+// every 100 ms, the largest user of ClickHouse's CPU in a bench. The ids
+// must be plain tokens; the bench makes them.
 func (w *Warehouse) Present(ctx context.Context, db string, channel canon.Channel, ids []string) ([]string, error) {
 	if len(ids) == 0 {
 		return nil, nil
@@ -122,7 +124,7 @@ func (w *Warehouse) Present(ctx context.Context, db string, channel canon.Channe
 		}
 		quoted[i] = "'" + id + "'"
 	}
-	q := fmt.Sprintf("SELECT message_id FROM %s.events FINAL WHERE channel = '%s' AND message_id IN (%s)",
+	q := fmt.Sprintf("SELECT DISTINCT message_id FROM %s.events WHERE channel = '%s' AND message_id IN (%s)",
 		db, channel, strings.Join(quoted, ","))
 	rows, err := w.conn.Query(ctx, q)
 	if err != nil {

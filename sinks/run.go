@@ -84,10 +84,23 @@ func Run(ctx context.Context, log ChangeLog, s Sink, cfg RunConfig) error {
 	}
 	name := s.Name()
 	lg := cfg.Log.With("sink", name)
+	deferrer, _ := s.(Deferrer)
 	for {
-		batch, err := log.Read(ctx, name, cfg.MaxBatch)
+		batch, err := read(ctx, log, name, cfg.MaxBatch, deferrer)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, errDue) {
+			if err := retry(ctx, s.Name(), func() error { return deferrer.Flush(ctx) }, cfg, lg); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				if cfg.Metrics != nil {
+					cfg.Metrics.failures.WithLabelValues(name).Inc()
+				}
+				return fmt.Errorf("sink %s: flush: %w", name, err)
+			}
+			continue
 		}
 		if err != nil {
 			return fmt.Errorf("sink %s: read change log: %w", name, err)
@@ -96,7 +109,7 @@ func Run(ctx context.Context, log ChangeLog, s Sink, cfg RunConfig) error {
 			continue
 		}
 		start := time.Now()
-		if err := writeWithRetry(ctx, s, batch, cfg, lg); err != nil {
+		if err := retry(ctx, s.Name(), func() error { return s.Write(ctx, batch) }, cfg, lg); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -121,10 +134,38 @@ func Run(ctx context.Context, log ChangeLog, s Sink, cfg RunConfig) error {
 	}
 }
 
-func writeWithRetry(ctx context.Context, s Sink, batch []canon.Change, cfg RunConfig, lg *slog.Logger) error {
+// errDue is read's answer when a Deferrer's held-back work fell due
+// before a batch came.
+var errDue = errors.New("held-back work is due")
+
+// read reads the next batch; with a Deferrer that holds work back, it
+// waits for the batch only until that work is due.
+func read(ctx context.Context, log ChangeLog, name string, max int, d Deferrer) ([]canon.Change, error) {
+	if d == nil {
+		return log.Read(ctx, name, max)
+	}
+	after, ok := d.Due()
+	if !ok {
+		return log.Read(ctx, name, max)
+	}
+	if after <= 0 {
+		return nil, errDue
+	}
+	rctx, cancel := context.WithTimeoutCause(ctx, after, errDue)
+	defer cancel()
+	batch, err := log.Read(rctx, name, max)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(rctx), errDue) {
+		return nil, errDue
+	}
+	return batch, err
+}
+
+// retry runs op until it succeeds, retrying Retryable errors with capped
+// exponential backoff.
+func retry(ctx context.Context, sink string, op func() error, cfg RunConfig, lg *slog.Logger) error {
 	wait := cfg.MinBackoff
 	for attempt := 1; ; attempt++ {
-		err := s.Write(ctx, batch)
+		err := op()
 		if err == nil {
 			return nil
 		}
@@ -132,7 +173,7 @@ func writeWithRetry(ctx context.Context, s Sink, batch []canon.Change, cfg RunCo
 			return err
 		}
 		if cfg.Metrics != nil {
-			cfg.Metrics.retries.WithLabelValues(s.Name()).Inc()
+			cfg.Metrics.retries.WithLabelValues(sink).Inc()
 		}
 		lg.Warn("sink write failed, retrying", "attempt", attempt, "backoff", wait, "err", err)
 		t := time.NewTimer(wait)

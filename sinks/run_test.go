@@ -132,3 +132,68 @@ func TestRunStopsOnFatalError(t *testing.T) {
 		t.Errorf("acked %d after a failed write: the batch must stay in the log", log.acked["flaky"])
 	}
 }
+
+// deferring holds one piece of work back after each write, due after hold.
+type deferring struct {
+	flaky
+	hold    time.Duration
+	mu2     sync.Mutex
+	dueAt   time.Time // zero: nothing held back
+	flushes chan time.Time
+}
+
+func (d *deferring) Write(ctx context.Context, b []canon.Change) error {
+	if err := d.flaky.Write(ctx, b); err != nil {
+		return err
+	}
+	d.mu2.Lock()
+	defer d.mu2.Unlock()
+	d.dueAt = time.Now().Add(d.hold)
+	return nil
+}
+
+func (d *deferring) Due() (time.Duration, bool) {
+	d.mu2.Lock()
+	defer d.mu2.Unlock()
+	return time.Until(d.dueAt), !d.dueAt.IsZero()
+}
+
+func (d *deferring) Flush(context.Context) error {
+	d.mu2.Lock()
+	defer d.mu2.Unlock()
+	if time.Now().Before(d.dueAt) {
+		return errors.New("flushed before it was due")
+	}
+	d.dueAt = time.Time{}
+	d.flushes <- time.Now()
+	return nil
+}
+
+// TestRunFlushesHeldBackWork: a sink that holds work back gets Flush once
+// it is due, although no further batch comes, and not before.
+func TestRunFlushesHeldBackWork(t *testing.T) {
+	log := newLog(3)
+	s := &deferring{flaky: flaky{done: make(chan struct{}), want: 3}, hold: 100 * time.Millisecond, flushes: make(chan time.Time, 4)}
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- sinks.Run(ctx, log, s, cfg()) }()
+	<-s.done
+	written := time.Now()
+	select {
+	case at := <-s.flushes:
+		if d := at.Sub(written); d < 50*time.Millisecond {
+			t.Errorf("flushed %v after the last write, want about 100ms", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("held-back work never flushed")
+	}
+	select {
+	case <-s.flushes:
+		t.Error("flushed twice with nothing held back")
+	case <-time.After(200 * time.Millisecond):
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+}

@@ -3,6 +3,7 @@ package sinks
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/spinecdp/spine/schemas/canon"
 )
@@ -18,6 +19,18 @@ type Sink interface {
 	Name() string
 	Write(ctx context.Context, batch []canon.Change) error
 	Close(ctx context.Context) error
+}
+
+// Deferrer is a Sink that holds work back between batches, such as
+// recounts it does at most once per interval. Run calls Flush when that
+// work falls due and no batch came to carry it.
+type Deferrer interface {
+	// Due reports how long until held-back work is due; ok is false when
+	// nothing is held back.
+	Due() (after time.Duration, ok bool)
+	// Flush does the held-back work that is due. Transient failures are
+	// wrapped with Retryable, as for Write.
+	Flush(ctx context.Context) error
 }
 
 // ChangeLog is the engine's outbox as a sink sees it. *engine.Engine

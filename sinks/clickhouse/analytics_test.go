@@ -1,6 +1,7 @@
 package clickhouse_test
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"slices"
@@ -16,13 +17,14 @@ import (
 	"github.com/spinecdp/spine/sinks/clickhouse"
 )
 
-// openAnalytics opens a migrated sink that refreshes the profile snapshots
-// after every batch, so tests see them at once.
+// openAnalytics opens a migrated sink that recounts the roll-ups and
+// refreshes the profile snapshots after every batch, so tests see them at
+// once.
 func openAnalytics(t *testing.T, reg prometheus.Registerer) (*clickhouse.Sink, driver.Conn) {
 	t.Helper()
 	addr := serverAddr(t)
 	cfg := testConfig(t, addr)
-	cfg.SnapshotInterval = 0
+	cfg.SnapshotInterval, cfg.RollupInterval = 0, 0
 	s, err := clickhouse.Open(t.Context(), cfg, nil, reg)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -289,6 +291,89 @@ func TestRollupSnapshotThrottle(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTable(t, conn, "identity after Close", namedQuery(t, "dashboard_identity"), wantIdentity)
+}
+
+// TestRollupRecountThrottle: with a RollupInterval, the first batch is
+// recounted at once and the days of the next ones are held back until
+// the interval ends (Flush, when no batch comes) or the sink closes; a
+// sink that stopped without Close leaves them to the next sink's first
+// batch, which finds them by their seq.
+func TestRollupRecountThrottle(t *testing.T) {
+	addr := serverAddr(t)
+	cfg := testConfig(t, addr)
+	cfg.RollupInterval = time.Hour
+	open := func(cfg clickhouse.Config) *clickhouse.Sink {
+		t.Helper()
+		s, err := clickhouse.Open(t.Context(), cfg, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	write := func(s *clickhouse.Sink, batch []canon.Change) {
+		t.Helper()
+		if err := s.Write(t.Context(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn := query(t, addr, cfg.Database)
+	channels := namedQuery(t, "dashboard_channels")
+	h := salesHistory()
+	dayN := func(n int) time.Time { return t0.Add(time.Duration(n) * 24 * time.Hour) }
+	visit := func(seq uint64, msg string, day int) []canon.Change {
+		return changes(seq, sale(canon.Web, msg, "p-a", canon.KindPage, dayN(day), "", 0, emailAnn))
+	}
+
+	s1 := open(cfg)
+	write(s1, h[:4]) // day one: recounted at once
+	write(s1, h[4:6])
+	checkTable(t, conn, "channels within the interval", channels, wantChannels[:2])
+	if err := s1.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	checkTable(t, conn, "channels after Close", channels, wantChannels)
+
+	// A sink that stops without Close.
+	s2 := open(cfg)
+	write(s2, visit(100, "m-100", 2))
+	write(s2, visit(101, "m-101", 3))
+	want := append(slices.Clone(wantChannels), "2026-03-16 web 1 1 0")
+	checkTable(t, conn, "channels before the stop", channels, want)
+	s3 := open(cfg)
+	t.Cleanup(func() { _ = s2.Close(context.Background()) })
+	write(s3, h[6:7]) // no event at all
+	want = append(want, "2026-03-17 web 1 1 0")
+	checkTable(t, conn, "channels after the restart", channels, want)
+	if err := s3.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	// A stream that goes quiet: Due says when, Flush recounts.
+	cfg.RollupInterval = 2 * time.Second
+	s4 := open(cfg)
+	defer s4.Close(context.Background())
+	if _, ok := s4.Due(); ok {
+		t.Fatal("Due reports held-back work before any batch")
+	}
+	write(s4, visit(102, "m-102", 4))
+	write(s4, visit(103, "m-103", 5))
+	after, ok := s4.Due()
+	if !ok || after <= 0 || after > cfg.RollupInterval {
+		t.Fatalf("Due = %v, %v; want within (0, %v]", after, ok, cfg.RollupInterval)
+	}
+	want = append(want, "2026-03-18 web 1 1 0")
+	checkTable(t, conn, "channels before the recount is due", channels, want)
+	time.Sleep(after)
+	if err := s4.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s4.Due(); ok {
+		t.Error("Due reports held-back work after Flush")
+	}
+	checkTable(t, conn, "channels after Flush", channels, append(want, "2026-03-19 web 1 1 0"))
 }
 
 // TestQueriesSeeMergesAndSplits: ann's and ben's events stay under the

@@ -41,6 +41,12 @@ type Config struct {
 	// which read every live profile; a new day always gets one. Zero
 	// recounts after every batch that changed a profile.
 	SnapshotInterval time.Duration
+	// RollupInterval is the least time between two recounts of the event
+	// roll-ups (rollup_channel_daily): the days of the batches written in
+	// between are recounted together, so a stream of small batches does
+	// not recount the same days after each one. A batch with an erasure
+	// recounts at once. Zero recounts after every batch.
+	RollupInterval time.Duration
 }
 
 // DefaultConfig returns the defaults for a server on addr.
@@ -57,6 +63,7 @@ func DefaultConfig(addr string) Config {
 		MaxDeleteKeys: 1_000,
 
 		SnapshotInterval: time.Minute,
+		RollupInterval:   5 * time.Second,
 	}
 }
 
@@ -85,8 +92,8 @@ func (c Config) Validate() error {
 	if c.MaxInsertRows < 1 || c.MaxDeleteKeys < 1 {
 		b.WriteString("clickhouse: MaxInsertRows and MaxDeleteKeys must be at least 1\n")
 	}
-	if c.SnapshotInterval < 0 {
-		b.WriteString("clickhouse: SnapshotInterval must not be negative\n")
+	if c.SnapshotInterval < 0 || c.RollupInterval < 0 {
+		b.WriteString("clickhouse: SnapshotInterval and RollupInterval must not be negative\n")
 	}
 	if b.Len() == 0 {
 		return nil

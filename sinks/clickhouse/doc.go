@@ -12,20 +12,17 @@
 // mutations (ALTER TABLE ... DELETE), run after the rows that precede them
 // in the batch are inserted, and before the rows that follow.
 //
-// Roll-ups (rollup.go) are recounted from the deduplicated base tables
-// after each batch and written with the batch's seq as their version, never
-// incremented, so they stay exact when an insert is retried: ClickHouse
+// Roll-ups (rollup.go) are recounted from the deduplicated base tables,
+// at most once per Config.RollupInterval for the days of the batches
+// written since the last recount, and written with the last seq written as
+// their version, never incremented, so they stay exact when an insert is retried: ClickHouse
 // 18.16 cannot deduplicate inserts. schemas/queries/README.md has the
 // argument; the analyst queries there see merges and splits retroactively
 // through each event's anchor identifier (anchor_type, anchor_hash) and
 // identity_map.
 //
-// Accounts: the table exists (migration 0007) and accountRow renders it,
-// but canon has no account change yet. The engine is to emit
-// canon.ChangeAccount carrying {ID, Traits, Members, Version, Deleted}
-// whenever an account's traits or members change, including when a member
-// is absorbed (its id replaced by the survivor's) or erased; Write then
-// gains one case.
+// Accounts (migration 0007) get a row per canon.ChangeAccount, which the
+// engine emits whenever an account's traits or members change.
 //
 // The sink speaks two schema dialects (see package schemas): Modern for
 // current servers and Legacy for ClickHouse 18.16. The Go side differs only

@@ -115,7 +115,7 @@ func TestOutageExactlyOnce(t *testing.T) {
 	cfg.Dialect = testDialect()
 	cfg.DialTimeout = time.Second
 	cfg.ReadTimeout = time.Second
-	cfg.SnapshotInterval = 0
+	cfg.SnapshotInterval, cfg.RollupInterval = 0, 0
 	s, err := clickhouse.Open(t.Context(), cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)

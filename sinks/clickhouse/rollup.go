@@ -139,29 +139,106 @@ ANY LEFT JOIN
 }
 
 // refresh brings the roll-ups up to date after a batch was written: the
-// event roll-ups of days, and the profile snapshots when due. version is
-// the batch's last seq, at its commit time.
-func (s *Sink) refresh(ctx context.Context, days map[time.Time]bool, profilesChanged bool, version uint64, at time.Time) error {
-	now := time.Now().UTC()
-	if len(days) > 0 {
-		list := slices.SortedFunc(maps.Keys(days), func(a, b time.Time) int { return a.Compare(b) })
-		for chunk := range chunks(list, s.cfg.MaxDeleteKeys) {
-			for _, q := range []string{refreshChannelSQL(chunk, version, now), emptiedChannelSQL(chunk, version, now)} {
-				if err := s.conn.Exec(ctx, q); err != nil {
-					return fmt.Errorf("clickhouse: refresh rollup_channel_daily: %w", classify(err))
-				}
-			}
+// event roll-ups of days, at most once per Config.RollupInterval unless
+// now (a batch with an erasure, whose rows are already gone), and the
+// profile snapshots when due. version is the batch's last seq, at its
+// commit time.
+func (s *Sink) refresh(ctx context.Context, days map[time.Time]bool, now, profilesChanged bool, version uint64, at time.Time) error {
+	wall := time.Now().UTC()
+	if !s.recount.checked {
+		// A process that stopped without its last recount left event rows
+		// newer than every roll-up row; their days are counted now.
+		missed, err := s.daysWhere(ctx, "seq > (SELECT max(version) FROM rollup_channel_daily)")
+		if err != nil {
+			return fmt.Errorf("clickhouse: days not yet recounted: %w", err)
+		}
+		s.recount.checked = true
+		for _, d := range missed {
+			days[d] = true
 		}
 	}
+	if s.recount.days == nil {
+		s.recount.days = map[time.Time]bool{}
+	}
+	maps.Copy(s.recount.days, days)
+	s.recount.version = version
+	if len(s.recount.days) > 0 && (now || wall.Sub(s.recount.at) >= s.cfg.RollupInterval) {
+		if err := s.recountDays(ctx, wall); err != nil {
+			return err
+		}
+	}
+
 	day := dayOf(at)
 	if profilesChanged {
 		s.snap.pending, s.snap.pendDay, s.snap.pendVersion = true, day, version
 	}
-	due := !day.Equal(s.snap.day) || now.Sub(s.snap.at) >= s.cfg.SnapshotInterval
+	due := !day.Equal(s.snap.day) || wall.Sub(s.snap.at) >= s.cfg.SnapshotInterval
 	if !s.snap.pending || !due {
 		return nil
 	}
-	return s.snapshot(ctx, now)
+	return s.snapshot(ctx, wall)
+}
+
+// Due implements sinks.Deferrer: how long until the held-back recount of
+// event days, or the held-back profile snapshot, falls due, so that a
+// stream that goes quiet still gets its roll-ups within the interval.
+func (s *Sink) Due() (time.Duration, bool) {
+	now := time.Now()
+	var after time.Duration
+	ok := false
+	if len(s.recount.days) > 0 {
+		after, ok = s.recount.at.Add(s.cfg.RollupInterval).Sub(now), true
+	}
+	if s.snap.pending {
+		if a := s.snap.at.Add(s.cfg.SnapshotInterval).Sub(now); !ok || a < after {
+			after = a
+		}
+		ok = true
+	}
+	return after, ok
+}
+
+// Flush implements sinks.Deferrer: it does the recount and the snapshot
+// that are due.
+func (s *Sink) Flush(ctx context.Context) error {
+	now := time.Now().UTC()
+	if len(s.recount.days) > 0 && now.Sub(s.recount.at) >= s.cfg.RollupInterval {
+		if err := s.recountDays(ctx, now); err != nil {
+			return err
+		}
+	}
+	if s.snap.pending && now.Sub(s.snap.at) >= s.cfg.SnapshotInterval {
+		return s.snapshot(ctx, now)
+	}
+	return nil
+}
+
+// recountState tracks the event roll-up recounts Config.RollupInterval
+// holds back. Losing it (a crash) loses nothing: the first batch after a
+// start recounts the days of every event row newer than the newest roll-up
+// version, which are exactly the days not recounted since their rows were
+// written (rows are written in seq order, and each recount takes the last
+// seq written as its version).
+type recountState struct {
+	days    map[time.Time]bool // event days written since the last recount; at most one per calendar day
+	version uint64             // last seq of the newest batch written
+	at      time.Time          // wall time of the last recount
+	checked bool               // the days a previous process left were looked up
+}
+
+// recountDays recounts the pending event days.
+func (s *Sink) recountDays(ctx context.Context, now time.Time) error {
+	list := slices.SortedFunc(maps.Keys(s.recount.days), func(a, b time.Time) int { return a.Compare(b) })
+	for chunk := range chunks(list, s.cfg.MaxDeleteKeys) {
+		for _, q := range []string{refreshChannelSQL(chunk, s.recount.version, now), emptiedChannelSQL(chunk, s.recount.version, now)} {
+			if err := s.conn.Exec(ctx, q); err != nil {
+				return fmt.Errorf("clickhouse: refresh rollup_channel_daily: %w", classify(err))
+			}
+		}
+	}
+	clear(s.recount.days)
+	s.recount.at = now
+	return nil
 }
 
 // snapshotState tracks the throttled profile snapshots. Losing it (a

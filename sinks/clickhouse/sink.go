@@ -29,10 +29,14 @@ type Sink struct {
 	log     *slog.Logger
 	metrics *metrics
 	snap    snapshotState // profile snapshots not yet refreshed (rollup.go)
+	recount recountState  // event roll-ups not yet recounted (rollup.go)
 	dash    dashCache     // the dashboard's last document (dashboard.go)
 }
 
-var _ sinks.Sink = (*Sink)(nil)
+var (
+	_ sinks.Sink     = (*Sink)(nil)
+	_ sinks.Deferrer = (*Sink)(nil)
+)
 
 // Open connects to the server in cfg, checks it answers and settles the
 // dialect. The database need not exist yet: Migrate creates it. log and reg
@@ -115,12 +119,18 @@ func (s *Sink) Database() string { return s.cfg.Database }
 // Dialect returns the schema dialect the sink writes.
 func (s *Sink) Dialect() schemas.Dialect { return s.dialect }
 
-// Close implements sinks.Sink: it refreshes a profile snapshot that
-// Config.SnapshotInterval held back, then closes the connection pool.
-// Failing that refresh loses nothing the next start cannot redo: the next
-// batch that changes a profile snapshots all of them again.
+// Close implements sinks.Sink: it recounts the event days and refreshes a
+// profile snapshot that Config.RollupInterval and SnapshotInterval held
+// back, then closes the connection pool. Failing that loses nothing the
+// next start cannot redo: its first batch recounts the days left over,
+// and the next batch that changes a profile snapshots all of them again.
 func (s *Sink) Close(ctx context.Context) error {
 	var errs []error
+	if len(s.recount.days) > 0 {
+		if err := s.recountDays(ctx, time.Now().UTC()); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if s.snap.pending {
 		if err := s.snapshot(ctx, time.Now().UTC()); err != nil {
 			errs = append(errs, err)

@@ -107,7 +107,7 @@ func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
 		}
 	}
 	last := &batch[len(batch)-1]
-	return s.refresh(ctx, days, profilesChanged, last.Seq, last.At)
+	return s.refresh(ctx, days, erasures > 0, profilesChanged, last.Seq, last.At)
 }
 
 // supersededProfiles returns the indexes of the batch's profile changes
@@ -354,16 +354,25 @@ func (s *Sink) daysOf(ctx context.Context, ids []string) ([]time.Time, error) {
 	for _, id := range ids {
 		list = append(list, quote(id))
 	}
-	rows, err := s.conn.Query(ctx, "SELECT DISTINCT day FROM "+tableEventsDaily+" WHERE profile_id IN ("+strings.Join(list, ", ")+")")
+	out, err := s.daysWhere(ctx, "profile_id IN ("+strings.Join(list, ", ")+")")
 	if err != nil {
-		return nil, fmt.Errorf("clickhouse: days of erased events: %w", classify(err))
+		return nil, fmt.Errorf("clickhouse: days of erased events: %w", err)
+	}
+	return out, nil
+}
+
+// daysWhere returns the days of the event rows that match cond.
+func (s *Sink) daysWhere(ctx context.Context, cond string) ([]time.Time, error) {
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT day FROM "+tableEventsDaily+" WHERE "+cond)
+	if err != nil {
+		return nil, classify(err)
 	}
 	defer rows.Close()
 	var out []time.Time
 	for rows.Next() {
 		var d time.Time
 		if err := rows.Scan(&d); err != nil {
-			return nil, fmt.Errorf("clickhouse: days of erased events: %w", err)
+			return nil, err
 		}
 		out = append(out, dayOf(d))
 	}
