@@ -36,7 +36,8 @@ import (
 // stream of mostly returning customers is. Memory and disk are measured as in
 // BenchmarkResolution (see resolve_measure_test.go), and the log lists the
 // live keys by kind. With SPINE_BENCH_CPUPROFILE=file the last quarter of
-// the load, at full size and without the settle waits, is CPU-profiled;
+// the load, at full size and without the settle waits, is CPU-profiled
+// (SPINE_BENCH_RETURNING_CPUPROFILE=file: the returning customers);
 // SPINE_BENCH_HEAPPROFILE works as in BenchmarkResolution.
 //
 //	SPINE_BENCH_IDS=1000000 go test -run '^$' -bench BenchmarkGraphResolve -benchtime 1x -cpu 1 -v ./bench/
@@ -123,6 +124,8 @@ func BenchmarkGraphResolve(b *testing.B) {
 		// Every identifier resolves to its component and nothing changes,
 		// so nothing but the transaction's counters is written.
 		var again time.Duration
+		var prof cpuProfile
+		prof.start(b, "SPINE_BENCH_RETURNING_CPUPROFILE")
 		for done := 0; done < returningEvents; {
 			events = events[:0]
 			for len(events) < 1000 {
@@ -147,6 +150,7 @@ func BenchmarkGraphResolve(b *testing.B) {
 			again += time.Since(start)
 			done += len(events)
 		}
+		prof.stop(b)
 		if err := st.Close(); err != nil {
 			b.Fatal(err)
 		}

@@ -299,14 +299,14 @@ func keysByKind(dir string) (map[byte]*keyUse, error) {
 	return out, err
 }
 
-// cpuProfile profiles a stretch of a benchmark into the file named by
-// SPINE_BENCH_CPUPROFILE, when set. Unlike go test -cpuprofile it can
-// leave out the settle waits, whose forced GCs would otherwise weigh in
-// the profile.
+// cpuProfile profiles a stretch of a benchmark into the file named by an
+// environment variable (SPINE_BENCH_CPUPROFILE for the load), when set.
+// Unlike go test -cpuprofile it can leave out the settle waits, whose
+// forced GCs would otherwise weigh in the profile.
 type cpuProfile struct{ f *os.File }
 
-func (c *cpuProfile) start(b *testing.B) {
-	path := os.Getenv("SPINE_BENCH_CPUPROFILE")
+func (c *cpuProfile) start(b *testing.B, env string) {
+	path := os.Getenv(env)
 	if path == "" {
 		return
 	}
@@ -387,7 +387,7 @@ func loadMeasured(b *testing.B, dir string, persons, step, idsPerPerson int, loa
 			b.Fatal(err)
 		}
 		if next == 3 {
-			prof.start(b)
+			prof.start(b, "SPINE_BENCH_CPUPROFILE")
 		}
 		next++
 		b.StartTimer()

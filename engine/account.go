@@ -37,12 +37,7 @@ func (e *Engine) joinAccount(tx *store.Txn, ev *canon.Event, pid string) error {
 	if !changed {
 		return nil
 	}
-	if err := tx.PutAccount(a); err != nil {
-		return err
-	}
-	rec := &canon.Account{ID: a.ID, Traits: a.Traits, Members: a.Members}
-	rec.Version = tx.Emit(canon.Change{Kind: canon.ChangeAccount, Account: rec})
-	return nil
+	return tx.SaveAccount(a)
 }
 
 // AccountView is a B2B account with its members and their roll-ups.

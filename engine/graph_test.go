@@ -779,3 +779,80 @@ func TestAccountRollupAfterSplit(t *testing.T) {
 	}
 	checkInvariants(t, e)
 }
+
+// lastAccount is the newest account change for id in cs, or nil.
+func lastAccount(cs []canon.Change, id string) *canon.Account {
+	var out *canon.Account
+	for _, c := range cs {
+		if c.Kind == canon.ChangeAccount && c.Account.ID == id {
+			out = c.Account
+		}
+	}
+	return out
+}
+
+// TestAccountMembersAfterSplit: when the part that names an account
+// splits off, it becomes the member and the part keeping the profile id
+// leaves, in the stored account and in what the sinks get.
+func TestAccountMembersAfterSplit(t *testing.T) {
+	e := openWith(t, nil)
+	order := ev(canon.Web, "h2", canon.KindOrder, 2, obs(canon.DeviceID, "laptop"))
+	order.Amount = &canon.Money{Currency: "EUR", Micros: 1_000_000}
+	order.GroupID = "acme"
+	apply(t, e,
+		ev(canon.Web, "h1", canon.KindPage, 1, obs(canon.Email, "ann@acme.io"), obs(canon.DeviceID, "laptop")),
+		order,
+	)
+	ann := lookup(t, e, canon.Email, "ann@acme.io")
+	if a := lastAccount(changes(t, e), "acme"); a == nil || !slices.Equal(a.Members, []string{ann.ID}) {
+		t.Fatalf("account before the split: %+v, want member %s", a, ann.ID)
+	}
+	do(t, e, canon.Command{Kind: canon.CmdUnlink, Pair: &canon.Pair{A: id(canon.Email, "ann@acme.io"), B: id(canon.DeviceID, "laptop")}})
+	laptop := lookup(t, e, canon.DeviceID, "laptop")
+	if laptop.ID == ann.ID || lookup(t, e, canon.Email, "ann@acme.io").ID != ann.ID {
+		t.Fatalf("the split kept %s for the laptop, want a new profile and %s for ann", laptop.ID, ann.ID)
+	}
+	if a := lastAccount(changes(t, e), "acme"); a == nil || !slices.Equal(a.Members, []string{laptop.ID}) {
+		t.Errorf("account after the split: %+v, want only member %s", a, laptop.ID)
+	}
+	a, err := e.Account(t.Context(), "acme")
+	if err != nil || a.Rollup.Members != 1 || a.Rollup.OrderCount != 1 || a.Members[0].ProfileID != laptop.ID {
+		t.Errorf("Account after the split = %+v, %v", a, err)
+	}
+	checkInvariants(t, e)
+}
+
+// TestConflictsSurviveSplit: the refused links a profile recorded stay in
+// the graph view of its parts after it splits.
+func TestConflictsSurviveSplit(t *testing.T) {
+	e := openWith(t, nil)
+	apply(t, e,
+		ev(canon.Mobile, "c1", canon.KindLogin, 1, obs(canon.UserID, "alice"), obs(canon.DeviceID, "tablet")),
+		ev(canon.Mobile, "c2", canon.KindLogin, 2, obs(canon.UserID, "bob")),
+		ev(canon.Mobile, "c3", canon.KindLogin, 3, obs(canon.DeviceID, "tablet"), obs(canon.UserID, "bob")),
+	)
+	alice, bob := lookup(t, e, canon.UserID, "alice"), lookup(t, e, canon.UserID, "bob")
+	refused := func(pid string) int {
+		n := 0
+		for _, r := range graphOf(t, e, pid).Conflicts {
+			if r.Type == canon.LogConflict && slices.Contains(r.Others, bob.ID) {
+				n++
+			}
+		}
+		return n
+	}
+	if alice.ID == bob.ID || refused(alice.ID) != 1 {
+		t.Fatalf("before the split: alice %s, bob %s, %d conflicts with bob", alice.ID, bob.ID, refused(alice.ID))
+	}
+	do(t, e, canon.Command{Kind: canon.CmdUnlink, Pair: &canon.Pair{A: id(canon.UserID, "alice"), B: id(canon.DeviceID, "tablet")}})
+	tablet := lookup(t, e, canon.DeviceID, "tablet")
+	if tablet.ID == alice.ID {
+		t.Fatal("the unlink did not split the tablet off")
+	}
+	// The conflict named the tablet, which went to the new part, or bob's
+	// identifier, which neither part holds: the tablet's part has it once.
+	if n := refused(tablet.ID); n != 1 {
+		t.Errorf("the tablet's part has %d conflicts with bob after the split, want 1", n)
+	}
+	checkInvariants(t, e)
+}

@@ -213,11 +213,9 @@ func (g *Graph) forget(tx *store.Txn, st *profile.State, out *Erasure) error {
 			return err
 		}
 		a.Members = slices.DeleteFunc(a.Members, func(id string) bool { return slices.Contains(out.ProfileIDs, id) })
-		if err := tx.PutAccount(a); err != nil {
+		if err := tx.SaveAccount(a); err != nil {
 			return err
 		}
-		rec := &canon.Account{ID: a.ID, Traits: a.Traits, Members: a.Members}
-		rec.Version = tx.Emit(canon.Change{Kind: canon.ChangeAccount, Account: rec})
 	}
 	return nil
 }

@@ -100,7 +100,7 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 		st.AddEvent(m.Event)
 		tx.PutProfile(st)
 		if m.Event.GroupID != "" {
-			if err := joinAccounts(tx, st); err != nil {
+			if err := syncAccounts(tx, st, nil); err != nil {
 				return nil, err
 			}
 		}

@@ -69,6 +69,7 @@ func (g *Graph) rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 	}
 	var out []uint64
 	var others []string
+	conflicts := splitConflicts(st.Conflicts, parts)
 	r := tx.Scan() // the parts' events, one iterator for them all
 	defer r.Close()
 	for i, p := range parts {
@@ -76,9 +77,6 @@ func (g *Graph) rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 		if i == keep {
 			ns = profile.New(st.ID, comp, st.Created)
 			ns.MergedFrom = st.MergedFrom
-			if len(parts) == 1 {
-				ns.Conflicts = st.Conflicts // the same profile, refolded
-			}
 		} else {
 			ns = profile.New(newProfileID(), tx.NewComp(), tx.NewCreated())
 			tx.SetAlias(ns.ID, ns.Comp)
@@ -101,13 +99,17 @@ func (g *Graph) rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 				return nil, err
 			}
 		}
+		ns.Conflicts = conflicts[i]
 		tx.PutProfile(ns)
 		out = append(out, ns.Comp)
-		if i != keep {
-			// A new part whose events name B2B accounts is their member.
-			if err := joinAccounts(tx, ns); err != nil {
-				return nil, err
-			}
+		// A part is a member of the B2B accounts its own events name, and
+		// the part that keeps the profile id leaves those it no longer does.
+		var was []string
+		if i == keep {
+			was = st.Groups
+		}
+		if err := syncAccounts(tx, ns, was); err != nil {
+			return nil, err
 		}
 	}
 	if len(parts) > 1 {
@@ -181,19 +183,54 @@ func (g *Graph) head(p []canon.ProfileIdentifier) string {
 	return best
 }
 
-// joinAccounts adds a profile split off another to the accounts its own
-// events name.
-func joinAccounts(tx *store.Txn, st *profile.State) error {
-	for _, g := range st.Groups {
+// splitConflicts hands a profile's recent refused links to its parts: a
+// refused link whose identifier a part holds goes to that part; one whose
+// identifier is another profile's (the side that refused it) cannot be
+// placed, and every part inherits it, as merged profiles combine theirs.
+func splitConflicts(cs []canon.LogRecord, parts [][]canon.ProfileIdentifier) [][]canon.LogRecord {
+	owner := map[canon.Identifier]int{}
+	for i, p := range parts {
+		for _, pi := range p {
+			owner[canon.Identifier{Type: pi.Type, Value: pi.Value}] = i
+		}
+	}
+	out := make([][]canon.LogRecord, len(parts))
+	for _, c := range cs {
+		if c.Identifier != nil {
+			if i, ok := owner[*c.Identifier]; ok {
+				out[i] = append(out[i], c)
+				continue
+			}
+		}
+		for i := range out {
+			out[i] = append(out[i], c)
+		}
+	}
+	return out
+}
+
+// syncAccounts makes a rebuilt profile a member of the accounts its
+// events name, and takes it out of those in was (the groups it had before)
+// that they no longer name. Each account that changes goes to the sinks.
+func syncAccounts(tx *store.Txn, st *profile.State, was []string) error {
+	for _, g := range slices.Concat(st.Groups, was) {
 		a, err := tx.Account(g)
 		if err != nil {
 			return err
 		}
-		if a == nil || slices.Contains(a.Members, st.ID) || len(a.Members) >= store.MaxAccountMembers {
+		if a == nil {
 			continue
 		}
-		a.Members = append(a.Members, st.ID)
-		if err := tx.PutAccount(a); err != nil {
+		member, named := slices.Contains(a.Members, st.ID), slices.Contains(st.Groups, g)
+		switch {
+		case named && !member && len(a.Members) < store.MaxAccountMembers:
+			a.Members = append(a.Members, st.ID)
+		case !named && member:
+			a.Members = slices.DeleteFunc(a.Members, func(id string) bool { return id == st.ID })
+		default:
+			continue
+		}
+		if err := tx.SaveAccount(a); err != nil {
 			return err
 		}
 	}

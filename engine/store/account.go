@@ -36,6 +36,16 @@ func (t *Txn) Account(id string) (*Account, error) {
 // PutAccount stores an account.
 func (t *Txn) PutAccount(a *Account) error { return t.setJSON(keyAccount(a.ID), a) }
 
+// SaveAccount stores an account and records the change for the sinks.
+func (t *Txn) SaveAccount(a *Account) error {
+	if err := t.PutAccount(a); err != nil {
+		return err
+	}
+	rec := &canon.Account{ID: a.ID, Traits: a.Traits, Members: a.Members}
+	rec.Version = t.Emit(canon.Change{Kind: canon.ChangeAccount, Account: rec})
+	return nil
+}
+
 // Account reads an account in the snapshot, or nil.
 func (r *Reader) Account(id string) (*Account, error) {
 	var a Account
