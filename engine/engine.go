@@ -123,7 +123,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	var flush <-chan time.Time // armed by an ack no transaction has stored yet
+	var purge <-chan time.Time // armed while erased identifiers have events left
 	for {
+		if purge == nil && e.st.Purging() > 0 {
+			purge = time.After(purgeDelay)
+		}
 		applyCh := e.applyCh
 		backlog := e.backlog()
 		e.m.backlog.Set(float64(backlog))
@@ -162,6 +166,14 @@ func (e *Engine) Run(ctx context.Context) error {
 			} else if e.trimBehind() {
 				flush = time.After(ackFlushDelay) // more than one trim's worth
 			}
+		case <-purge:
+			purge = nil
+			n, err := e.st.Purge()
+			if err != nil {
+				e.log.Warn("deleting the events of erased identifiers failed; retrying", "err", err)
+			}
+			e.m.purged.Add(float64(n))
+			e.m.purging.Set(float64(e.st.Purging()))
 		case <-tick.C:
 			e.gauges()
 			if err := e.flushCursors(); err != nil {
@@ -170,6 +182,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// purgeDelay spaces the writer's transactions that delete the events of
+// erased identifiers (store.Purge), so that applies run between them.
+const purgeDelay = 10 * time.Millisecond
 
 // collectGarbage reclaims the state's value log until ctx ends. It runs
 // beside the writer: Badger's value-log GC is safe alongside commits.
@@ -304,6 +320,7 @@ type Stats struct {
 	DiskVLog       int64
 	CachedIDs      int
 	CachedProfiles int
+	Purging        int64 // erased identifiers whose stored events are still being deleted
 }
 
 // Stats reports the engine's size.
@@ -313,7 +330,7 @@ func (e *Engine) Stats() Stats {
 	return Stats{
 		LastSeq: e.st.LastSeq(), Backlog: e.backlog(), Profiles: e.st.Profiles(),
 		Events: e.events.Load(), Duplicates: e.duplicates.Load(), Merges: e.merges.Load(), Conflicts: e.conflicts.Load(),
-		DiskLSM: lsm, DiskVLog: vlog, CachedIDs: ids, CachedProfiles: profiles,
+		DiskLSM: lsm, DiskVLog: vlog, CachedIDs: ids, CachedProfiles: profiles, Purging: e.st.Purging(),
 	}
 }
 

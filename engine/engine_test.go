@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,20 +37,26 @@ func start(t *testing.T, dir string, sinks ...string) (*engine.Engine, func()) {
 	cfg := engine.DefaultConfig(dir)
 	cfg.Store.SyncWrites = false
 	cfg.Sinks = sinks
-	e, err := engine.Open(cfg, nil, nil)
+	return startCfg(t, cfg, nil)
+}
+
+// startCfg starts an engine with cfg; stop stops and closes it, once.
+func startCfg(t *testing.T, cfg engine.Config, log *slog.Logger) (*engine.Engine, func()) {
+	t.Helper()
+	e, err := engine.Open(cfg, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = e.Run(ctx) }()
-	return e, func() {
+	return e, sync.OnceFunc(func() {
 		cancel()
 		<-done
 		if err := e.Close(); err != nil {
 			t.Error(err)
 		}
-	}
+	})
 }
 
 func lookup(t *testing.T, e *engine.Engine, typ canon.IDType, v string) canon.Profile {

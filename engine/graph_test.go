@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/spinecdp/spine/engine"
 	"github.com/spinecdp/spine/engine/graph"
+	"github.com/spinecdp/spine/engine/store"
 	"github.com/spinecdp/spine/schemas/canon"
 )
 
@@ -33,20 +33,8 @@ func openWith(t *testing.T, change func(*engine.Config)) *engine.Engine {
 	if change != nil {
 		change(&cfg)
 	}
-	e, err := engine.Open(cfg, quietLog, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = e.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		if err := e.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	e, stop := startCfg(t, cfg, quietLog)
+	t.Cleanup(stop)
 	return e
 }
 
@@ -855,4 +843,66 @@ func TestConflictsSurviveSplit(t *testing.T) {
 		t.Errorf("the tablet's part has %d conflicts with bob after the split, want 1", n)
 	}
 	checkInvariants(t, e)
+}
+
+// TestEraseLongHistory: erasing a smart device that reported for a week
+// (more events than one Badger transaction can delete with this small
+// memtable) succeeds at once; the events left over are deleted in the
+// writer's next transactions, and none is left in Badger afterwards.
+func TestEraseLongHistory(t *testing.T) {
+	dir := t.TempDir()
+	cfg := engine.DefaultConfig(dir)
+	cfg.Store.SyncWrites = false
+	cfg.Store.MemTableBytes = 1 << 20 // a transaction takes a few thousand deletes
+	e, stop := startCfg(t, cfg, quietLog)
+	defer stop()
+
+	const week = 7 * 24 * 60
+	apply(t, e, ev(canon.IoT, "pair", canon.KindDevicePaired, 0, obs(canon.DeviceID, "meter"), obs(canon.UserID, "u1")))
+	for from := 1; from <= week; from += 1000 {
+		batch := make([]canon.Event, 0, 1000)
+		for i := from; i < from+1000 && i <= week; i++ {
+			batch = append(batch, ev(canon.IoT, fmt.Sprint("m", i), canon.KindTelemetry, i, obs(canon.DeviceID, "meter")))
+		}
+		apply(t, e, batch...)
+	}
+	p := lookup(t, e, canon.DeviceID, "meter")
+	res, err := e.Do(t.Context(), canon.Command{Kind: canon.CmdErase, ProfileID: p.ID, Actor: "test"})
+	if err != nil {
+		t.Fatalf("erase: %v", err)
+	}
+	if rc := res.Receipt; rc == nil || rc.Events != week+1 || rc.Identifiers != 2 {
+		t.Fatalf("receipt = %+v, want 2 identifiers and %d events", res.Receipt, week+1)
+	}
+	notFound(t, e, id(canon.DeviceID, "meter"), id(canon.UserID, "u1"))
+	checkInvariants(t, e)
+	deadline := time.Now().Add(10 * time.Second)
+	for e.Stats().Purging > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("events of %d erased identifiers still being deleted after 10s", e.Stats().Purging)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+
+	st, err := store.Open(cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = st.View(func(r *store.Reader) error {
+		for _, i := range []canon.Identifier{id(canon.DeviceID, "meter"), id(canon.UserID, "u1")} {
+			n := 0
+			if err := r.Events(i.Key(), func(*canon.Event) error { n++; return nil }); err != nil {
+				return err
+			}
+			if n > 0 {
+				t.Errorf("%d events of the erased %s are left in Badger", n, i.Type)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

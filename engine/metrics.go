@@ -16,6 +16,8 @@ type metrics struct {
 	dropped     *prometheus.CounterVec
 	erasures    prometheus.Counter
 	vlogGC      prometheus.Counter
+	purged      prometheus.Counter
+	purging     prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -60,9 +62,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		vlogGC: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "spine_engine_vlog_gc_rewrites_total", Help: "State value-log files rewritten to reclaim dead values.",
 		}),
+		purged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spine_engine_erased_events_purged_total", Help: "Stored events of erased identifiers deleted after their erasure, in transactions of their own.",
+		}),
+		purging: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "spine_engine_erasure_purge_pending", Help: "Erased identifiers whose stored events are still being deleted.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.filterKeys, m.filterUsed, m.dropped, m.erasures, m.vlogGC)
+		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.filterKeys, m.filterUsed, m.dropped, m.erasures, m.vlogGC, m.purged, m.purging)
 	}
 	return m
 }

@@ -61,7 +61,7 @@ func (g *Graph) Erase(tx *store.Txn, comp uint64, reason string) (*Erasure, erro
 			return nil, err
 		}
 		out.Links += n
-		if n, err = tx.DeleteEvents(key); err != nil {
+		if n, err = tx.EraseEvents(key); err != nil {
 			return nil, err
 		}
 		out.Events += n

@@ -28,7 +28,8 @@ const InvariantsEnabled = true
 //   - links are stored both ways with the same evidence, and join two
 //     identifiers of one profile; pending links are stored both ways;
 //   - the quarantine flag in the index agrees with the quarantine records;
-//   - events are filed only under identifiers of live profiles, and every
+//   - events are filed only under identifiers of live profiles (or of
+//     erased identifiers whose events are still being purged), and every
 //     profile's counters equal a refold of the events filed under its
 //     identifiers;
 //   - cached entries and profiles equal what Badger holds.
@@ -157,9 +158,20 @@ func (g *Graph) CheckInvariants(s *store.Store) error {
 				bad("pending link %q-%q names an identifier without a profile", p.a, p.b)
 			}
 		}
-		// Filed events refold to each profile's counters.
+		// Filed events refold to each profile's counters. Those of erased
+		// identifiers still being deleted belong to no one.
+		purging := map[string]bool{}
+		if err := r.ScanPurging(func(k string) error { purging[k] = true; return nil }); err != nil {
+			return err
+		}
 		refold := map[uint64]*profile.State{}
 		err := r.ScanEvents(func(k string, e *canon.Event) error {
+			if purging[k] {
+				if ids[k] != 0 {
+					bad("identifier %q holds a profile and is marked for the purge of an erased one", k)
+				}
+				return nil
+			}
 			c := Comp(ids[k])
 			if profiles[c] == nil {
 				bad("event %s/%s is filed under %q, which has no profile", e.Channel, e.MessageID, k)

@@ -19,6 +19,7 @@
 //	q <idkey>                  -> Quarantine (JSON)          junk detection state
 //	k <len><idkey a><idkey b>  -> Candidate (JSON)           pending links, stored both ways
 //	g <account id>             -> Account (JSON)             B2B accounts and their members
+//	z <idkey>                  -> empty                      erased identifier whose filed events are still being deleted
 //
 // An idkey is canon.Identifier.Key(): type, NUL, value.
 //

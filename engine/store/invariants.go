@@ -121,6 +121,12 @@ func (r *Reader) ScanEvents(fn func(idkey string, e *canon.Event) error) error {
 	})
 }
 
+// ScanPurging calls fn for every erased identifier whose filed events are
+// still being deleted (see EraseEvents).
+func (r *Reader) ScanPurging(fn func(idkey string) error) error {
+	return r.scan(pPurge, func(k, _ []byte) error { return fn(string(k)) })
+}
+
 // ScanQuarantines calls fn for every quarantine record.
 func (r *Reader) ScanQuarantines(fn func(idkey string, q *Quarantine) error) error {
 	return r.scan(pQuar, func(k, v []byte) error {

@@ -21,6 +21,7 @@ const (
 	pQuar    = 'q'
 	pCand    = 'k'
 	pAccount = 'g'
+	pPurge   = 'z'
 )
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
@@ -86,3 +87,5 @@ func keyQuar(idkey string) []byte { return append([]byte{pQuar}, idkey...) }
 func keyCand(a, b string) []byte { return append(withLen(pCand, a), b...) }
 
 func keyAccount(id string) []byte { return append([]byte{pAccount}, id...) }
+
+func keyPurge(idkey string) []byte { return append([]byte{pPurge}, idkey...) }

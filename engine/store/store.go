@@ -99,6 +99,8 @@ type Store struct {
 	// Counters, owned by the writer, persisted with every commit.
 	seq, comp, created, evseq uint64
 	live                      atomic.Uint64 // profiles that exist
+	purging                   atomic.Int64  // erased identifiers whose filed events Purge is to delete
+	purgeN                    int           // filed events one transaction deletes (purgeBatch)
 
 	lastSeq  atomic.Uint64 // newest change-log seq, for readers
 	notifyMu sync.Mutex
@@ -154,6 +156,7 @@ func Open(opts Options) (*Store, error) {
 		dedup:    newKeyFilter(keyFilterLog2Bits(opts.KeyFilterBytes), pDedup),
 		held:     newKeyFilter(keyFilterLog2Bits(opts.KeyFilterBytes), pID, pAlias),
 		recent:   recent{budget: int(opts.RecentChangeBytes)},
+		purgeN:   purgeBatch(opts.MemTableBytes),
 	}
 	err = db.View(func(tx *badger.Txn) error {
 		var live uint64
@@ -170,6 +173,11 @@ func Open(opts Options) (*Store, error) {
 		for it.Rewind(); it.Valid(); it.Next() {
 			s.erased.add(string(it.Item().Key()[1:]))
 		}
+		pit := tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pPurge}})
+		defer pit.Close()
+		for pit.Rewind(); pit.Valid(); pit.Next() {
+			s.purging.Add(1)
+		}
 		return nil
 	})
 	if err != nil {
@@ -185,6 +193,17 @@ func Open(opts Options) (*Store, error) {
 		opts.Logger.Warn("identifier filter not loaded; unknown identifiers are looked up in the state", "err", err)
 	})
 	return s, nil
+}
+
+// purgeBatch is how many filed events one transaction deletes: a quarter
+// of the entries Badger lets a transaction hold (15 % of a memtable,
+// counted in skiplist nodes of about 100 bytes), leaving the rest to the
+// other writes of an erasure.
+func purgeBatch(memtable int64) int {
+	if memtable <= 0 {
+		memtable = badger.DefaultOptions("").MemTableSize
+	}
+	return max(100, int(memtable*15/100/100/4))
 }
 
 // Close closes the database.

@@ -434,8 +434,8 @@ func TestEdgesAndEventsByIdentifier(t *testing.T) {
 		if n, err := tx.DeleteEdges(b); err != nil || n != 2 {
 			return fmt.Errorf("DeleteEdges(b) = %d, %v", n, err)
 		}
-		if n, err := tx.DeleteEvents(a); err != nil || n != 3 {
-			return fmt.Errorf("DeleteEvents(a) = %d, %v", n, err)
+		if n, err := tx.EraseEvents(a); err != nil || n != 3 {
+			return fmt.Errorf("EraseEvents(a) = %d, %v", n, err)
 		}
 		return nil
 	})
@@ -782,5 +782,83 @@ func TestReadAfterClose(t *testing.T) {
 	}
 	if _, err := s.LookupID("email\x00a@x.io"); err == nil {
 		t.Error("LookupID after Close succeeded")
+	}
+}
+
+// TestEraseEventsPurgesAcrossTransactions: an identifier with more filed
+// events than one transaction may delete loses the first purgeN of them
+// with the erasure and the rest to Purge, which a restart resumes; two
+// identifiers erased in one transaction share its budget; an event filed
+// under the value after its erasure is not purged.
+func TestEraseEventsPurgesAcrossTransactions(t *testing.T) {
+	dir := t.TempDir()
+	small := func(o *Options) { o.MemTableBytes = 1 << 20 }
+	s := openStore(t, dir, small)
+	a, b := "device_id\x00meter", "user_id\x00u1"
+	n := 3*s.purgeN + 17
+	for from := 0; from < n; from += s.purgeN {
+		update(t, s, func(tx *Txn) error {
+			for i := from; i < min(from+s.purgeN, n); i++ {
+				if err := tx.PutEvent(a, &canon.Event{Channel: canon.IoT, MessageID: fmt.Sprint("m", i)}); err != nil {
+					return err
+				}
+			}
+			return tx.PutEvent(b, &canon.Event{Channel: canon.Web, MessageID: fmt.Sprint("w", from)})
+		})
+	}
+	count := func(s *Store, idkey string) int {
+		t.Helper()
+		k := 0
+		if err := s.View(func(r *Reader) error {
+			return r.Events(idkey, func(*canon.Event) error { k++; return nil })
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	wantB := count(s, b)
+	update(t, s, func(tx *Txn) error {
+		if got, err := tx.EraseEvents(a); err != nil || got != n {
+			return fmt.Errorf("EraseEvents(a) = %d, %v; want %d", got, err, n)
+		}
+		if got, err := tx.EraseEvents(b); err != nil || got != wantB {
+			return fmt.Errorf("EraseEvents(b) = %d, %v; want %d", got, err, wantB)
+		}
+		return nil
+	})
+	if got := count(s, a) + count(s, b); got != n+wantB-s.purgeN {
+		t.Fatalf("%d events left after the erasure, want %d", got, n+wantB-s.purgeN)
+	}
+	if s.Purging() != 2 {
+		t.Fatalf("Purging = %d, want 2", s.Purging())
+	}
+	if d, err := s.Purge(); err != nil || d != s.purgeN {
+		t.Fatalf("Purge = %d, %v; want %d", d, err, s.purgeN)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, small)
+	if s.Purging() != 2 && s.Purging() != 1 {
+		t.Fatalf("Purging after a restart = %d, want the identifiers still marked", s.Purging())
+	}
+	// The value comes back to someone before the purge ends: their event
+	// is filed after the erasure and stays.
+	update(t, s, func(tx *Txn) error {
+		return tx.PutEvent(a, &canon.Event{Channel: canon.IoT, MessageID: "after"})
+	})
+	for i := 0; s.Purging() > 0; i++ {
+		if i > 10 {
+			t.Fatalf("Purging = %d after %d rounds", s.Purging(), i)
+		}
+		if _, err := s.Purge(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left := count(s, a) + count(s, b); left != 1 {
+		t.Errorf("%d events left after Purge, want the one filed after the erasure", left)
+	}
+	if d, err := s.Purge(); err != nil || d != 0 {
+		t.Errorf("Purge with nothing marked = %d, %v", d, err)
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -29,6 +30,8 @@ type Txn struct {
 	dirtyP   map[uint64]bool
 	changes  []canon.Change
 	payloads map[uint64][]byte // seq -> JSON of the change's event, encoded once
+	purging  int64             // erased identifiers marked for Purge, less those it finished
+	purged   int               // filed events deleted, against Store.purgeN
 
 	seq, comp, created, evseq, live uint64
 }
@@ -237,9 +240,95 @@ func (t *Txn) RefileEvents(idkey string, max int, dest func(e *canon.Event) (str
 	return out, nil
 }
 
-// DeleteEvents removes every event filed under an identifier.
-func (t *Txn) DeleteEvents(idkey string) (int, error) {
-	return t.deletePrefix(withLen(pEvent, idkey))
+// EraseEvents removes the events filed under an identifier and returns how
+// many there were. A transaction deletes at most Store.purgeN of them (a
+// device that reports every minute files tens of thousands a month, and
+// Badger refuses a transaction past a size its memtable sets); the rest
+// stay behind a marker (z) until Purge, which the writer calls while
+// Purging reports any, deletes them, so a restart resumes where it was.
+// Nothing reads them meanwhile: they are reached only through the erased
+// identifier.
+//
+// The marker holds the newest event seq at the erasure: Purge deletes no
+// event filed later, should the value come back to someone (a quarantined
+// value is not remembered as erased) before the purge ends.
+func (t *Txn) EraseEvents(idkey string) (int, error) {
+	prefix := withLen(pEvent, idkey)
+	n, err := t.deletePrefix(prefix, nil, t.s.purgeN-t.purged)
+	t.purged += n
+	if err != nil {
+		return 0, err
+	}
+	it := t.tx.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	left := 0
+	for it.Rewind(); it.Valid(); it.Next() {
+		left++
+	}
+	if left > 0 {
+		if err := t.tx.Set(keyPurge(idkey), u64(t.evseq)); err != nil {
+			return 0, err
+		}
+		t.purging++
+	}
+	return n + left, nil
+}
+
+// Purging reports how many erased identifiers still have filed events
+// that Purge is to delete.
+func (s *Store) Purging() int64 { return s.purging.Load() }
+
+// Purge deletes filed events of erased identifiers (see EraseEvents), as
+// many as one transaction takes, and drops an identifier's marker once none
+// of its events is left. It returns how many it deleted. Only the writer
+// may call it.
+func (s *Store) Purge() (int, error) {
+	var deleted int
+	err := s.Update(time.Now(), func(tx *Txn) error {
+		it := tx.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pPurge}, PrefetchValues: true})
+		type mark struct {
+			key  []byte
+			upTo uint64 // newest event seq at the erasure
+		}
+		var marks []mark
+		for it.Rewind(); it.Valid() && len(marks) < s.purgeN; it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				it.Close()
+				return err
+			}
+			if len(v) != 8 {
+				it.Close()
+				return fmt.Errorf("malformed purge marker %q", it.Item().Key())
+			}
+			marks = append(marks, mark{it.Item().KeyCopy(nil), binary.BigEndian.Uint64(v)})
+		}
+		it.Close()
+		for _, m := range marks {
+			budget := s.purgeN - tx.purged
+			if budget <= 0 {
+				break
+			}
+			idkey := string(m.key[1:])
+			n, err := tx.deletePrefix(withLen(pEvent, idkey), keyEvent(idkey, m.upTo+1), budget)
+			if err != nil {
+				return err
+			}
+			tx.purged += n
+			if n < budget { // none left
+				if err := tx.tx.Delete(m.key); err != nil {
+					return err
+				}
+				tx.purging--
+			}
+		}
+		deleted = tx.purged
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: purge erased events: %w", err)
+	}
+	return deleted, nil
 }
 
 // DeleteEdges removes every link of an identifier, both ways.
@@ -256,10 +345,15 @@ func (t *Txn) DeleteEdges(idkey string) (int, error) {
 	return len(edges), nil
 }
 
-func (t *Txn) deletePrefix(prefix []byte) (int, error) {
+// deletePrefix deletes up to max keys under prefix, below stop when stop
+// is not nil, and returns how many it deleted.
+func (t *Txn) deletePrefix(prefix, stop []byte, max int) (int, error) {
 	it := t.tx.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	var keys [][]byte
-	for it.Rewind(); it.Valid(); it.Next() {
+	for it.Rewind(); it.Valid() && len(keys) < max; it.Next() {
+		if stop != nil && bytes.Compare(it.Item().Key(), stop) >= 0 {
+			break
+		}
 		keys = append(keys, it.Item().KeyCopy(nil))
 	}
 	it.Close()
@@ -448,6 +542,7 @@ func (t *Txn) commit() error {
 	s := t.s
 	s.seq, s.comp, s.created, s.evseq = t.seq, t.comp, t.created, t.evseq
 	s.live.Store(t.live)
+	s.purging.Add(t.purging)
 	next := s.openSnapshot()
 	s.mu.Lock()
 	for comp, w := range written {
