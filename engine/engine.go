@@ -124,9 +124,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer tick.Stop()
 	var flush <-chan time.Time // armed by an ack no transaction has stored yet
 	var purge <-chan time.Time // armed while erased identifiers have events left
+	purgeWait := purgeDelay
 	for {
 		if purge == nil && e.st.Purging() > 0 {
-			purge = time.After(purgeDelay)
+			purge = time.After(purgeWait)
 		}
 		applyCh := e.applyCh
 		backlog := e.backlog()
@@ -169,8 +170,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-purge:
 			purge = nil
 			n, err := e.st.Purge()
+			purgeWait = purgeDelay
 			if err != nil {
-				e.log.Warn("deleting the events of erased identifiers failed; retrying", "err", err)
+				purgeWait = purgeRetry
+				e.log.Warn("deleting the events of erased identifiers failed; retrying", "in", purgeRetry, "err", err)
 			}
 			e.m.purged.Add(float64(n))
 			e.m.purging.Set(float64(e.st.Purging()))
@@ -184,8 +187,12 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 // purgeDelay spaces the writer's transactions that delete the events of
-// erased identifiers (store.Purge), so that applies run between them.
-const purgeDelay = 10 * time.Millisecond
+// erased identifiers (store.Purge), so that applies run between them;
+// purgeRetry follows a failed one.
+const (
+	purgeDelay = 10 * time.Millisecond
+	purgeRetry = 5 * time.Second
+)
 
 // collectGarbage reclaims the state's value log until ctx ends. It runs
 // beside the writer: Badger's value-log GC is safe alongside commits.
@@ -291,6 +298,41 @@ func (e *Engine) Profile(ctx context.Context, pid string) (canon.Profile, error)
 		return canon.Profile{}, fmt.Errorf("engine: profile: %w", err)
 	}
 	return e.profileOf(comp)
+}
+
+// LookupJSON is Lookup answered with the profile's JSON (canon.Profile)
+// as its last commit encoded it, map members in no set order; a lookup
+// that hits the cache encodes nothing. The bytes are shared: do not
+// modify them.
+func (e *Engine) LookupJSON(ctx context.Context, id canon.Identifier) ([]byte, error) {
+	comp, err := e.st.LookupID(id.Key())
+	if err != nil {
+		return nil, fmt.Errorf("engine: lookup: %w", err)
+	}
+	return e.profileJSONOf(graph.Comp(comp))
+}
+
+// ProfileJSON is Profile answered as LookupJSON answers.
+func (e *Engine) ProfileJSON(ctx context.Context, pid string) ([]byte, error) {
+	comp, err := e.st.LookupAlias(pid)
+	if err != nil {
+		return nil, fmt.Errorf("engine: profile: %w", err)
+	}
+	return e.profileJSONOf(comp)
+}
+
+func (e *Engine) profileJSONOf(comp uint64) ([]byte, error) {
+	if comp == 0 {
+		return nil, canon.ErrNotFound
+	}
+	b, err := e.st.LoadProfileJSON(comp)
+	if err != nil {
+		return nil, fmt.Errorf("engine: load profile: %w", err)
+	}
+	if b == nil {
+		return nil, canon.ErrNotFound
+	}
+	return b, nil
 }
 
 func (e *Engine) profileOf(comp uint64) (canon.Profile, error) {

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -369,4 +370,59 @@ func TestAccountChangesEmitted(t *testing.T) {
 	if acct == nil || acct.ID != "acct-1" || acct.Traits["name"] != "Acme" || len(acct.Members) != 1 || acct.Members[0] != p.ID || acct.Version == 0 {
 		t.Errorf("account change = %+v", acct)
 	}
+}
+
+// TestLookupJSON: the stored JSON a lookup answers with says what Lookup
+// says, from the cache after a commit and from Badger after a restart,
+// for an identifier and for an absorbed profile id; unknown ones are
+// ErrNotFound.
+func TestLookupJSON(t *testing.T) {
+	dir := t.TempDir()
+	check := func(e *engine.Engine, when string) {
+		t.Helper()
+		want := lookup(t, e, canon.Email, "p@x.io")
+		for name, get := range map[string]func() ([]byte, error){
+			"LookupJSON": func() ([]byte, error) {
+				return e.LookupJSON(t.Context(), canon.Identifier{Type: canon.Email, Value: "p@x.io"})
+			},
+			"ProfileJSON(absorbed)": func() ([]byte, error) { return e.ProfileJSON(t.Context(), want.MergedFrom[0]) },
+		} {
+			b, err := get()
+			if err != nil {
+				t.Fatalf("%s %s: %v", name, when, err)
+			}
+			var got canon.Profile
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatalf("%s %s: %v in %s", name, when, err, b)
+			}
+			// Compared as JSON with sorted keys: the stored bytes keep map
+			// members in no set order.
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want)
+			if string(g) != string(w) {
+				t.Errorf("%s %s =\n%s\nwant\n%s", name, when, g, w)
+			}
+		}
+		if _, err := e.LookupJSON(t.Context(), canon.Identifier{Type: canon.Email, Value: "nobody@x.io"}); !errors.Is(err, canon.ErrNotFound) {
+			t.Errorf("LookupJSON(unknown) %s = %v, want ErrNotFound", when, err)
+		}
+		if _, err := e.ProfileJSON(t.Context(), "prf_nobody"); !errors.Is(err, canon.ErrNotFound) {
+			t.Errorf("ProfileJSON(unknown) %s = %v, want ErrNotFound", when, err)
+		}
+	}
+	e, stop := start(t, dir)
+	order := ev(canon.Web, "j2", canon.KindOrder, 2, obs(canon.AnonymousID, "a1"))
+	order.Amount = &canon.Money{Currency: "EUR", Micros: 2_500_000}
+	if err := e.Apply(t.Context(), canon.Batch{Events: []canon.Event{
+		ev(canon.Web, "j1", canon.KindIdentify, 1, obs(canon.Email, "p@x.io")),
+		order,
+		ev(canon.Web, "j3", canon.KindIdentify, 3, obs(canon.Email, "p@x.io"), obs(canon.AnonymousID, "a1")),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	check(e, "after the commit")
+	stop()
+	e, stop = start(t, dir)
+	defer stop()
+	check(e, "after a restart")
 }

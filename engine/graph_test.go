@@ -810,6 +810,29 @@ func TestAccountMembersAfterSplit(t *testing.T) {
 	checkInvariants(t, e)
 }
 
+// TestAccountMemberUnderAbsorbedID: a member stored under the id of a
+// profile that was absorbed later leaves the account when the survivor,
+// split again, no longer names it.
+func TestAccountMemberUnderAbsorbedID(t *testing.T) {
+	e := openWith(t, nil)
+	order := ev(canon.Web, "o1", canon.KindOrder, 1, obs(canon.DeviceID, "laptop"))
+	order.Amount = &canon.Money{Currency: "EUR", Micros: 1_000_000}
+	order.GroupID = "acme"
+	apply(t, e, order, ev(canon.Web, "o2", canon.KindIdentify, 2, obs(canon.Email, "ann@acme.io")))
+	old := lookup(t, e, canon.DeviceID, "laptop")
+	apply(t, e, ev(canon.Web, "o3", canon.KindPage, 3, obs(canon.Email, "ann@acme.io"), obs(canon.DeviceID, "laptop")))
+	ann := lookup(t, e, canon.Email, "ann@acme.io")
+	if !slices.Contains(ann.MergedFrom, old.ID) {
+		t.Fatalf("setup: ann %s merged_from %v, want the laptop's %s", ann.ID, ann.MergedFrom, old.ID)
+	}
+	do(t, e, canon.Command{Kind: canon.CmdUnlink, Pair: &canon.Pair{A: id(canon.Email, "ann@acme.io"), B: id(canon.DeviceID, "laptop")}})
+	laptop := lookup(t, e, canon.DeviceID, "laptop")
+	if a := lastAccount(changes(t, e), "acme"); a == nil || !slices.Equal(a.Members, []string{laptop.ID}) {
+		t.Errorf("account after the split: %+v, want only member %s", a, laptop.ID)
+	}
+	checkInvariants(t, e)
+}
+
 // TestConflictsSurviveSplit: the refused links a profile recorded stay in
 // the graph view of its parts after it splits.
 func TestConflictsSurviveSplit(t *testing.T) {

@@ -160,16 +160,13 @@ func (g *Graph) CheckInvariants(s *store.Store) error {
 		}
 		// Filed events refold to each profile's counters. Those of erased
 		// identifiers still being deleted belong to no one.
-		purging := map[string]bool{}
-		if err := r.ScanPurging(func(k string) error { purging[k] = true; return nil }); err != nil {
+		purging := map[string]uint64{}
+		if err := r.ScanPurging(func(k string, upTo uint64) error { purging[k] = upTo; return nil }); err != nil {
 			return err
 		}
 		refold := map[uint64]*profile.State{}
-		err := r.ScanEvents(func(k string, e *canon.Event) error {
-			if purging[k] {
-				if ids[k] != 0 {
-					bad("identifier %q holds a profile and is marked for the purge of an erased one", k)
-				}
+		err := r.ScanEvents(func(k string, seq uint64, e *canon.Event) error {
+			if seq <= purging[k] {
 				return nil
 			}
 			c := Comp(ids[k])

@@ -211,8 +211,11 @@ func splitConflicts(cs []canon.LogRecord, parts [][]canon.ProfileIdentifier) [][
 
 // syncAccounts makes a rebuilt profile a member of the accounts its
 // events name, and takes it out of those in was (the groups it had before)
-// that they no longer name. Each account that changes goes to the sinks.
+// that they no longer name. A member may be stored under any id the
+// profile absorbed (members resolve through aliases), so each of its ids
+// counts. Each account that changes goes to the sinks.
 func syncAccounts(tx *store.Txn, st *profile.State, was []string) error {
+	mine := func(id string) bool { return id == st.ID || slices.Contains(st.MergedFrom, id) }
 	for _, g := range slices.Concat(st.Groups, was) {
 		a, err := tx.Account(g)
 		if err != nil {
@@ -221,12 +224,12 @@ func syncAccounts(tx *store.Txn, st *profile.State, was []string) error {
 		if a == nil {
 			continue
 		}
-		member, named := slices.Contains(a.Members, st.ID), slices.Contains(st.Groups, g)
+		member, named := slices.ContainsFunc(a.Members, mine), slices.Contains(st.Groups, g)
 		switch {
 		case named && !member && len(a.Members) < store.MaxAccountMembers:
 			a.Members = append(a.Members, st.ID)
 		case !named && member:
-			a.Members = slices.DeleteFunc(a.Members, func(id string) bool { return id == st.ID })
+			a.Members = slices.DeleteFunc(a.Members, mine)
 		default:
 			continue
 		}

@@ -103,8 +103,8 @@ func (r *Reader) ScanEdges(fn func(a, b string, ev canon.Evidence) error) error 
 }
 
 // ScanEvents calls fn for every filed event with the idkey it is filed
-// under.
-func (r *Reader) ScanEvents(fn func(idkey string, e *canon.Event) error) error {
+// under and its seq.
+func (r *Reader) ScanEvents(fn func(idkey string, seq uint64, e *canon.Event) error) error {
 	return r.scan(pEvent, func(k, v []byte) error {
 		id, rest, err := splitLen(k)
 		if err != nil {
@@ -117,14 +117,19 @@ func (r *Reader) ScanEvents(fn func(idkey string, e *canon.Event) error) error {
 		if err := json.Unmarshal(v, &e); err != nil {
 			return err
 		}
-		return fn(id, &e)
+		return fn(id, binary.BigEndian.Uint64(rest), &e)
 	})
 }
 
 // ScanPurging calls fn for every erased identifier whose filed events are
-// still being deleted (see EraseEvents).
-func (r *Reader) ScanPurging(fn func(idkey string) error) error {
-	return r.scan(pPurge, func(k, _ []byte) error { return fn(string(k)) })
+// still being deleted (see EraseEvents), with the newest seq of those.
+func (r *Reader) ScanPurging(fn func(idkey string, upTo uint64) error) error {
+	return r.scan(pPurge, func(k, v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("store: malformed purge marker %q", k)
+		}
+		return fn(string(k), binary.BigEndian.Uint64(v))
+	})
 }
 
 // ScanQuarantines calls fn for every quarantine record.
@@ -187,7 +192,8 @@ func (s *Store) CheckCache() error {
 				errs = append(errs, fmt.Errorf("store: cache has %q = %#x, Badger has %#x", key, v, disk))
 			}
 		}
-		for comp, st := range profiles {
+		for comp, c := range profiles {
+			st := c.st
 			disk, _, err := getProfile(tx, comp)
 			if err != nil {
 				return err
@@ -207,6 +213,13 @@ func (s *Store) CheckCache() error {
 			if !bytes.Equal(a, b) {
 				errs = append(errs, fmt.Errorf("store: cached profile of component %d differs from Badger:\ncache  %s\nbadger %s", comp, a, b))
 			}
+			// The cached public JSON says what the state says.
+			var pub canon.Profile
+			if err := json.Unmarshal(c.json, &pub); err != nil {
+				errs = append(errs, fmt.Errorf("store: cached JSON of component %d: %w", comp, err))
+			} else if x, y := mustJSON(&pub), mustJSON(&disk.Profile); !bytes.Equal(x, y) {
+				errs = append(errs, fmt.Errorf("store: cached JSON of component %d differs from Badger:\ncache  %s\nbadger %s", comp, x, y))
+			}
 		}
 		return nil
 	})
@@ -214,4 +227,14 @@ func (s *Store) CheckCache() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// mustJSON is v's JSON with sorted keys, for comparisons; an error gives
+// its text, which compares unequal to any JSON.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte(err.Error())
+	}
+	return b
 }

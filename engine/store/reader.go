@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
@@ -32,6 +33,11 @@ func (r *Reader) Close() {
 // writes each time it opens an iterator, so a profile read one iterator per
 // identifier costs one sort of the whole transaction per identifier.
 func (r *Reader) each(prefix []byte, fn func(key []byte, it *badger.Item) error) error {
+	return r.eachFrom(prefix, prefix, fn)
+}
+
+// eachFrom is each from the key seek on, seek being under prefix.
+func (r *Reader) eachFrom(prefix, seek []byte, fn func(key []byte, it *badger.Item) error) error {
 	var it *badger.Iterator
 	if r.its == nil {
 		it = r.tx.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 16})
@@ -40,7 +46,7 @@ func (r *Reader) each(prefix []byte, fn func(key []byte, it *badger.Item) error)
 		it = r.tx.NewIterator(badger.IteratorOptions{Prefix: prefix[:1]})
 		r.its[prefix[0]] = it
 	}
-	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+	for it.Seek(seek); it.ValidForPrefix(prefix); it.Next() {
 		if err := fn(it.Item().Key(), it.Item()); err != nil {
 			return err
 		}
@@ -70,14 +76,53 @@ func (r *Reader) Edges(idkey string) ([]Edge, error) {
 }
 
 // Events calls fn for each event filed under an identifier, oldest first.
+// Events of an earlier holder of the value, erased and not yet purged,
+// are not its events and are left out.
 func (r *Reader) Events(idkey string, fn func(e *canon.Event) error) error {
-	return r.each(withLen(pEvent, idkey), func(_ []byte, item *badger.Item) error {
+	prefix, seek, err := r.eventRange(idkey)
+	if err != nil {
+		return err
+	}
+	return r.eachFrom(prefix, seek, func(_ []byte, item *badger.Item) error {
 		var e canon.Event
 		if err := item.Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
 			return fmt.Errorf("store: decode event: %w", err)
 		}
 		return fn(&e)
 	})
+}
+
+// eventRange returns the prefix of the events filed under an identifier
+// and the first key of those that are its own: past the newest event of
+// an erasure whose purge is still running (see Txn.EraseEvents).
+func (r *Reader) eventRange(idkey string) (prefix, seek []byte, err error) {
+	prefix = withLen(pEvent, idkey)
+	upTo, err := purgeFloor(r.tx, idkey)
+	if err != nil || upTo == 0 {
+		return prefix, prefix, err
+	}
+	return prefix, keyEvent(idkey, upTo+1), nil
+}
+
+// purgeFloor returns the newest event seq of an identifier's erasure whose
+// purge is still running, or 0.
+func purgeFloor(tx *badger.Txn, idkey string) (uint64, error) {
+	item, err := tx.Get(keyPurge(idkey))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var upTo uint64
+	err = item.Value(func(b []byte) error {
+		if len(b) != 8 {
+			return fmt.Errorf("store: malformed purge marker of %q", idkey)
+		}
+		upTo = binary.BigEndian.Uint64(b)
+		return nil
+	})
+	return upTo, err
 }
 
 // Positions returns every stored consume position.

@@ -83,7 +83,7 @@ type Store struct {
 	db       *badger.DB
 	opts     Options
 	ids      *cache[string, uint64]
-	profiles *cache[uint64, *profile.State]
+	profiles *cache[uint64, cachedProfile]
 	erased   *bloom     // erased-identifier hashes, in front of the h keys
 	dedup    *keyFilter // message ids seen, in front of the d keys
 	held     *keyFilter // identifiers and profile ids held, in front of the i and x keys
@@ -100,7 +100,7 @@ type Store struct {
 	seq, comp, created, evseq uint64
 	live                      atomic.Uint64 // profiles that exist
 	purging                   atomic.Int64  // erased identifiers whose filed events Purge is to delete
-	purgeN                    int           // filed events one transaction deletes (purgeBatch)
+	purgeRoom                 room          // deletes of filed events one transaction takes (purgeBatch)
 
 	lastSeq  atomic.Uint64 // newest change-log seq, for readers
 	notifyMu sync.Mutex
@@ -147,16 +147,16 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 	}
 	s := &Store{
-		db:       db,
-		opts:     opts,
-		ids:      newCache[string, uint64](opts.CacheBytes / 4),
-		profiles: newCache[uint64, *profile.State](opts.CacheBytes - opts.CacheBytes/4),
-		notify:   make(chan struct{}),
-		erased:   newBloom(26),
-		dedup:    newKeyFilter(keyFilterLog2Bits(opts.KeyFilterBytes), pDedup),
-		held:     newKeyFilter(keyFilterLog2Bits(opts.KeyFilterBytes), pID, pAlias),
-		recent:   recent{budget: int(opts.RecentChangeBytes)},
-		purgeN:   purgeBatch(opts.MemTableBytes),
+		db:        db,
+		opts:      opts,
+		ids:       newCache[string, uint64](opts.CacheBytes / 4),
+		profiles:  newCache[uint64, cachedProfile](opts.CacheBytes - opts.CacheBytes/4),
+		notify:    make(chan struct{}),
+		erased:    newBloom(26),
+		dedup:     newKeyFilter(keyFilterLog2Bits(opts.KeyFilterBytes), pDedup),
+		held:      newKeyFilter(keyFilterLog2Bits(opts.KeyFilterBytes), pID, pAlias),
+		recent:    recent{budget: int(opts.RecentChangeBytes)},
+		purgeRoom: purgeBatch(opts.MemTableBytes),
 	}
 	err = db.View(func(tx *badger.Txn) error {
 		var live uint64
@@ -195,15 +195,24 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
-// purgeBatch is how many filed events one transaction deletes: a quarter
-// of the entries Badger lets a transaction hold (15 % of a memtable,
-// counted in skiplist nodes of about 100 bytes), leaving the rest to the
-// other writes of an erasure.
-func purgeBatch(memtable int64) int {
+// room bounds the deletes one transaction makes: their number and the
+// bytes Badger counts for them.
+type room struct{ n, bytes int }
+
+// deleteCost is what Badger counts against a transaction for deleting a
+// key: the key and an entry header of at most 16 bytes.
+func deleteCost(key []byte) int { return len(key) + 16 }
+
+// purgeBatch is the deletes of filed events one transaction makes: a
+// quarter of what Badger lets a transaction hold (15 % of a memtable in
+// bytes, and as many entries as skiplist nodes of 96 bytes fit in that),
+// leaving the rest to the other writes of an erasure.
+func purgeBatch(memtable int64) room {
 	if memtable <= 0 {
 		memtable = badger.DefaultOptions("").MemTableSize
 	}
-	return max(100, int(memtable*15/100/100/4))
+	limit := int(memtable * 15 / 100)
+	return room{n: max(100, limit/96/4), bytes: max(64<<10, limit/4)}
 }
 
 // Close closes the database.
@@ -295,22 +304,52 @@ func (s *Store) readU64(key string) (uint64, error) {
 // LoadProfile returns the profile of a component, or nil. The result is
 // shared with the cache: callers must not modify it.
 func (s *Store) LoadProfile(comp uint64) (*profile.State, error) {
-	if st, ok := s.profiles.get(comp); ok {
-		return st, nil
+	c, err := s.loadProfile(comp)
+	return c.st, err
+}
+
+// LoadProfileJSON returns the JSON of a component's public profile
+// (canon.Profile), or nil if there is none. The bytes are those the
+// commit wrote, kept in the cache with the state, so a lookup that hits
+// the cache encodes nothing. They are shared: do not modify them.
+func (s *Store) LoadProfileJSON(comp uint64) ([]byte, error) {
+	c, err := s.loadProfile(comp)
+	return c.json, err
+}
+
+// cachedProfile is a profile as the cache holds it: the state, and the
+// JSON of its public profile.
+type cachedProfile struct {
+	st   *profile.State
+	json []byte
+}
+
+// cachedBytes is what a cached profile holds in memory: the decoded state
+// (about twice its stored JSON) and the public profile's JSON.
+func cachedBytes(stored, public int) int64 { return int64(stored)*2 + int64(public) }
+
+func (s *Store) loadProfile(comp uint64) (cachedProfile, error) {
+	if c, ok := s.profiles.get(comp); ok {
+		return c, nil
 	}
 	sn, err := s.acquire()
 	if err != nil {
-		return nil, fmt.Errorf("store: load profile: %w", err)
+		return cachedProfile{}, fmt.Errorf("store: load profile: %w", err)
 	}
 	defer sn.release()
 	st, size, err := getProfile(sn.tx, comp)
+	if err != nil || st == nil {
+		return cachedProfile{}, err
+	}
+	// Encoded afresh: the stored JSON holds the public profile's members
+	// followed by the state's own, with nothing that marks where they end.
+	pub, err := marshal(&st.Profile)
 	if err != nil {
-		return nil, err
+		return cachedProfile{}, fmt.Errorf("store: encode profile: %w", err)
 	}
-	if st != nil {
-		s.fill(sn.commit, func() { s.profiles.put(comp, st, int64(size)*2) })
-	}
-	return st, nil
+	c := cachedProfile{st, pub}
+	s.fill(sn.commit, func() { s.profiles.put(comp, c, cachedBytes(size, len(pub))) })
+	return c, nil
 }
 
 // fill runs put only if no commit happened since the one a reader's

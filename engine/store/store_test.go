@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -786,7 +787,7 @@ func TestReadAfterClose(t *testing.T) {
 }
 
 // TestEraseEventsPurgesAcrossTransactions: an identifier with more filed
-// events than one transaction may delete loses the first purgeN of them
+// events than one transaction may delete loses the first purgeRoom.n of them
 // with the erasure and the rest to Purge, which a restart resumes; two
 // identifiers erased in one transaction share its budget; an event filed
 // under the value after its erasure is not purged.
@@ -795,10 +796,10 @@ func TestEraseEventsPurgesAcrossTransactions(t *testing.T) {
 	small := func(o *Options) { o.MemTableBytes = 1 << 20 }
 	s := openStore(t, dir, small)
 	a, b := "device_id\x00meter", "user_id\x00u1"
-	n := 3*s.purgeN + 17
-	for from := 0; from < n; from += s.purgeN {
+	n := 3*s.purgeRoom.n + 17
+	for from := 0; from < n; from += s.purgeRoom.n {
 		update(t, s, func(tx *Txn) error {
-			for i := from; i < min(from+s.purgeN, n); i++ {
+			for i := from; i < min(from+s.purgeRoom.n, n); i++ {
 				if err := tx.PutEvent(a, &canon.Event{Channel: canon.IoT, MessageID: fmt.Sprint("m", i)}); err != nil {
 					return err
 				}
@@ -806,16 +807,7 @@ func TestEraseEventsPurgesAcrossTransactions(t *testing.T) {
 			return tx.PutEvent(b, &canon.Event{Channel: canon.Web, MessageID: fmt.Sprint("w", from)})
 		})
 	}
-	count := func(s *Store, idkey string) int {
-		t.Helper()
-		k := 0
-		if err := s.View(func(r *Reader) error {
-			return r.Events(idkey, func(*canon.Event) error { k++; return nil })
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
+	count := func(s *Store, idkey string) int { t.Helper(); return storedEvents(t, s, idkey) }
 	wantB := count(s, b)
 	update(t, s, func(tx *Txn) error {
 		if got, err := tx.EraseEvents(a); err != nil || got != n {
@@ -826,14 +818,14 @@ func TestEraseEventsPurgesAcrossTransactions(t *testing.T) {
 		}
 		return nil
 	})
-	if got := count(s, a) + count(s, b); got != n+wantB-s.purgeN {
-		t.Fatalf("%d events left after the erasure, want %d", got, n+wantB-s.purgeN)
+	if got := count(s, a) + count(s, b); got != n+wantB-s.purgeRoom.n {
+		t.Fatalf("%d events left after the erasure, want %d", got, n+wantB-s.purgeRoom.n)
 	}
 	if s.Purging() != 2 {
 		t.Fatalf("Purging = %d, want 2", s.Purging())
 	}
-	if d, err := s.Purge(); err != nil || d != s.purgeN {
-		t.Fatalf("Purge = %d, %v; want %d", d, err, s.purgeN)
+	if d, err := s.Purge(); err != nil || d != s.purgeRoom.n {
+		t.Fatalf("Purge = %d, %v; want %d", d, err, s.purgeRoom.n)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -861,4 +853,89 @@ func TestEraseEventsPurgesAcrossTransactions(t *testing.T) {
 	if d, err := s.Purge(); err != nil || d != 0 {
 		t.Errorf("Purge with nothing marked = %d, %v", d, err)
 	}
+}
+
+// TestEraseEventsLongIdentifier: deletes are bounded in bytes too, so an
+// identifier of the longest length erases and purges within Badger's
+// limits; the value coming back before the purge ends sees none of the
+// erased events, and a second erasure of it is counted once.
+func TestEraseEventsLongIdentifier(t *testing.T) {
+	s := openStore(t, "", func(o *Options) { o.MemTableBytes = 1 << 20 })
+	long := "email\x00" + strings.Repeat("x", canon.MaxIDLen-len("@x.io")) + "@x.io"
+	const n = 2000
+	file := func(from, to int, prefix string) {
+		for i := from; i < to; i += 100 {
+			update(t, s, func(tx *Txn) error {
+				for j := i; j < min(i+100, to); j++ {
+					if err := tx.PutEvent(long, &canon.Event{Channel: canon.Web, MessageID: fmt.Sprint(prefix, j)}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+	}
+	events := func() []string {
+		t.Helper()
+		var ids []string
+		if err := s.View(func(r *Reader) error {
+			return r.Events(long, func(e *canon.Event) error { ids = append(ids, e.MessageID); return nil })
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	file(0, n, "old")
+	erase := func(want int) {
+		t.Helper()
+		update(t, s, func(tx *Txn) error {
+			if got, err := tx.EraseEvents(long); err != nil || got != want {
+				return fmt.Errorf("EraseEvents = %d, %v; want %d", got, err, want)
+			}
+			return nil
+		})
+	}
+	erase(n)
+	if s.Purging() != 1 {
+		t.Fatalf("Purging = %d, want 1", s.Purging())
+	}
+	// The value comes back to someone before the purge ends.
+	file(0, 3, "new")
+	if got := events(); !slices.Equal(got, []string{"new0", "new1", "new2"}) {
+		t.Fatalf("Events of the new holder = %v, want only its own 3", got)
+	}
+	erase(storedEvents(t, s, long)) // what is left of both
+	if s.Purging() != 1 {
+		t.Fatalf("Purging after a second erasure = %d, want 1", s.Purging())
+	}
+	for i := 0; s.Purging() > 0; i++ {
+		if i > n {
+			t.Fatalf("Purging = %d after %d rounds", s.Purging(), i)
+		}
+		if _, err := s.Purge(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := events(); len(got) != 0 {
+		t.Errorf("%d events left after the purge", len(got))
+	}
+}
+
+// storedEvents counts the event keys filed under idkey, those of an
+// erasure not yet purged included.
+func storedEvents(t *testing.T, s *Store, idkey string) int {
+	t.Helper()
+	n := 0
+	err := s.db.View(func(tx *badger.Txn) error {
+		it := tx.NewIterator(badger.IteratorOptions{Prefix: withLen(pEvent, idkey)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

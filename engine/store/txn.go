@@ -24,14 +24,14 @@ type Txn struct {
 	tx  *badger.Txn
 	now time.Time
 
-	u64s     map[string]uint64 // i and x keys; 0 means absent
-	dirtyU64 map[string]bool
-	profiles map[uint64]*profile.State // nil value: deleted
-	dirtyP   map[uint64]bool
-	changes  []canon.Change
-	payloads map[uint64][]byte // seq -> JSON of the change's event, encoded once
-	purging  int64             // erased identifiers marked for Purge, less those it finished
-	purged   int               // filed events deleted, against Store.purgeN
+	u64s      map[string]uint64 // i and x keys; 0 means absent
+	dirtyU64  map[string]bool
+	profiles  map[uint64]*profile.State // nil value: deleted
+	dirtyP    map[uint64]bool
+	changes   []canon.Change
+	payloads  map[uint64][]byte // seq -> JSON of the change's event, encoded once
+	purging   int64             // erased identifiers marked for Purge, less those it finished
+	purgeRoom room              // deletes of filed events this transaction may still make
 
 	seq, comp, created, evseq, live uint64
 }
@@ -42,6 +42,7 @@ func (s *Store) newTxn(now time.Time) *Txn {
 		u64s: map[string]uint64{}, dirtyU64: map[string]bool{},
 		profiles: map[uint64]*profile.State{}, dirtyP: map[uint64]bool{},
 		seq: s.seq, comp: s.comp, created: s.created, evseq: s.evseq, live: s.live.Load(),
+		purgeRoom: s.purgeRoom,
 	}
 }
 
@@ -102,7 +103,7 @@ func (t *Txn) Profile(comp uint64) (*profile.State, error) {
 	}
 	var st *profile.State
 	if c, ok := t.s.profiles.get(comp); ok {
-		st = c.Clone()
+		st = c.st.Clone()
 	} else {
 		var err error
 		if st, _, err = getProfile(t.tx, comp); err != nil {
@@ -202,7 +203,12 @@ func (t *Txn) RefileEvents(idkey string, max int, dest func(e *canon.Event) (str
 	}
 	var all []stored
 	errEnough := errors.New("enough")
-	err := t.Reader().each(withLen(pEvent, idkey), func(key []byte, item *badger.Item) error {
+	r := t.Reader()
+	prefix, seek, err := r.eventRange(idkey)
+	if err != nil {
+		return nil, err
+	}
+	err = r.eachFrom(prefix, seek, func(key []byte, item *badger.Item) error {
 		if len(all) == max {
 			return errEnough
 		}
@@ -241,23 +247,21 @@ func (t *Txn) RefileEvents(idkey string, max int, dest func(e *canon.Event) (str
 }
 
 // EraseEvents removes the events filed under an identifier and returns how
-// many there were. A transaction deletes at most Store.purgeN of them (a
-// device that reports every minute files tens of thousands a month, and
-// Badger refuses a transaction past a size its memtable sets); the rest
-// stay behind a marker (z) until Purge, which the writer calls while
-// Purging reports any, deletes them, so a restart resumes where it was.
-// Nothing reads them meanwhile: they are reached only through the erased
-// identifier.
-//
-// The marker holds the newest event seq at the erasure: Purge deletes no
-// event filed later, should the value come back to someone (a quarantined
-// value is not remembered as erased) before the purge ends.
+// many there were. A transaction deletes only as many as Store.purgeRoom
+// allows (a device that reports every minute files tens of thousands a
+// month, and Badger refuses a transaction past a size its memtable sets);
+// the rest stay behind a marker (z) until Purge, which the writer calls
+// while Purging reports any, deletes them, so a restart resumes where it
+// was. Nothing reads them meanwhile: they are reached only through the
+// erased identifier, and readers skip them should the value come back to
+// someone before the purge ends (a quarantined value is not remembered as
+// erased): the marker holds the newest event seq at the erasure, and
+// Purge deletes no event filed later.
 func (t *Txn) EraseEvents(idkey string) (int, error) {
 	prefix := withLen(pEvent, idkey)
-	n, err := t.deletePrefix(prefix, nil, t.s.purgeN-t.purged)
-	t.purged += n
-	if err != nil {
-		return 0, err
+	n, more, err := t.deletePrefix(prefix, nil, &t.purgeRoom)
+	if err != nil || !more {
+		return n, err
 	}
 	it := t.tx.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
@@ -266,10 +270,16 @@ func (t *Txn) EraseEvents(idkey string) (int, error) {
 		left++
 	}
 	if left > 0 {
+		marked, err := purgeFloor(t.tx, idkey)
+		if err != nil {
+			return 0, err
+		}
 		if err := t.tx.Set(keyPurge(idkey), u64(t.evseq)); err != nil {
 			return 0, err
 		}
-		t.purging++
+		if marked == 0 {
+			t.purging++
+		}
 	}
 	return n + left, nil
 }
@@ -280,18 +290,19 @@ func (s *Store) Purging() int64 { return s.purging.Load() }
 
 // Purge deletes filed events of erased identifiers (see EraseEvents), as
 // many as one transaction takes, and drops an identifier's marker once none
-// of its events is left. It returns how many it deleted. Only the writer
-// may call it.
+// of its erased events is left. It returns how many it deleted. Only the
+// writer may call it.
 func (s *Store) Purge() (int, error) {
 	var deleted int
 	err := s.Update(time.Now(), func(tx *Txn) error {
+		deleted = 0
 		it := tx.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pPurge}, PrefetchValues: true})
 		type mark struct {
 			key  []byte
 			upTo uint64 // newest event seq at the erasure
 		}
 		var marks []mark
-		for it.Rewind(); it.Valid() && len(marks) < s.purgeN; it.Next() {
+		for it.Rewind(); it.Valid() && len(marks) < s.purgeRoom.n; it.Next() {
 			v, err := it.Item().ValueCopy(nil)
 			if err != nil {
 				it.Close()
@@ -305,24 +316,20 @@ func (s *Store) Purge() (int, error) {
 		}
 		it.Close()
 		for _, m := range marks {
-			budget := s.purgeN - tx.purged
-			if budget <= 0 {
-				break
-			}
 			idkey := string(m.key[1:])
-			n, err := tx.deletePrefix(withLen(pEvent, idkey), keyEvent(idkey, m.upTo+1), budget)
+			n, more, err := tx.deletePrefix(withLen(pEvent, idkey), keyEvent(idkey, m.upTo+1), &tx.purgeRoom)
 			if err != nil {
 				return err
 			}
-			tx.purged += n
-			if n < budget { // none left
-				if err := tx.tx.Delete(m.key); err != nil {
-					return err
-				}
-				tx.purging--
+			deleted += n
+			if more {
+				break // out of room
 			}
+			if err := tx.tx.Delete(m.key); err != nil {
+				return err
+			}
+			tx.purging--
 		}
-		deleted = tx.purged
 		return nil
 	})
 	if err != nil {
@@ -345,24 +352,32 @@ func (t *Txn) DeleteEdges(idkey string) (int, error) {
 	return len(edges), nil
 }
 
-// deletePrefix deletes up to max keys under prefix, below stop when stop
-// is not nil, and returns how many it deleted.
-func (t *Txn) deletePrefix(prefix, stop []byte, max int) (int, error) {
+// deletePrefix deletes keys under prefix, below stop when stop is not
+// nil, while r has room for them. It returns how many it deleted, and
+// whether it stopped for lack of room with keys left.
+func (t *Txn) deletePrefix(prefix, stop []byte, r *room) (n int, more bool, err error) {
 	it := t.tx.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	var keys [][]byte
-	for it.Rewind(); it.Valid() && len(keys) < max; it.Next() {
-		if stop != nil && bytes.Compare(it.Item().Key(), stop) >= 0 {
+	for it.Rewind(); it.Valid(); it.Next() {
+		k := it.Item().Key()
+		if stop != nil && bytes.Compare(k, stop) >= 0 {
 			break
 		}
+		if r.n == 0 || deleteCost(k) > r.bytes {
+			more = true
+			break
+		}
+		r.n--
+		r.bytes -= deleteCost(k)
 		keys = append(keys, it.Item().KeyCopy(nil))
 	}
 	it.Close()
 	for _, k := range keys {
 		if err := t.tx.Delete(k); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 	}
-	return len(keys), nil
+	return len(keys), more, nil
 }
 
 // Seen reports whether a message id was already applied within the window.
@@ -442,7 +457,7 @@ func (t *Txn) TrimLog(from, to uint64, max int) (uint64, error) {
 
 func (t *Txn) commit() error {
 	type sized struct {
-		st   *profile.State
+		cachedProfile
 		size int64
 	}
 	written := make(map[uint64]sized, len(t.dirtyP))
@@ -473,7 +488,7 @@ func (t *Txn) commit() error {
 		if err := t.tx.Set(keyProfile(comp), v); err != nil {
 			return err
 		}
-		written[comp] = sized{st, int64(len(v)) * 2}
+		written[comp] = sized{cachedProfile{st, prof}, cachedBytes(len(v), len(prof))}
 		profJSON[st.ID] = encoded{st.Version, prof}
 	}
 	for key := range t.dirtyU64 {
@@ -549,7 +564,7 @@ func (t *Txn) commit() error {
 		if w.st == nil {
 			s.profiles.remove(comp)
 		} else {
-			s.profiles.put(comp, w.st, w.size)
+			s.profiles.put(comp, w.cachedProfile, w.size)
 		}
 	}
 	for key := range t.dirtyU64 {

@@ -342,6 +342,14 @@ func TestRollupRecountThrottle(t *testing.T) {
 	write(s2, visit(101, "m-101", 3))
 	want := append(slices.Clone(wantChannels), "2026-03-16 web 1 1 0")
 	checkTable(t, conn, "channels before the stop", channels, want)
+	// As if a recount of several chunks of days had stopped after the
+	// chunk holding 03-16, at a version past every row: the day held back
+	// (03-17) must still be found.
+	if err := conn.Exec(t.Context(), `INSERT INTO rollup_channel_daily
+		SELECT day, channel, events, profiles, orders, currencies, revenue_micros, refund_micros, toUInt64(999), refreshed_at
+		FROM rollup_channel_daily FINAL WHERE day = toDate('2026-03-16')`); err != nil {
+		t.Fatal(err)
+	}
 	s3 := open(cfg)
 	t.Cleanup(func() { _ = s2.Close(context.Background()) })
 	write(s3, h[6:7]) // no event at all

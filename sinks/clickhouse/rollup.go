@@ -146,9 +146,9 @@ ANY LEFT JOIN
 func (s *Sink) refresh(ctx context.Context, days map[time.Time]bool, now, profilesChanged bool, version uint64, at time.Time) error {
 	wall := time.Now().UTC()
 	if !s.recount.checked {
-		// A process that stopped without its last recount left event rows
-		// newer than every roll-up row; their days are counted now.
-		missed, err := s.daysWhere(ctx, "seq > (SELECT max(version) FROM rollup_channel_daily)")
+		// A process that stopped before its last recount ended left days
+		// whose newest event row is newer than their roll-up rows.
+		missed, err := s.days(ctx, uncountedDaysSQL)
 		if err != nil {
 			return fmt.Errorf("clickhouse: days not yet recounted: %w", err)
 		}
@@ -213,12 +213,22 @@ func (s *Sink) Flush(ctx context.Context) error {
 	return nil
 }
 
+// uncountedDaysSQL finds the days whose newest event row is newer than the
+// newest roll-up row of that day: a recount of a day takes the last seq
+// written as its version and reads every row of the day written before
+// it, so these are exactly the days not recounted since a row of theirs
+// was written. Days are compared one by one, so a recount that stopped
+// between two chunks of days is found too.
+const uncountedDaysSQL = `SELECT day FROM
+(SELECT day, max(seq) AS top FROM ` + tableEventsDaily + ` GROUP BY day)
+ANY LEFT JOIN
+(SELECT day, max(version) AS counted FROM rollup_channel_daily GROUP BY day)
+USING (day)
+WHERE top > counted`
+
 // recountState tracks the event roll-up recounts Config.RollupInterval
 // holds back. Losing it (a crash) loses nothing: the first batch after a
-// start recounts the days of every event row newer than the newest roll-up
-// version, which are exactly the days not recounted since their rows were
-// written (rows are written in seq order, and each recount takes the last
-// seq written as its version).
+// start recounts the days uncountedDaysSQL finds.
 type recountState struct {
 	days    map[time.Time]bool // event days written since the last recount; at most one per calendar day
 	version uint64             // last seq of the newest batch written

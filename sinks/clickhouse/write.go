@@ -354,16 +354,16 @@ func (s *Sink) daysOf(ctx context.Context, ids []string) ([]time.Time, error) {
 	for _, id := range ids {
 		list = append(list, quote(id))
 	}
-	out, err := s.daysWhere(ctx, "profile_id IN ("+strings.Join(list, ", ")+")")
+	out, err := s.days(ctx, "SELECT DISTINCT day FROM "+tableEventsDaily+" WHERE profile_id IN ("+strings.Join(list, ", ")+")")
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: days of erased events: %w", err)
 	}
 	return out, nil
 }
 
-// daysWhere returns the days of the event rows that match cond.
-func (s *Sink) daysWhere(ctx context.Context, cond string) ([]time.Time, error) {
-	rows, err := s.conn.Query(ctx, "SELECT DISTINCT day FROM "+tableEventsDaily+" WHERE "+cond)
+// days runs a query whose one column is a day.
+func (s *Sink) days(ctx context.Context, query string) ([]time.Time, error) {
+	rows, err := s.conn.Query(ctx, query)
 	if err != nil {
 		return nil, classify(err)
 	}

@@ -220,6 +220,24 @@ func (e *fakeEngine) Do(_ context.Context, c canon.Command) (canon.Result, error
 // fullEngine adds every optional capability to fakeEngine.
 type fullEngine struct{ *fakeEngine }
 
+// LookupJSON and ProfileJSON answer with the JSON of what Lookup and
+// Profile return, as the engine answers from the bytes it stored.
+func (e fullEngine) LookupJSON(ctx context.Context, id canon.Identifier) ([]byte, error) {
+	p, err := e.Lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(p)
+}
+
+func (e fullEngine) ProfileJSON(ctx context.Context, id string) ([]byte, error) {
+	p, err := e.Profile(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(p)
+}
+
 func (e fullEngine) Graph(ctx context.Context, id string) (json.RawMessage, error) {
 	p, err := e.Profile(ctx, id)
 	if err != nil {

@@ -24,6 +24,14 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	c.attrs = append(c.attrs, "identifier", id)
+	if raw, ok := s.profiles.(RawProfiles); ok {
+		b, err := raw.LookupJSON(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		writeEncoded(w, b)
+		return nil
+	}
 	p, err := s.profiles.Lookup(r.Context(), id)
 	if err != nil {
 		return err
@@ -72,6 +80,14 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request, _ *call) error 
 	id, err := pathID(r)
 	if err != nil {
 		return err
+	}
+	if raw, ok := s.profiles.(RawProfiles); ok {
+		b, err := raw.ProfileJSON(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		writeEncoded(w, b)
+		return nil
 	}
 	p, err := s.profiles.Profile(r.Context(), id)
 	if err != nil {

@@ -32,6 +32,15 @@ type Profiles interface {
 	Do(ctx context.Context, c canon.Command) (canon.Result, error)
 }
 
+// RawProfiles is a Profiles that also answers lookups with a profile's JSON
+// (canon.Profile) encoded once when it was stored, so the server writes
+// those bytes instead of encoding the profile for every request. The
+// server only reads the returned bytes.
+type RawProfiles interface {
+	LookupJSON(ctx context.Context, id canon.Identifier) ([]byte, error)
+	ProfileJSON(ctx context.Context, id string) ([]byte, error)
+}
+
 // Normalizer normalizes an identifier value exactly as ingest does, so that
 // "Bob@Example.com" finds the profile ingest filed under "bob@example.com".
 // An error means the value can never match anything (blocked, invalid,

@@ -48,17 +48,24 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // maxPooledBuf keeps the occasional large export from pinning memory.
 const maxPooledBuf = 64 << 10
 
+func getBuf() *bytes.Buffer {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	return buf
+}
+
+func putBuf(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBuf {
+		buf.Reset()
+		bufPool.Put(buf)
+	}
+}
+
 // writeJSON encodes v before writing anything, so that an encoding failure
 // can still become a clean 500.
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
-	buf := bufPool.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= maxPooledBuf {
-			buf.Reset()
-			bufPool.Put(buf)
-		}
-	}()
-	buf.Reset()
+	buf := getBuf()
+	defer putBuf(buf)
 	// goccy/go-json writes the same JSON as encoding/json, in about a
 	// third of the time; encoding is most of a lookup's cost.
 	if err := gojson.NewEncoder(buf).Encode(v); err != nil {
@@ -68,6 +75,16 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 	}
 	writeRaw(w, status, buf.Bytes())
+}
+
+// writeEncoded answers 200 with JSON encoded elsewhere, which may be
+// shared: it is copied, with the newline every answer ends in.
+func writeEncoded(w http.ResponseWriter, b []byte) {
+	buf := getBuf()
+	defer putBuf(buf)
+	buf.Write(b)
+	buf.WriteByte('\n')
+	writeRaw(w, http.StatusOK, buf.Bytes())
 }
 
 // writeRaw writes b, which ends in a newline, as the JSON answer.

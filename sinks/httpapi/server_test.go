@@ -486,3 +486,28 @@ func TestRunListenError(t *testing.T) {
 		t.Errorf("Run on a bad address = %v, want a listen error", err)
 	}
 }
+
+// TestEncodedProfileAnswers: an engine that answers lookups with stored
+// JSON (RawProfiles) gives the same status, headers and body as one the
+// server encodes for, found or not, and its errors map alike.
+func TestEncodedProfileAnswers(t *testing.T) {
+	typed, raw := newTestServer(t, false, nil, nil), newTestServer(t, true, nil, nil)
+	for _, target := range []string{
+		"/v1/profiles?type=email&value=Bob@Shop.IO", "/v1/profiles/p1", "/v1/profiles/p0",
+		"/v1/profiles?type=email&value=nobody@shop.io", "/v1/profiles/nobody",
+	} {
+		a, b := typed.do(request("GET", target, "", secretReader)), raw.do(request("GET", target, "", secretReader))
+		if a.Code != b.Code || a.Body.String() != b.Body.String() {
+			t.Errorf("GET %s: encoded %d %s; stored %d %s", target, a.Code, a.Body, b.Code, b.Body)
+		}
+		for _, h := range []string{"Content-Type", "Content-Length", "X-Content-Type-Options"} {
+			if a.Header().Get(h) != b.Header().Get(h) {
+				t.Errorf("GET %s: %s encoded %q, stored %q", target, h, a.Header().Get(h), b.Header().Get(h))
+			}
+		}
+	}
+	raw.eng.fail = context.DeadlineExceeded
+	if w := raw.do(request("GET", "/v1/profiles?type=email&value=bob@shop.io", "", secretReader)); w.Code != 503 {
+		t.Errorf("stored lookup with a timed-out engine = %d %s, want 503", w.Code, w.Body)
+	}
+}
