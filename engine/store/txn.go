@@ -316,6 +316,12 @@ func (s *Store) Purge() (int, error) {
 		}
 		it.Close()
 		for _, m := range marks {
+			// The marker's own delete is reserved first.
+			if tx.purgeRoom.n == 0 || tx.purgeRoom.bytes < deleteCost(m.key) {
+				break
+			}
+			tx.purgeRoom.n--
+			tx.purgeRoom.bytes -= deleteCost(m.key)
 			idkey := string(m.key[1:])
 			n, more, err := tx.deletePrefix(withLen(pEvent, idkey), keyEvent(idkey, m.upTo+1), &tx.purgeRoom)
 			if err != nil {
