@@ -123,6 +123,19 @@ func TestChdbModernDialect(t *testing.T) {
 	db.check("dashboard_identity", q("dashboard_identity"), wantIdentity)
 	db.check("dashboard_funnel", q("dashboard_funnel"), wantFunnel)
 	db.check("dashboard_consent", q("dashboard_consent"), wantConsent)
+	// A batch inserted and not recounted (a stop between the two): the
+	// next start finds its day, and only it.
+	db.check("days not recounted", clickhouse.UncountedDaysSQL, nil)
+	late, err := clickhouse.InsertSQL(schemas.Modern, changes(150, sale(canon.Web, "m-150", "p-a", canon.KindPage, day2.Add(48*time.Hour), "", 0, emailAnn)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range late {
+		db.exec(s)
+	}
+	db.check("days not recounted after a stop", clickhouse.UncountedDaysSQL, []string{"2026-03-17"})
+	db.exec("ALTER TABLE events DELETE WHERE message_id = 'm-150' SETTINGS mutations_sync = 1")
+	db.exec("ALTER TABLE events_daily DELETE WHERE message_id = 'm-150' SETTINGS mutations_sync = 1")
 	db.check("people before the merge", q("people"), []string{"2 2"})
 	db.check("journeys before the merge", q("journeys"), []string{"web > pos 1", "web > pos > support 1"})
 

@@ -14,8 +14,9 @@ import (
 
 // Internals the external tests check against a real server.
 var (
-	ValueHash = valueHash
-	Quote     = quote
+	ValueHash        = valueHash
+	Quote            = quote
+	UncountedDaysSQL = uncountedDaysSQL
 )
 
 // Account is the account shape the sink writes (canon has none yet).

@@ -220,11 +220,12 @@ func (s *Sink) Flush(ctx context.Context) error {
 // was written. Days are compared one by one, so a recount that stopped
 // between two chunks of days is found too.
 const uncountedDaysSQL = `SELECT day FROM
-(SELECT day, max(seq) AS top FROM ` + tableEventsDaily + ` GROUP BY day)
+(SELECT day, max(seq) AS top FROM ` + tableEventsDaily + ` GROUP BY day) AS written
 ANY LEFT JOIN
-(SELECT day, max(version) AS counted FROM rollup_channel_daily GROUP BY day)
+(SELECT day, max(version) AS counted FROM rollup_channel_daily GROUP BY day) AS recounted
 USING (day)
-WHERE top > counted`
+WHERE top > counted
+ORDER BY day`
 
 // recountState tracks the event roll-up recounts Config.RollupInterval
 // holds back. Losing it (a crash) loses nothing: the first batch after a
