@@ -55,6 +55,31 @@ func (c *cache[K, V]) put(k K, v V, size int64) {
 	}
 }
 
+// peek returns k's value without making it recently used.
+func (c *cache[K, V]) peek(k K) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.lru.Peek(k)
+	return e.v, ok
+}
+
+// grow replaces k's value with v, extra bytes larger, if k is cached and
+// its value satisfies same; otherwise it does nothing.
+func (c *cache[K, V]) grow(k K, same func(V) bool, v V, extra int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.lru.Peek(k)
+	if !ok || !same(e.v) || e.size+extra > c.budget/4 {
+		return
+	}
+	c.bytes -= e.size // Add replaces without calling the evict callback
+	c.lru.Add(k, entry[V]{v, e.size + extra})
+	c.bytes += e.size + extra
+	for c.bytes > c.budget {
+		c.lru.RemoveOldest()
+	}
+}
+
 func (c *cache[K, V]) remove(k K) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

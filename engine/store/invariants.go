@@ -213,7 +213,10 @@ func (s *Store) CheckCache() error {
 			if !bytes.Equal(a, b) {
 				errs = append(errs, fmt.Errorf("store: cached profile of component %d differs from Badger:\ncache  %s\nbadger %s", comp, a, b))
 			}
-			// The cached public JSON says what the state says.
+			// The cached public JSON, once there, says what the state says.
+			if c.json == nil {
+				continue
+			}
 			var pub canon.Profile
 			if err := json.Unmarshal(c.json, &pub); err != nil {
 				errs = append(errs, fmt.Errorf("store: cached JSON of component %d: %w", comp, err))

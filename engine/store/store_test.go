@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,9 +58,12 @@ func TestCacheByteBound(t *testing.T) {
 	want := map[int]int64{} // what the cache should hold, by size
 	for i := range 20_000 {
 		k, size := r.IntN(300), int64(1+r.IntN(budget/3))
-		if r.IntN(10) == 0 {
+		switch r.IntN(10) {
+		case 0:
 			c.remove(k)
-		} else {
+		case 1:
+			c.grow(k, func(int) bool { return true }, i, size)
+		default:
 			c.put(k, i, size)
 		}
 		n, bytes := c.size()
@@ -939,4 +943,50 @@ func storedEvents(t *testing.T, s *Store, idkey string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestProfileJSONKeptForLookedUpProfiles: the cache keeps a profile's
+// public JSON once it is looked up, carries it over the profile's next
+// commits, and spends nothing on profiles nobody looks up.
+func TestProfileJSONKeptForLookedUpProfiles(t *testing.T) {
+	s := openStore(t, "", nil)
+	var a, b uint64
+	update(t, s, func(tx *Txn) error {
+		sa, sb := profile.New("prf_a", tx.NewComp(), tx.NewCreated()), profile.New("prf_b", tx.NewComp(), tx.NewCreated())
+		a, b = sa.Comp, sb.Comp
+		tx.PutProfile(sa)
+		tx.PutProfile(sb)
+		return nil
+	})
+	cachedJSON := func(comp uint64) []byte {
+		c, ok := s.profiles.peek(comp)
+		if !ok {
+			t.Fatalf("profile %d is not cached", comp)
+		}
+		return c.json
+	}
+	if cachedJSON(a) != nil || cachedJSON(b) != nil {
+		t.Fatal("JSON cached for profiles nobody looked up")
+	}
+	got, err := s.LoadProfileJSON(a)
+	if err != nil || !bytes.Equal(got, cachedJSON(a)) || !strings.Contains(string(got), `"prf_a"`) {
+		t.Fatalf("LoadProfileJSON = %s, %v; cached %s", got, err, cachedJSON(a))
+	}
+	update(t, s, func(tx *Txn) error {
+		for _, comp := range []uint64{a, b} {
+			st, err := tx.Profile(comp)
+			if err != nil {
+				return err
+			}
+			st.Traits = map[string]any{"plan": "gold"}
+			tx.PutProfile(st)
+		}
+		return nil
+	})
+	if j := cachedJSON(a); !strings.Contains(string(j), `"gold"`) {
+		t.Errorf("looked-up profile after its next commit: cached JSON %s, want the new version's", j)
+	}
+	if cachedJSON(b) != nil {
+		t.Error("JSON cached for a profile nobody looked up, after its commit")
+	}
 }

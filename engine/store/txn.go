@@ -494,7 +494,7 @@ func (t *Txn) commit() error {
 		if err := t.tx.Set(keyProfile(comp), v); err != nil {
 			return err
 		}
-		written[comp] = sized{cachedProfile{st, prof}, cachedBytes(len(v), len(prof))}
+		written[comp] = sized{cachedProfile{st, prof}, stateBytes(len(v)) + int64(len(prof))}
 		profJSON[st.ID] = encoded{st.Version, prof}
 	}
 	for key := range t.dirtyU64 {
@@ -570,6 +570,11 @@ func (t *Txn) commit() error {
 		if w.st == nil {
 			s.profiles.remove(comp)
 		} else {
+			// The new version's JSON is kept only for a profile that was
+			// looked up since its last change: the one likely to be again.
+			if old, ok := s.profiles.peek(comp); !ok || old.json == nil {
+				w.json, w.size = nil, w.size-int64(len(w.json))
+			}
 			s.profiles.put(comp, w.cachedProfile, w.size)
 		}
 	}
