@@ -38,6 +38,8 @@ type runOptions struct {
 	CHDatabase      string
 	CHUser          string
 	CHPassword      string
+	CHRollupEvery   time.Duration
+	CHSnapshotEvery time.Duration
 	Data            string
 	HTTP            string
 	Tokens          string
@@ -68,6 +70,8 @@ func runFlags(name string) (*flagSetWithOptions, *runOptions) {
 	fs.StringVar(&o.CHDatabase, "clickhouse-database", "spine", "ClickHouse database")
 	fs.StringVar(&o.CHUser, "clickhouse-user", "default", "ClickHouse user")
 	fs.StringVar(&o.CHPassword, "clickhouse-password", "", "ClickHouse password")
+	fs.DurationVar(&o.CHRollupEvery, "clickhouse-rollup-interval", 5*time.Second, "least time between two recounts of the dashboard's daily channel roll-ups (0: after every batch)")
+	fs.DurationVar(&o.CHSnapshotEvery, "clickhouse-snapshot-interval", time.Minute, "least time between two snapshots of identity levels, lifecycle funnel and consent rates, which read every profile (0: after every batch that changes one)")
 	fs.StringVar(&o.Data, "data", "./spine-data", "state directory (Badger)")
 	fs.StringVar(&o.HTTP, "http", "127.0.0.1:8080", "lookup API listen address")
 	fs.StringVar(&o.Tokens, "tokens", "", "API bearer tokens: TOKEN:SCOPE+SCOPE[,TOKEN:SCOPE...] with scopes read, write, admin")
@@ -163,6 +167,7 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 	if o.ClickHouse != "" {
 		cfg := clickhouse.DefaultConfig(o.ClickHouse)
 		cfg.Database, cfg.Username, cfg.Password = o.CHDatabase, o.CHUser, o.CHPassword
+		cfg.RollupInterval, cfg.SnapshotInterval = o.CHRollupEvery, o.CHSnapshotEvery
 		if cfg.Dialect, err = dialect(o.CHDialect); err != nil {
 			return nil, err
 		}
