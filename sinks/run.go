@@ -91,7 +91,7 @@ func Run(ctx context.Context, log ChangeLog, s Sink, cfg RunConfig) error {
 			return nil
 		}
 		if errors.Is(err, errDue) {
-			if err := retry(ctx, s.Name(), func() error { return deferrer.Flush(ctx) }, cfg, lg); err != nil {
+			if err := retry(ctx, s.Name(), "flush", func() error { return deferrer.Flush(ctx) }, cfg, lg); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -109,7 +109,7 @@ func Run(ctx context.Context, log ChangeLog, s Sink, cfg RunConfig) error {
 			continue
 		}
 		start := time.Now()
-		if err := retry(ctx, s.Name(), func() error { return s.Write(ctx, batch) }, cfg, lg); err != nil {
+		if err := retry(ctx, s.Name(), "write", func() error { return s.Write(ctx, batch) }, cfg, lg); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -160,9 +160,9 @@ func read(ctx context.Context, log ChangeLog, name string, max int, d Deferrer) 
 	return batch, err
 }
 
-// retry runs op until it succeeds, retrying Retryable errors with capped
-// exponential backoff.
-func retry(ctx context.Context, sink string, op func() error, cfg RunConfig, lg *slog.Logger) error {
+// retry runs op (what names it in logs) until it succeeds, retrying
+// Retryable errors with capped exponential backoff.
+func retry(ctx context.Context, sink, what string, op func() error, cfg RunConfig, lg *slog.Logger) error {
 	wait := cfg.MinBackoff
 	for attempt := 1; ; attempt++ {
 		err := op()
@@ -175,7 +175,7 @@ func retry(ctx context.Context, sink string, op func() error, cfg RunConfig, lg 
 		if cfg.Metrics != nil {
 			cfg.Metrics.retries.WithLabelValues(sink).Inc()
 		}
-		lg.Warn("sink write failed, retrying", "attempt", attempt, "backoff", wait, "err", err)
+		lg.Warn("sink "+what+" failed, retrying", "attempt", attempt, "backoff", wait, "err", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
