@@ -39,12 +39,16 @@ func (c *cache[K, V]) get(k K) (V, bool) {
 }
 
 func (c *cache[K, V]) put(k K, v V, size int64) {
-	if c.budget <= 0 || size > c.budget/4 {
-		c.remove(k)
-		return
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.putLocked(k, v, size)
+}
+
+func (c *cache[K, V]) putLocked(k K, v V, size int64) {
+	if c.budget <= 0 || size > c.budget/4 {
+		c.lru.Remove(k)
+		return
+	}
 	if old, ok := c.lru.Peek(k); ok {
 		c.bytes -= old.size // Add replaces without calling the evict callback
 	}
@@ -63,6 +67,16 @@ func (c *cache[K, V]) peek(k K) (V, bool) {
 	return e.v, ok
 }
 
+// putFrom is put with the value and size that fn makes of k's current
+// value (had: whether there is one), under one lock.
+func (c *cache[K, V]) putFrom(k K, fn func(old V, had bool) (V, int64)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, had := c.lru.Peek(k)
+	v, size := fn(e.v, had)
+	c.putLocked(k, v, size)
+}
+
 // grow replaces k's value with v, extra bytes larger, if k is cached and
 // its value satisfies same; otherwise it does nothing.
 func (c *cache[K, V]) grow(k K, same func(V) bool, v V, extra int64) {
@@ -72,12 +86,7 @@ func (c *cache[K, V]) grow(k K, same func(V) bool, v V, extra int64) {
 	if !ok || !same(e.v) || e.size+extra > c.budget/4 {
 		return
 	}
-	c.bytes -= e.size // Add replaces without calling the evict callback
-	c.lru.Add(k, entry[V]{v, e.size + extra})
-	c.bytes += e.size + extra
-	for c.bytes > c.budget {
-		c.lru.RemoveOldest()
-	}
+	c.putLocked(k, v, e.size+extra)
 }
 
 func (c *cache[K, V]) remove(k K) {

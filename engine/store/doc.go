@@ -19,7 +19,8 @@
 //	q <idkey>                  -> Quarantine (JSON)          junk detection state
 //	k <len><idkey a><idkey b>  -> Candidate (JSON)           pending links, stored both ways
 //	g <account id>             -> Account (JSON)             B2B accounts and their members
-//	z <idkey>                  -> empty                      erased identifier whose filed events are still being deleted
+//	z <idkey>                  -> newest event seq (8 bytes)  erased identifier whose filed events are still being
+//	                                                         deleted (its value in clear until then: seconds)
 //
 // An idkey is canon.Identifier.Key(): type, NUL, value.
 //

@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
@@ -106,24 +105,7 @@ func (r *Reader) eventRange(idkey string) (prefix, seek []byte, err error) {
 
 // purgeFloor returns the newest event seq of an identifier's erasure whose
 // purge is still running, or 0.
-func purgeFloor(tx *badger.Txn, idkey string) (uint64, error) {
-	item, err := tx.Get(keyPurge(idkey))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	var upTo uint64
-	err = item.Value(func(b []byte) error {
-		if len(b) != 8 {
-			return fmt.Errorf("store: malformed purge marker of %q", idkey)
-		}
-		upTo = binary.BigEndian.Uint64(b)
-		return nil
-	})
-	return upTo, err
-}
+func purgeFloor(tx *badger.Txn, idkey string) (uint64, error) { return getU64(tx, keyPurge(idkey)) }
 
 // Positions returns every stored consume position.
 func (r *Reader) Positions() (map[canon.Partition]int64, error) {

@@ -572,10 +572,12 @@ func (t *Txn) commit() error {
 		} else {
 			// The new version's JSON is kept only for a profile that was
 			// looked up since its last change: the one likely to be again.
-			if old, ok := s.profiles.peek(comp); !ok || old.json == nil {
-				w.json, w.size = nil, w.size-int64(len(w.json))
-			}
-			s.profiles.put(comp, w.cachedProfile, w.size)
+			s.profiles.putFrom(comp, func(old cachedProfile, had bool) (cachedProfile, int64) {
+				if !had || old.json == nil {
+					return cachedProfile{st: w.st}, w.size - int64(len(w.json))
+				}
+				return w.cachedProfile, w.size
+			})
 		}
 	}
 	for key := range t.dirtyU64 {

@@ -24,15 +24,23 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	c.attrs = append(c.attrs, "identifier", id)
+	return s.answerProfile(w,
+		func(raw RawProfiles) ([]byte, error) { return raw.LookupJSON(r.Context(), id) },
+		func() (canon.Profile, error) { return s.profiles.Lookup(r.Context(), id) })
+}
+
+// answerProfile answers with a profile: its stored JSON when the engine
+// keeps it (RawProfiles), else the profile, encoded.
+func (s *Server) answerProfile(w http.ResponseWriter, stored func(RawProfiles) ([]byte, error), typed func() (canon.Profile, error)) error {
 	if raw, ok := s.profiles.(RawProfiles); ok {
-		b, err := raw.LookupJSON(r.Context(), id)
+		b, err := stored(raw)
 		if err != nil {
 			return err
 		}
 		writeEncoded(w, b)
 		return nil
 	}
-	p, err := s.profiles.Lookup(r.Context(), id)
+	p, err := typed()
 	if err != nil {
 		return err
 	}
@@ -81,20 +89,9 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request, _ *call) error 
 	if err != nil {
 		return err
 	}
-	if raw, ok := s.profiles.(RawProfiles); ok {
-		b, err := raw.ProfileJSON(r.Context(), id)
-		if err != nil {
-			return err
-		}
-		writeEncoded(w, b)
-		return nil
-	}
-	p, err := s.profiles.Profile(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	s.writeJSON(w, http.StatusOK, p)
-	return nil
+	return s.answerProfile(w,
+		func(raw RawProfiles) ([]byte, error) { return raw.ProfileJSON(r.Context(), id) },
+		func() (canon.Profile, error) { return s.profiles.Profile(r.Context(), id) })
 }
 
 // GET /v1/profiles/{id}/graph
