@@ -43,7 +43,10 @@ func (e *Engine) applyTxn(events []canon.Event, pos map[canon.Partition]int64, l
 	var applied, dups []canon.Channel
 	var logs []canon.LogType
 	var trimmed uint64
-	err := e.st.Update(e.cfg.Now(), func(tx *store.Txn) error {
+	// Asynchronous: the next transaction is built while Badger writes this
+	// one. Positions go with the events, so a commit lost to a crash is
+	// applied again from the broker on restart.
+	err := e.st.UpdateAsync(e.cfg.Now(), func(tx *store.Txn) error {
 		var err error
 		if trimmed, err = e.storeCursors(tx); err != nil {
 			return err

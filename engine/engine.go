@@ -47,6 +47,7 @@ type request struct {
 	batch *canon.Batch
 	cmd   *canon.Command
 	ack   *ackReq
+	async bool // a batch: answer before its commit is durable
 	res   canon.Result
 	err   chan error
 }
@@ -143,9 +144,19 @@ func (e *Engine) Run(ctx context.Context) error {
 			if err := e.flushCursors(); err != nil {
 				e.log.Warn("storing sink cursors at stop failed; sinks replay from the stored ones", "err", err)
 			}
+			if err := e.st.Wait(); err != nil {
+				return fmt.Errorf("engine: %w", err)
+			}
 			return nil
 		case r := <-applyCh:
-			r.err <- e.apply(r.ctx, r.batch)
+			err := e.apply(r.ctx, r.batch)
+			if err == nil && !r.async {
+				err = e.st.Wait()
+			}
+			r.err <- err
+			if errors.Is(err, store.ErrFailed) {
+				return fmt.Errorf("engine: %w", err)
+			}
 		case r := <-e.ctrlCh:
 			switch {
 			case r.ack != nil:
@@ -157,8 +168,11 @@ func (e *Engine) Run(ctx context.Context) error {
 				var err error
 				r.res, err = e.do(r.cmd)
 				r.err <- err
+				if errors.Is(err, store.ErrFailed) {
+					return fmt.Errorf("engine: %w", err)
+				}
 			default: // a barrier (Sync): everything before it is done
-				r.err <- nil
+				r.err <- e.st.Wait()
 			}
 		case <-flush:
 			flush = nil
@@ -252,6 +266,32 @@ func (e *Engine) Apply(ctx context.Context, b canon.Batch) error {
 	return e.submit(ctx, e.applyCh, &request{batch: &b})
 }
 
+// Pipelined is the engine as a consumer feeds it: its Apply answers once
+// the batch is handed to the state store, not once it is durable, so the
+// consumer's next batch is applied while the store writes this one.
+type Pipelined struct{ e *Engine }
+
+// Pipelined returns the engine for a consumer.
+func (e *Engine) Pipelined() Pipelined { return Pipelined{e} }
+
+// Apply applies a batch like Engine.Apply, but returns before its commit
+// is durable: the batch, with its positions, is durable and visible by the
+// time a later Apply's commit, or Sync, returns. Should that commit fail,
+// no later one is made and Run stops with the error (store.ErrFailed); a
+// restart resumes from the stored positions, so nothing is lost.
+func (p Pipelined) Apply(ctx context.Context, b canon.Batch) error {
+	return p.e.submit(ctx, p.e.applyCh, &request{batch: &b, async: true})
+}
+
+// Positions returns the stored consume positions once the commits before
+// are durable, so a new assignment resumes past every batch applied.
+func (p Pipelined) Positions(ctx context.Context) (map[canon.Partition]int64, error) {
+	if err := p.e.Sync(ctx); err != nil {
+		return nil, fmt.Errorf("engine: positions: %w", err)
+	}
+	return p.e.Positions(ctx)
+}
+
 // Do runs a command through the writer.
 func (e *Engine) Do(ctx context.Context, c canon.Command) (canon.Result, error) {
 	r := &request{cmd: &c}
@@ -260,7 +300,8 @@ func (e *Engine) Do(ctx context.Context, c canon.Command) (canon.Result, error) 
 }
 
 // Sync returns once the writer has finished every request it took before,
-// including the bookkeeping after a commit (Stats counters). A commit is
+// with its commits durable, including the bookkeeping after a commit
+// (Stats counters). A commit is
 // visible to readers (Positions, Lookup) a moment before that bookkeeping
 // is done; Sync is the barrier for callers that read both.
 func (e *Engine) Sync(ctx context.Context) error {

@@ -224,7 +224,7 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 	ccfg.CreateTopics, ccfg.Partitions, ccfg.MaxPollRecords = true, o.Partitions, o.MaxPoll
 	ccfg.Conn = kconn
 	ccfg.InstanceID = instanceID(o.Data)
-	cons, err := consumer.New(ccfg, ingest.Decoders(norm, msg.DefaultLimits()), eng, log, reg)
+	cons, err := consumer.New(ccfg, ingest.Decoders(norm, msg.DefaultLimits()), eng.Pipelined(), log, reg)
 	if err != nil {
 		return nil, err
 	}

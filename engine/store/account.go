@@ -2,10 +2,8 @@ package store
 
 import (
 	"crypto/rand"
-	"errors"
 	"fmt"
-
-	"github.com/dgraph-io/badger/v4"
+	"time"
 
 	"github.com/spinecdp/spine/schemas/canon"
 )
@@ -26,7 +24,7 @@ const MaxAccountMembers = 100_000
 // Account returns an account, or nil.
 func (t *Txn) Account(id string) (*Account, error) {
 	var a Account
-	ok, err := getJSON(t.tx, keyAccount(id), &a)
+	ok, err := getJSON(t.kv(), keyAccount(id), &a)
 	if !ok || err != nil {
 		return nil, err
 	}
@@ -68,20 +66,20 @@ func (r *Reader) ID(idkey string) (uint64, error) { return getU64(r.tx, keyID(id
 func (s *Store) Secret(name string) ([]byte, error) {
 	key := keyMeta("secret:" + name)
 	var out []byte
-	err := s.db.Update(func(tx *badger.Txn) error {
-		item, err := tx.Get(key)
+	err := s.Update(time.Now(), func(t *Txn) error {
+		item, err := t.kv().get(key)
 		if err == nil {
 			out, err = item.ValueCopy(nil)
 			return err
 		}
-		if !errors.Is(err, badger.ErrKeyNotFound) {
+		if !errNotFound(err) {
 			return err
 		}
 		out = make([]byte, 32)
 		if _, err := rand.Read(out); err != nil {
 			return err
 		}
-		return tx.Set(key, out)
+		return t.set(key, out)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: secret: %w", err)

@@ -32,8 +32,20 @@
 // events carry new ones, and lookups of identifiers never seen then skip
 // Badger, including its wait for a commit in progress.
 //
-// Readers never open a Badger transaction of their own: the writer opens
-// one after each commit and publishes it with its cache refresh, and
+// Commits are pipelined. Badger runs in managed mode: the store picks each
+// commit's timestamp, so the writer opens its next transaction while Badger
+// still writes the one before (UpdateAsync). That transaction reads the
+// state as of the commit before the one in flight, and the in-flight
+// commit's writes through an overlay (kv.go); one commit is in flight at
+// a time. A commit is visible to readers once Badger has written it: its
+// cache refresh and snapshot are published then, in commit order. A
+// commit Badger fails fails every later one (ErrFailed), since they may
+// build on it; a restart resumes from the stored state. The store tells
+// Badger which old versions compactions may drop: those no reader's
+// timestamp can reach.
+//
+// Readers never open a Badger transaction of their own: a snapshot is
+// opened after each commit and published with its cache refresh, and
 // lookups, views and exports share it (snapshot.go), so none waits for
-// the writer's next commit to reach the LSM tree.
+// the writer.
 package store

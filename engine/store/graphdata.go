@@ -33,8 +33,8 @@ type Candidate struct {
 	Evidence   canon.Evidence   `json:"evidence"`
 }
 
-func getJSON(tx *badger.Txn, key []byte, v any) (bool, error) {
-	item, err := tx.Get(key)
+func getJSON(tx kv, key []byte, v any) (bool, error) {
+	item, err := tx.get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return false, nil
 	}
@@ -49,7 +49,7 @@ func (t *Txn) setJSON(key []byte, v any) error {
 	if err != nil {
 		return fmt.Errorf("store: encode: %w", err)
 	}
-	return t.tx.Set(key, b)
+	return t.set(key, b)
 }
 
 // AnyErased reports whether any identifier was ever erased in this store.
@@ -62,7 +62,7 @@ func (t *Txn) Erased(hash string) (bool, error) {
 	if !t.s.erased.mayContain(hash) {
 		return false, nil
 	}
-	_, err := t.tx.Get(keyErased(hash))
+	_, err := t.kv().get(keyErased(hash))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return false, nil
 	}
@@ -72,7 +72,7 @@ func (t *Txn) Erased(hash string) (bool, error) {
 // Erased reports whether an identifier with this keyed hash was erased, in
 // the snapshot.
 func (r *Reader) Erased(hash string) (bool, error) {
-	_, err := r.tx.Get(keyErased(hash))
+	_, err := r.tx.get(keyErased(hash))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return false, nil
 	}
@@ -84,13 +84,13 @@ func (t *Txn) MarkErased(hash string) error {
 	// Added before the commit: if it fails, the filter merely holds a false
 	// positive.
 	t.s.erased.add(hash)
-	return t.tx.Set(keyErased(hash), []byte(t.now.Format(time.RFC3339)))
+	return t.set(keyErased(hash), []byte(t.now.Format(time.RFC3339)))
 }
 
 // Quarantine returns an identifier's quarantine record, or nil.
 func (t *Txn) Quarantine(idkey string) (*Quarantine, error) {
 	var q Quarantine
-	ok, err := getJSON(t.tx, keyQuar(idkey), &q)
+	ok, err := getJSON(t.kv(), keyQuar(idkey), &q)
 	if !ok || err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func (t *Txn) Quarantine(idkey string) (*Quarantine, error) {
 func (t *Txn) PutQuarantine(idkey string, q *Quarantine) error { return t.setJSON(keyQuar(idkey), q) }
 
 // DeleteQuarantine forgets an identifier's quarantine record.
-func (t *Txn) DeleteQuarantine(idkey string) error { return t.tx.Delete(keyQuar(idkey)) }
+func (t *Txn) DeleteQuarantine(idkey string) error { return t.del(keyQuar(idkey)) }
 
 // PutCandidate stores a pending link, both ways.
 func (t *Txn) PutCandidate(c *Candidate) error {
@@ -114,10 +114,10 @@ func (t *Txn) PutCandidate(c *Candidate) error {
 
 // DeleteCandidate removes a pending link.
 func (t *Txn) DeleteCandidate(a, b string) error {
-	if err := t.tx.Delete(keyCand(a, b)); err != nil {
+	if err := t.del(keyCand(a, b)); err != nil {
 		return err
 	}
-	return t.tx.Delete(keyCand(b, a))
+	return t.del(keyCand(b, a))
 }
 
 // DeleteCandidates removes every pending link of an identifier.
@@ -136,7 +136,7 @@ func (t *Txn) DeleteCandidates(idkey string) error {
 
 // Candidates lists the pending links of an identifier.
 func (r *Reader) Candidates(idkey string) ([]Candidate, error) {
-	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: withLen(pCand, idkey), PrefetchValues: true})
+	it := r.tx.iterate(badger.IteratorOptions{Prefix: withLen(pCand, idkey), PrefetchValues: true})
 	defer it.Close()
 	var out []Candidate
 	for it.Rewind(); it.Valid(); it.Next() {
@@ -151,7 +151,7 @@ func (r *Reader) Candidates(idkey string) ([]Candidate, error) {
 
 // Quarantined lists quarantined identifiers, at most max.
 func (r *Reader) Quarantined(max int) ([]Quarantine, error) {
-	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pQuar}, PrefetchValues: true})
+	it := r.tx.iterate(badger.IteratorOptions{Prefix: []byte{pQuar}, PrefetchValues: true})
 	defer it.Close()
 	var out []Quarantine
 	for it.Rewind(); it.Valid() && len(out) < max; it.Next() {

@@ -20,7 +20,7 @@ import (
 // production build.
 
 func (r *Reader) scan(prefix byte, fn func(key, val []byte) error) error {
-	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{prefix}, PrefetchValues: true})
+	it := r.tx.iterate(badger.IteratorOptions{Prefix: []byte{prefix}, PrefetchValues: true})
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
 		key := it.Item().KeyCopy(nil)[1:]
@@ -184,7 +184,7 @@ func (s *Store) CheckCache() error {
 	ids, profiles := s.ids.entries(), s.profiles.entries()
 	err := s.db.View(func(tx *badger.Txn) error {
 		for key, v := range ids {
-			disk, err := getU64(tx, []byte(key))
+			disk, err := getU64(kv{tx: tx}, []byte(key))
 			if err != nil {
 				return err
 			}
@@ -194,7 +194,7 @@ func (s *Store) CheckCache() error {
 		}
 		for comp, c := range profiles {
 			st := c.st
-			disk, _, err := getProfile(tx, comp)
+			disk, _, err := getProfile(kv{tx: tx}, comp)
 			if err != nil {
 				return err
 			}

@@ -12,10 +12,10 @@ import (
 
 // Reader reads a consistent snapshot.
 type Reader struct {
-	tx *badger.Txn
+	tx kv
 	// its holds, for a reader from Txn.Scan, one iterator per kind of
 	// record, reused across calls until Close.
-	its map[byte]*badger.Iterator
+	its map[byte]*iterator
 }
 
 // Close releases a scanning reader's iterators; it is a no-op otherwise.
@@ -31,18 +31,18 @@ func (r *Reader) Close() {
 // its kept iterator instead: Badger sorts an update transaction's pending
 // writes each time it opens an iterator, so a profile read one iterator per
 // identifier costs one sort of the whole transaction per identifier.
-func (r *Reader) each(prefix []byte, fn func(key []byte, it *badger.Item) error) error {
+func (r *Reader) each(prefix []byte, fn func(key []byte, it item) error) error {
 	return r.eachFrom(prefix, prefix, fn)
 }
 
 // eachFrom is each from the key seek on, seek being under prefix.
-func (r *Reader) eachFrom(prefix, seek []byte, fn func(key []byte, it *badger.Item) error) error {
-	var it *badger.Iterator
+func (r *Reader) eachFrom(prefix, seek []byte, fn func(key []byte, it item) error) error {
+	var it *iterator
 	if r.its == nil {
-		it = r.tx.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 16})
+		it = r.tx.iterate(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 16})
 		defer it.Close()
 	} else if it = r.its[prefix[0]]; it == nil {
-		it = r.tx.NewIterator(badger.IteratorOptions{Prefix: prefix[:1]})
+		it = r.tx.iterate(badger.IteratorOptions{Prefix: prefix[:1]})
 		r.its[prefix[0]] = it
 	}
 	for it.Seek(seek); it.ValidForPrefix(prefix); it.Next() {
@@ -63,7 +63,7 @@ type Edge struct {
 func (r *Reader) Edges(idkey string) ([]Edge, error) {
 	prefix := withLen(pEdge, idkey)
 	var out []Edge
-	err := r.each(prefix, func(key []byte, item *badger.Item) error {
+	err := r.each(prefix, func(key []byte, item item) error {
 		e := Edge{Other: string(key[len(prefix):])}
 		if err := item.Value(func(b []byte) error { return decodeEvidence(b, &e.Evidence) }); err != nil {
 			return fmt.Errorf("store: decode edge: %w", err)
@@ -82,7 +82,7 @@ func (r *Reader) Events(idkey string, fn func(e *canon.Event) error) error {
 	if err != nil {
 		return err
 	}
-	return r.eachFrom(prefix, seek, func(_ []byte, item *badger.Item) error {
+	return r.eachFrom(prefix, seek, func(_ []byte, item item) error {
 		var e canon.Event
 		if err := item.Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
 			return fmt.Errorf("store: decode event: %w", err)
@@ -105,12 +105,12 @@ func (r *Reader) eventRange(idkey string) (prefix, seek []byte, err error) {
 
 // purgeFloor returns the newest event seq of an identifier's erasure whose
 // purge is still running, or 0.
-func purgeFloor(tx *badger.Txn, idkey string) (uint64, error) { return getU64(tx, keyPurge(idkey)) }
+func purgeFloor(tx kv, idkey string) (uint64, error) { return getU64(tx, keyPurge(idkey)) }
 
 // Positions returns every stored consume position.
 func (r *Reader) Positions() (map[canon.Partition]int64, error) {
 	out := map[canon.Partition]int64{}
-	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pOffset}, PrefetchValues: true})
+	it := r.tx.iterate(badger.IteratorOptions{Prefix: []byte{pOffset}, PrefetchValues: true})
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
 		k := it.Item().Key()[1:]
@@ -139,7 +139,7 @@ func (r *Reader) Cursor(sink string) (uint64, error) { return getU64(r.tx, keyCu
 func (r *Reader) Changes(after uint64, max int) ([]canon.Change, error) {
 	// The page holding after+1 starts at or before it: find it backwards.
 	start := keyLogPage(after+1, 0)
-	back := r.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pLog}, Reverse: true})
+	back := r.tx.iterate(badger.IteratorOptions{Prefix: []byte{pLog}, Reverse: true})
 	back.Seek(keyLogPage(after+1, ^uint64(0)))
 	if back.Valid() {
 		if _, last := parseLogKey(back.Item().Key()); last > after {
@@ -148,7 +148,7 @@ func (r *Reader) Changes(after uint64, max int) ([]canon.Change, error) {
 	}
 	back.Close()
 
-	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pLog}, PrefetchValues: true, PrefetchSize: 4})
+	it := r.tx.iterate(badger.IteratorOptions{Prefix: []byte{pLog}, PrefetchValues: true, PrefetchSize: 4})
 	defer it.Close()
 	var out []canon.Change
 	for it.Seek(start); it.Valid() && len(out) < max; it.Next() {

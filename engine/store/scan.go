@@ -15,7 +15,7 @@ import (
 // EachProfile calls fn for every profile in the snapshot. The state passed
 // to fn is fn's to keep.
 func (r *Reader) EachProfile(fn func(st *profile.State) error) error {
-	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pProfile}, PrefetchValues: true, PrefetchSize: 256})
+	it := r.tx.iterate(badger.IteratorOptions{Prefix: []byte{pProfile}, PrefetchValues: true, PrefetchSize: 256})
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
 		var st profile.State
@@ -32,7 +32,7 @@ func (r *Reader) EachProfile(fn func(st *profile.State) error) error {
 // EachIdentifier calls fn for every identifier in the snapshot with its raw
 // index entry (component, possibly with the graph's flag bits).
 func (r *Reader) EachIdentifier(fn func(id canon.Identifier, entry uint64) error) error {
-	it := r.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pID}, PrefetchValues: true, PrefetchSize: 1024})
+	it := r.tx.iterate(badger.IteratorOptions{Prefix: []byte{pID}, PrefetchValues: true, PrefetchSize: 1024})
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
 		key := string(it.Item().Key()[1:])

@@ -9,13 +9,12 @@ import (
 // snapshot is a read transaction opened right after a commit and shared by
 // every reader until the next commit replaces it.
 //
-// Badger makes each new read transaction wait until every commit in flight
-// is in its LSM tree. A lookup that opened its own would wait out the
-// writer's group commit, milliseconds under load; opened by the writer
-// once its commit has returned, a snapshot waits for nothing, and readers
-// only take a reference.
+// It reads at the newest commit Badger has written (the store picks commit
+// timestamps itself), so readers never see a commit in flight, and they
+// only take a reference instead of opening a transaction each.
 type snapshot struct {
 	tx *badger.Txn
+	ts uint64 // the commit it reads at
 	// commit is the number of commits it includes (Store.commits when it
 	// was published): a reader fills the caches with what it read only if
 	// no commit followed.
@@ -45,10 +44,10 @@ func (s *Store) acquire() (*snapshot, error) {
 	return sn, nil
 }
 
-// openSnapshot opens a read transaction to publish with publish. It is
-// called after a commit returned, so Badger has nothing to wait for.
-func (s *Store) openSnapshot() *snapshot {
-	sn := &snapshot{tx: s.db.NewTransaction(false), done: make(chan struct{})}
+// openSnapshot opens a read transaction at commit ts, to publish with
+// publish once Badger has written that commit.
+func (s *Store) openSnapshot(ts uint64) *snapshot {
+	sn := &snapshot{tx: s.db.NewTransactionAt(ts, false), ts: ts, done: make(chan struct{})}
 	sn.refs.Store(1)
 	return sn
 }
@@ -59,6 +58,7 @@ func (s *Store) openSnapshot() *snapshot {
 func (s *Store) publish(sn *snapshot) (old *snapshot) {
 	sn.commit = s.commits.Add(1)
 	old, s.snap = s.snap, sn
+	s.snaps = append(s.snaps, sn)
 	return old
 }
 

@@ -94,7 +94,17 @@ type Store struct {
 	// they read (see cache) and taking the snapshot.
 	mu      sync.RWMutex
 	commits atomic.Uint64
-	snap    *snapshot // guarded by mu
+	snap    *snapshot   // guarded by mu
+	snaps   []*snapshot // published and maybe still read, oldest first; guarded by mu
+	discard uint64      // Badger's discard timestamp; guarded by mu
+
+	// The writer's commits, in Badger's managed mode: ts is the newest
+	// commit timestamp handed out, inflight the commit Badger is writing
+	// (nil when none), failed the error of a commit that failed (every
+	// later one fails with it).
+	ts       uint64
+	inflight *flight
+	failed   error
 
 	// Counters, owned by the writer, persisted with every commit.
 	seq, comp, created, evseq uint64
@@ -106,6 +116,12 @@ type Store struct {
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed on each commit that appends changes
 }
+
+// ErrFailed is returned by every Update after a commit failed in Badger
+// (a full disk, an I/O error). Later transactions may have been built on
+// the failed one's writes, so none is committed: the state stays as of
+// the commit before, which a restart resumes from.
+var ErrFailed = errors.New("store: a commit failed; restart to resume from the stored state")
 
 // ErrTxnTooBig is returned by Update when a transaction exceeds Badger's
 // batch limit; the caller splits its work.
@@ -142,7 +158,9 @@ func Open(opts Options) (*Store, error) {
 			return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 		}
 	}
-	db, err := badger.Open(bo)
+	// Managed mode: the writer picks commit timestamps itself, so it can
+	// open its next transaction while Badger writes the one before.
+	db, err := badger.OpenManaged(bo)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 	}
@@ -161,7 +179,7 @@ func Open(opts Options) (*Store, error) {
 	err = db.View(func(tx *badger.Txn) error {
 		var live uint64
 		for name, dst := range map[string]*uint64{"seq": &s.seq, "comp": &s.comp, "created": &s.created, "evseq": &s.evseq, "live": &live} {
-			v, err := getU64(tx, keyMeta(name))
+			v, err := getU64(kv{tx: tx}, keyMeta(name))
 			if err != nil {
 				return err
 			}
@@ -185,7 +203,10 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: read counters: %w", err)
 	}
 	s.lastSeq.Store(s.seq)
-	s.snap = s.openSnapshot()
+	s.ts = db.MaxVersion()
+	s.snap = s.openSnapshot(s.ts)
+	s.snaps = []*snapshot{s.snap}
+	s.discardBelow(s.ts)
 	s.dedup.load(db, func(err error) {
 		opts.Logger.Warn("message-id filter not loaded; duplicates are checked in the state only", "err", err)
 	})
@@ -217,6 +238,9 @@ func purgeBatch(memtable int64) room {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if err := s.Wait(); err != nil {
+		s.opts.Logger.Warn("the last commit failed; the state is as of the one before", "err", err)
+	}
 	s.dedup.stop()
 	s.held.stop()
 	s.closeSnapshot()
@@ -227,14 +251,63 @@ func (s *Store) Close() error {
 }
 
 // Update runs fn in a write transaction and commits it with its overlay,
-// counters and change records. Only one goroutine may call Update.
+// counters and change records; once it returns, the commit is durable
+// and readers see it. Only one goroutine may call Update, UpdateAsync
+// and Wait.
 func (s *Store) Update(now time.Time, fn func(tx *Txn) error) error {
+	if err := s.UpdateAsync(now, fn); err != nil {
+		return err
+	}
+	return s.Wait()
+}
+
+// UpdateAsync is Update without the wait for Badger's write: it returns
+// once the commit is handed over, and the next transaction is built while
+// Badger writes this one (reading it through an overlay). Readers see the
+// commit, and it is durable, once Badger has written it: by the time Wait
+// or a later Update returns. A failed write fails every later Update and
+// Wait with ErrFailed.
+func (s *Store) UpdateAsync(now time.Time, fn func(tx *Txn) error) error {
+	if s.failed != nil {
+		return s.failed
+	}
 	tx := s.newTxn(now)
 	defer tx.tx.Discard()
 	if err := fn(tx); err != nil {
 		return err
 	}
 	return tx.commit()
+}
+
+// Wait returns once the commit in flight, if any, is durable and visible
+// to readers, or with ErrFailed if it or one before failed.
+func (s *Store) Wait() error {
+	if f := s.inflight; f != nil {
+		<-f.done
+		s.inflight = nil
+		if f.err != nil && s.failed == nil {
+			s.failed = fmt.Errorf("%w: %w", ErrFailed, f.err)
+		}
+	}
+	return s.failed
+}
+
+// discardBelow tells Badger which old versions compactions may drop: none
+// a reader may still read. low bounds what the writer reads; snapshots
+// released by every reader are dropped from the front of s.snaps. The
+// caller holds s.mu (or is Open).
+func (s *Store) discardBelow(low uint64) {
+	for len(s.snaps) > 1 && s.snaps[0].refs.Load() == 0 {
+		s.snaps[0] = nil
+		s.snaps = s.snaps[1:]
+	}
+	if len(s.snaps) > 0 {
+		low = min(low, s.snaps[0].ts)
+	}
+	if low > s.discard {
+		s.discard = low
+		s.db.SetDiscardTs(low)
+	}
 }
 
 // CollectGarbage rewrites value-log files of which at least ratio is dead
@@ -293,7 +366,7 @@ func (s *Store) readU64(key string) (uint64, error) {
 		return 0, fmt.Errorf("store: read %c: %w", key[0], err)
 	}
 	defer sn.release()
-	v, err := getU64(sn.tx, []byte(key))
+	v, err := getU64(kv{tx: sn.tx}, []byte(key))
 	if err != nil {
 		return 0, fmt.Errorf("store: read %c: %w", key[0], err)
 	}
@@ -349,7 +422,7 @@ func (s *Store) loadProfile(comp uint64) (cachedProfile, error) {
 		return cachedProfile{}, fmt.Errorf("store: load profile: %w", err)
 	}
 	defer sn.release()
-	st, size, err := getProfile(sn.tx, comp)
+	st, size, err := getProfile(kv{tx: sn.tx}, comp)
 	if err != nil || st == nil {
 		return cachedProfile{}, err
 	}
@@ -375,7 +448,7 @@ func (s *Store) View(fn func(r *Reader) error) error {
 		return fmt.Errorf("store: view: %w", err)
 	}
 	defer sn.release()
-	return fn(&Reader{tx: sn.tx})
+	return fn(&Reader{tx: kv{tx: sn.tx}})
 }
 
 // idEntryBytes is what one identifier-cache entry holds in memory: its key
@@ -384,8 +457,8 @@ func (s *Store) View(fn func(r *Reader) error) error {
 // twice its budget (a heap profile showed 38 MB against 16 MB).
 func idEntryBytes(key string) int64 { return int64(len(key)) + 160 }
 
-func getU64(tx *badger.Txn, key []byte) (uint64, error) {
-	item, err := tx.Get(key)
+func getU64(tx kv, key []byte) (uint64, error) {
+	item, err := tx.get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return 0, nil
 	}
@@ -403,8 +476,8 @@ func getU64(tx *badger.Txn, key []byte) (uint64, error) {
 	return v, err
 }
 
-func getProfile(tx *badger.Txn, comp uint64) (*profile.State, int, error) {
-	item, err := tx.Get(keyProfile(comp))
+func getProfile(tx kv, comp uint64) (*profile.State, int, error) {
+	item, err := tx.get(keyProfile(comp))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, 0, nil
 	}

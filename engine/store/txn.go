@@ -20,9 +20,11 @@ import (
 // out by Profile belong to the transaction: change them in place and call
 // PutProfile.
 type Txn struct {
-	s   *Store
-	tx  *badger.Txn
-	now time.Time
+	s    *Store
+	tx   *badger.Txn
+	now  time.Time
+	prev *overlay           // the writes of the commit in flight, if any
+	own  map[string]pending // every write of this transaction, by key
 
 	u64s      map[string]uint64 // i and x keys; 0 means absent
 	dirtyU64  map[string]bool
@@ -36,14 +38,48 @@ type Txn struct {
 	seq, comp, created, evseq, live uint64
 }
 
+// newTxn opens the writer's next transaction. With a commit in flight it
+// reads the state before that commit, plus the commit's writes (kv).
 func (s *Store) newTxn(now time.Time) *Txn {
-	return &Txn{
-		s: s, tx: s.db.NewTransaction(true), now: now.UTC(),
+	t := &Txn{
+		s: s, now: now.UTC(), own: map[string]pending{},
 		u64s: map[string]uint64{}, dirtyU64: map[string]bool{},
 		profiles: map[uint64]*profile.State{}, dirtyP: map[uint64]bool{},
 		seq: s.seq, comp: s.comp, created: s.created, evseq: s.evseq, live: s.live.Load(),
 		purgeRoom: s.purgeRoom,
 	}
+	readTs := s.ts
+	if f := s.inflight; f != nil {
+		t.prev, readTs = f.ov, f.ts-1
+	}
+	t.tx = s.db.NewTransactionAt(readTs, true)
+	return t
+}
+
+func (t *Txn) kv() kv { return kv{tx: t.tx, prev: t.prev, own: t.own} }
+
+func (t *Txn) set(key, val []byte) error {
+	if err := t.tx.Set(key, val); err != nil {
+		return err
+	}
+	t.own[string(key)] = pending{val: val}
+	return nil
+}
+
+func (t *Txn) del(key []byte) error {
+	if err := t.tx.Delete(key); err != nil {
+		return err
+	}
+	t.own[string(key)] = pending{del: true}
+	return nil
+}
+
+func (t *Txn) setEntry(e *badger.Entry) error {
+	if err := t.tx.SetEntry(e); err != nil {
+		return err
+	}
+	t.own[string(e.Key)] = pending{val: e.Value}
+	return nil
 }
 
 // Now is the transaction's commit time.
@@ -52,16 +88,28 @@ func (t *Txn) Now() time.Time { return t.now }
 // Reader gives read access to the transaction's view, overlay excluded:
 // edges, events, dedup and positions are written straight through, so the
 // reader sees them.
-func (t *Txn) Reader() *Reader { return &Reader{tx: t.tx} }
+func (t *Txn) Reader() *Reader { return &Reader{tx: t.kv()} }
 
 // Scan is a Reader for many reads in a row (a profile's identifiers, one
 // after another): it keeps its iterators until Close, so it does not see
 // writes made after its first read of a kind of record.
-func (t *Txn) Scan() *Reader { return &Reader{tx: t.tx, its: map[byte]*badger.Iterator{}} }
+func (t *Txn) Scan() *Reader { return &Reader{tx: t.kv(), its: map[byte]*iterator{}} }
 
 func (t *Txn) getU64(key string) (uint64, error) {
 	if v, ok := t.u64s[key]; ok {
 		return v, nil
+	}
+	// The commit in flight comes before the cache, which it has not
+	// reached yet.
+	if t.prev != nil {
+		if w, ok := t.prev.writes[key]; ok {
+			v, err := u64Value(w)
+			if err != nil {
+				return 0, fmt.Errorf("store: read %c: %w", key[0], err)
+			}
+			t.u64s[key] = v
+			return v, nil
+		}
 	}
 	if v, ok := t.s.ids.get(key); ok {
 		t.u64s[key] = v
@@ -71,12 +119,23 @@ func (t *Txn) getU64(key string) (uint64, error) {
 		t.u64s[key] = 0 // a new identifier: most of an event's are
 		return 0, nil
 	}
-	v, err := getU64(t.tx, []byte(key))
+	v, err := getU64(t.kv(), []byte(key))
 	if err != nil {
 		return 0, fmt.Errorf("store: read %c: %w", key[0], err)
 	}
 	t.u64s[key] = v
 	return v, nil
+}
+
+// u64Value decodes an overlay write of an 8-byte value; a delete is 0.
+func u64Value(w pending) (uint64, error) {
+	if w.del {
+		return 0, nil
+	}
+	if len(w.val) != 8 {
+		return 0, fmt.Errorf("want 8 bytes, have %d", len(w.val))
+	}
+	return binary.BigEndian.Uint64(w.val), nil
 }
 
 func (t *Txn) setU64(key string, v uint64) {
@@ -102,16 +161,30 @@ func (t *Txn) Profile(comp uint64) (*profile.State, error) {
 		return st, nil
 	}
 	var st *profile.State
-	if c, ok := t.s.profiles.get(comp); ok {
+	if w, ok := t.prevState(comp); ok {
+		if w != nil {
+			st = w.Clone()
+		}
+	} else if c, ok := t.s.profiles.get(comp); ok {
 		st = c.st.Clone()
 	} else {
 		var err error
-		if st, _, err = getProfile(t.tx, comp); err != nil {
+		if st, _, err = getProfile(t.kv(), comp); err != nil {
 			return nil, err
 		}
 	}
 	t.profiles[comp] = st
 	return st, nil
+}
+
+// prevState returns the profile the commit in flight wrote for comp (nil
+// if it deleted it), and whether it wrote one.
+func (t *Txn) prevState(comp uint64) (*profile.State, bool) {
+	if t.prev == nil {
+		return nil, false
+	}
+	st, ok := t.prev.states[comp]
+	return st, ok
 }
 
 // PutProfile marks a profile for writing at commit.
@@ -138,18 +211,18 @@ func (t *Txn) NewCreated() uint64 { t.created++; return t.created }
 // PutEdge stores a link between two identifiers, both ways.
 func (t *Txn) PutEdge(a, b string, ev canon.Evidence) error {
 	v := appendEvidence(nil, ev)
-	if err := t.tx.Set(keyEdge(a, b), v); err != nil {
+	if err := t.set(keyEdge(a, b), v); err != nil {
 		return err
 	}
-	return t.tx.Set(keyEdge(b, a), v)
+	return t.set(keyEdge(b, a), v)
 }
 
 // DeleteEdge removes the link between two identifiers.
 func (t *Txn) DeleteEdge(a, b string) error {
-	if err := t.tx.Delete(keyEdge(a, b)); err != nil {
+	if err := t.del(keyEdge(a, b)); err != nil {
 		return err
 	}
-	return t.tx.Delete(keyEdge(b, a))
+	return t.del(keyEdge(b, a))
 }
 
 // PutEvent files an event under the identifier it was anchored to, so a
@@ -182,7 +255,7 @@ func (t *Txn) PutEventRecord(idkey string, rec *canon.EventRecord, restricted bo
 
 func (t *Txn) fileEvent(idkey string, v []byte) error {
 	t.evseq++
-	return t.tx.Set(keyEvent(idkey, t.evseq), v)
+	return t.set(keyEvent(idkey, t.evseq), v)
 }
 
 // Refiled is an event RefileEvents moved, and the identifier key it is
@@ -208,7 +281,7 @@ func (t *Txn) RefileEvents(idkey string, max int, dest func(e *canon.Event) (str
 	if err != nil {
 		return nil, err
 	}
-	err = r.eachFrom(prefix, seek, func(key []byte, item *badger.Item) error {
+	err = r.eachFrom(prefix, seek, func(key []byte, item item) error {
 		if len(all) == max {
 			return errEnough
 		}
@@ -235,7 +308,7 @@ func (t *Txn) RefileEvents(idkey string, max int, dest func(e *canon.Event) (str
 		if to == "" || to == idkey {
 			continue
 		}
-		if err := t.tx.Delete(s.key); err != nil {
+		if err := t.del(s.key); err != nil {
 			return nil, err
 		}
 		if err := t.fileEvent(to, s.val); err != nil {
@@ -263,18 +336,18 @@ func (t *Txn) EraseEvents(idkey string) (int, error) {
 	if err != nil || !more {
 		return n, err
 	}
-	it := t.tx.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	it := t.kv().iterate(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
 	left := 0
 	for it.Rewind(); it.Valid(); it.Next() {
 		left++
 	}
 	if left > 0 {
-		marked, err := purgeFloor(t.tx, idkey)
+		marked, err := purgeFloor(t.kv(), idkey)
 		if err != nil {
 			return 0, err
 		}
-		if err := t.tx.Set(keyPurge(idkey), u64(t.evseq)); err != nil {
+		if err := t.set(keyPurge(idkey), u64(t.evseq)); err != nil {
 			return 0, err
 		}
 		if marked == 0 {
@@ -296,7 +369,7 @@ func (s *Store) Purge() (int, error) {
 	var deleted int
 	err := s.Update(time.Now(), func(tx *Txn) error {
 		deleted = 0
-		it := tx.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pPurge}, PrefetchValues: true})
+		it := tx.kv().iterate(badger.IteratorOptions{Prefix: []byte{pPurge}, PrefetchValues: true})
 		type mark struct {
 			key  []byte
 			upTo uint64 // newest event seq at the erasure
@@ -331,7 +404,7 @@ func (s *Store) Purge() (int, error) {
 			if more {
 				break // out of room
 			}
-			if err := tx.tx.Delete(m.key); err != nil {
+			if err := tx.del(m.key); err != nil {
 				return err
 			}
 			tx.purging--
@@ -362,7 +435,7 @@ func (t *Txn) DeleteEdges(idkey string) (int, error) {
 // nil, while r has room for them. It returns how many it deleted, and
 // whether it stopped for lack of room with keys left.
 func (t *Txn) deletePrefix(prefix, stop []byte, r *room) (n int, more bool, err error) {
-	it := t.tx.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	it := t.kv().iterate(badger.IteratorOptions{Prefix: prefix})
 	var keys [][]byte
 	for it.Rewind(); it.Valid(); it.Next() {
 		k := it.Item().Key()
@@ -379,7 +452,7 @@ func (t *Txn) deletePrefix(prefix, stop []byte, r *room) (n int, more bool, err 
 	}
 	it.Close()
 	for _, k := range keys {
-		if err := t.tx.Delete(k); err != nil {
+		if err := t.del(k); err != nil {
 			return 0, false, err
 		}
 	}
@@ -392,7 +465,7 @@ func (t *Txn) Seen(ch canon.Channel, msgID string) (bool, error) {
 	if t.s.dedup.absentBytes(key) {
 		return false, nil
 	}
-	_, err := t.tx.Get(key)
+	_, err := t.kv().get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return false, nil
 	}
@@ -408,12 +481,12 @@ func (t *Txn) MarkSeen(ch canon.Channel, msgID string) error {
 	// Added before the commit: if it fails, the filter merely holds a
 	// false positive.
 	t.s.dedup.addBytes(key)
-	return t.tx.SetEntry(badger.NewEntry(key, nil).WithTTL(t.s.opts.DedupTTL))
+	return t.setEntry(badger.NewEntry(key, nil).WithTTL(t.s.opts.DedupTTL))
 }
 
 // SetPosition stores the next offset to consume for a partition.
 func (t *Txn) SetPosition(p canon.Partition, next int64) error {
-	return t.tx.Set(keyOffset(p), u64(uint64(next)))
+	return t.set(keyOffset(p), u64(uint64(next)))
 }
 
 // Emit appends a change record to the change log; it gets its Seq and At
@@ -434,14 +507,14 @@ func (t *Txn) Pending() []canon.Change { return t.changes }
 
 // SetCursor stores a sink's acknowledged seq.
 func (t *Txn) SetCursor(sink string, seq uint64) error {
-	return t.tx.Set(keyCursor(sink), u64(seq))
+	return t.set(keyCursor(sink), u64(seq))
 }
 
 // TrimLog deletes change-log records with seq in (from, to], whole pages
 // only, at most max records unless the first page alone holds more. It
 // returns the highest seq deleted (from when none was).
 func (t *Txn) TrimLog(from, to uint64, max int) (uint64, error) {
-	it := t.tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pLog}})
+	it := t.kv().iterate(badger.IteratorOptions{Prefix: []byte{pLog}})
 	var keys [][]byte
 	last, n := from, 0
 	for it.Seek(keyLogPage(from+1, 0)); it.Valid(); it.Next() {
@@ -454,18 +527,32 @@ func (t *Txn) TrimLog(from, to uint64, max int) (uint64, error) {
 	}
 	it.Close()
 	for _, k := range keys {
-		if err := t.tx.Delete(k); err != nil {
+		if err := t.del(k); err != nil {
 			return from, err
 		}
 	}
 	return last, nil
 }
 
+// sized is a profile a commit wrote, as the cache is to hold it, with
+// the bytes it costs there.
+type sized struct {
+	cachedProfile
+	size int64
+}
+
+// flight is a commit Badger is writing.
+type flight struct {
+	ts   uint64
+	ov   *overlay
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+// commit encodes the transaction's overlay, counters and change records
+// and hands them to Badger, once the commit before is in. It returns
+// without waiting for Badger's write: Store.finish publishes it.
 func (t *Txn) commit() error {
-	type sized struct {
-		cachedProfile
-		size int64
-	}
 	written := make(map[uint64]sized, len(t.dirtyP))
 	// The JSON of each profile as written, by id: its change record, when
 	// it is of the same version, carries the same bytes.
@@ -480,7 +567,7 @@ func (t *Txn) commit() error {
 			// A profile created and absorbed in this transaction (comp past
 			// the stored counter) was never stored: nothing to delete.
 			if comp <= t.s.comp {
-				if err := t.tx.Delete(keyProfile(comp)); err != nil {
+				if err := t.del(keyProfile(comp)); err != nil {
 					return err
 				}
 			}
@@ -491,7 +578,7 @@ func (t *Txn) commit() error {
 		if err != nil {
 			return err
 		}
-		if err := t.tx.Set(keyProfile(comp), v); err != nil {
+		if err := t.set(keyProfile(comp), v); err != nil {
 			return err
 		}
 		written[comp] = sized{cachedProfile{st, prof}, stateBytes(len(v)) + int64(len(prof))}
@@ -500,12 +587,12 @@ func (t *Txn) commit() error {
 	for key := range t.dirtyU64 {
 		var err error
 		if v := t.u64s[key]; v == 0 {
-			err = t.tx.Delete([]byte(key))
+			err = t.del([]byte(key))
 		} else {
 			// Added before the commit: if it fails, the filter merely
 			// holds a false positive.
 			t.s.held.add(key)
-			err = t.tx.Set([]byte(key), u64(v))
+			err = t.set([]byte(key), u64(v))
 		}
 		if err != nil {
 			return err
@@ -547,24 +634,48 @@ func (t *Txn) commit() error {
 			sizes[i] = len(page) - start + len(c.Raw)
 		}
 		page = append(page, ']')
-		if err := t.tx.Set(keyLogPage(t.changes[0].Seq, t.seq), page); err != nil {
+		if err := t.set(keyLogPage(t.changes[0].Seq, t.seq), page); err != nil {
 			return err
 		}
 	}
 	for name, v := range map[string]uint64{"seq": t.seq, "comp": t.comp, "created": t.created, "evseq": t.evseq, "live": t.live} {
-		if err := t.tx.Set(keyMeta(name), u64(v)); err != nil {
+		if err := t.set(keyMeta(name), u64(v)); err != nil {
 			return err
 		}
 	}
-	if err := t.tx.Commit(); err != nil {
-		// Nothing of the overlay reached the caches, so they stay right.
-		return fmt.Errorf("store: commit: %w", err)
+	states := make(map[uint64]*profile.State, len(written))
+	for comp, w := range written {
+		states[comp] = w.st
 	}
+	// One commit in flight at a time: the one before must be in, so that
+	// this transaction's successor reads at a state Badger has.
 	s := t.s
+	if err := s.Wait(); err != nil {
+		return err
+	}
 	s.seq, s.comp, s.created, s.evseq = t.seq, t.comp, t.created, t.evseq
 	s.live.Store(t.live)
 	s.purging.Add(t.purging)
-	next := s.openSnapshot()
+	s.ts++
+	f := &flight{ts: s.ts, ov: &overlay{writes: t.own, states: states}, done: make(chan struct{})}
+	s.inflight = f
+	if err := t.tx.CommitAt(f.ts, func(err error) { s.finish(f, err, t, written, sizes) }); err != nil {
+		return fmt.Errorf("store: commit: %w", err) // not with a callback; kept for the API's contract
+	}
+	return nil
+}
+
+// finish runs once Badger has written a commit, or failed to: it makes
+// the commit visible to readers (caches, snapshot, change window) in
+// commit order, since the next commit waits for it before it is sent.
+func (s *Store) finish(f *flight, err error, t *Txn, written map[uint64]sized, sizes []int) {
+	defer close(f.done)
+	if err != nil {
+		// Nothing of the overlay reached the caches, so they stay right.
+		f.err = fmt.Errorf("store: commit: %w", err)
+		return
+	}
+	next := s.openSnapshot(f.ts)
 	s.mu.Lock()
 	for comp, w := range written {
 		if w.st == nil {
@@ -584,6 +695,8 @@ func (t *Txn) commit() error {
 		s.ids.put(key, t.u64s[key], idEntryBytes(key))
 	}
 	old := s.publish(next)
+	// The writer's next transaction reads at f.ts-1 at the lowest.
+	s.discardBelow(f.ts - 1)
 	s.mu.Unlock()
 	old.release()
 	if len(t.changes) > 0 {
@@ -594,5 +707,4 @@ func (t *Txn) commit() error {
 		s.notify = make(chan struct{})
 		s.notifyMu.Unlock()
 	}
-	return nil
 }
