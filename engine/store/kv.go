@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"slices"
 	"sort"
 
@@ -32,8 +33,9 @@ type overlay struct {
 	// are shared with the caches: the next transaction clones them.
 	states map[uint64]*profile.State
 	// sorted holds the written keys of each kind (first byte) in order,
-	// built on the first iterator over the kind.
+	// built on the first iterator over the kind; all, every key.
 	sorted map[byte][]string
+	all    []string
 }
 
 // keys returns the overlay's keys under prefix, in order.
@@ -41,14 +43,17 @@ func (o *overlay) keys(prefix []byte) []string {
 	if len(o.writes) == 0 {
 		return nil
 	}
-	kind := byte(0)
-	if len(prefix) > 0 {
-		kind = prefix[0]
+	if len(prefix) == 0 {
+		if o.all == nil {
+			o.all = slices.Sorted(maps.Keys(o.writes))
+		}
+		return o.all
 	}
+	kind := prefix[0]
 	all, ok := o.sorted[kind]
 	if !ok {
 		for k := range o.writes {
-			if len(prefix) == 0 || k[0] == kind {
+			if k[0] == kind {
 				all = append(all, k)
 			}
 		}
@@ -118,13 +123,21 @@ func (k kv) get(key []byte) (item, error) {
 
 // iterate opens an iterator; see iterator.
 func (k kv) iterate(opts badger.IteratorOptions) *iterator {
-	it := &iterator{it: k.tx.NewIterator(opts), reverse: opts.Reverse, own: k.own}
+	it := &iterator{it: k.tx.NewIterator(opts), reverse: opts.Reverse, prefix: opts.Prefix}
 	if k.prev != nil {
 		it.prev = k.prev
 		it.keys = k.prev.keys(opts.Prefix)
 		if it.reverse {
 			it.keys = slices.Clone(it.keys)
 			slices.Reverse(it.keys)
+		}
+		// Badger's side holds the transaction's own writes as they are
+		// now, so which overlay keys they hide is decided now too: a
+		// reader that keeps its iterator (Txn.Scan) must not lose an
+		// overlay record the transaction writes later.
+		it.mine = make([]bool, len(it.keys))
+		for i, key := range it.keys {
+			_, it.mine[i] = k.own[key]
 		}
 	}
 	return it
@@ -137,15 +150,21 @@ func (k kv) iterate(opts badger.IteratorOptions) *iterator {
 type iterator struct {
 	it      *badger.Iterator
 	prev    *overlay
-	own     map[string]pending
 	keys    []string // overlay keys, in iteration order
+	mine    []bool   // keys the transaction had written itself when it opened
 	i       int
 	reverse bool
+	prefix  []byte
 	cur     item
 }
 
-// Rewind goes to the first record.
+// Rewind goes to the first record. Reversed, it is Badger's: a Seek to
+// the prefix, which only the prefix itself is at or before.
 func (it *iterator) Rewind() {
+	if it.reverse {
+		it.Seek(it.prefix)
+		return
+	}
 	it.it.Rewind()
 	it.i = 0
 	it.settle()
@@ -203,7 +222,7 @@ func (it *iterator) settle() {
 			return
 		}
 		ok := it.keys[it.i]
-		if _, mine := it.own[ok]; mine {
+		if it.mine[it.i] {
 			it.i++ // the transaction's own write: Badger's side has it
 			continue
 		}

@@ -85,9 +85,10 @@ func (t *Txn) setEntry(e *badger.Entry) error {
 // Now is the transaction's commit time.
 func (t *Txn) Now() time.Time { return t.now }
 
-// Reader gives read access to the transaction's view, overlay excluded:
-// edges, events, dedup and positions are written straight through, so the
-// reader sees them.
+// Reader gives read access to the transaction's view, with the writes of
+// the commit in flight, but without the identifier entries and profiles
+// it holds until commit (ID, Profile): edges, events, dedup and positions
+// are written straight through, so the reader sees them.
 func (t *Txn) Reader() *Reader { return &Reader{tx: t.kv()} }
 
 // Scan is a Reader for many reads in a row (a profile's identifiers, one
