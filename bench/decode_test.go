@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/spinecdp/spine/ingest"
@@ -51,11 +52,13 @@ func BenchmarkDecode(b *testing.B) {
 		b.Run(string(ch), func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(raw)))
+			cpu0 := processCPU()
 			for b.Loop() {
 				if _, err := dec(raw); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -79,4 +82,16 @@ func BenchmarkDecodeNewPhone(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// processCPU is the CPU time the process has used, in ns: user and system,
+// every thread, so the garbage collector's share is in. Unlike ns/op it
+// does not grow when other processes take the cores, so decoders can be
+// compared on a busy machine.
+func processCPU() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }

@@ -36,7 +36,8 @@ func NewDecoder(env Envelope, n *normalize.Normalizer, lim Limits) func([]byte) 
 			Name:      name,
 			Time:      o.Time(env.TimeField),
 		}
-		ids := NewIDs(n)
+		ids := getIDs(n)
+		defer putIDs(ids)
 		if o.Err() == nil {
 			env.Fill(o, &ev, ids)
 		}

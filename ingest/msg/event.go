@@ -2,6 +2,8 @@ package msg
 
 import (
 	"errors"
+	"slices"
+	"sync"
 
 	"github.com/spinecdp/spine/ingest/normalize"
 	"github.com/spinecdp/spine/schemas/canon"
@@ -38,6 +40,28 @@ func (b *IDs) normalize(t canon.IDType, raw string) (canon.Identifier, error) {
 
 // NewIDs returns an empty set that normalizes with n.
 func NewIDs(n *normalize.Normalizer) *IDs { return &IDs{n: n} }
+
+// idsPool keeps the IDs of finished decoder calls, so that their obs and
+// memo slices are grown once, not on every message. Their size is bounded
+// by the identifier fields a decoder reads.
+var idsPool = sync.Pool{New: func() any { return new(IDs) }}
+
+// getIDs is NewIDs from idsPool; the caller returns b with putIDs once it
+// has called Finish.
+func getIDs(n *normalize.Normalizer) *IDs {
+	b := idsPool.Get().(*IDs)
+	b.n = n
+	return b
+}
+
+// putIDs drops b's references into the message and the event (Dropped is
+// the event's now) and pools b.
+func putIDs(b *IDs) {
+	clear(b.obs)
+	clear(b.memo)
+	b.n, b.obs, b.memo, b.dropped = nil, b.obs[:0], b.memo[:0], nil
+	idsPool.Put(b)
+}
 
 // Take reads the identifier of type t at key of o and normalizes it without
 // adding it. ok is false when the field is absent, or refused (then the
@@ -111,11 +135,12 @@ func Finish(o *Object, ev *canon.Event, b *IDs) error {
 	if err := o.Err(); err != nil {
 		return err
 	}
-	ev.Identifiers = b.obs
 	ev.Dropped = b.dropped
-	if len(ev.Identifiers) == 0 {
+	if len(b.obs) == 0 {
 		return Rejectf(o.Channel(), ReasonNoIdentifier, "", "no usable identifier in the message")
 	}
+	// The event gets its own copy: b may be pooled and reused.
+	ev.Identifiers = slices.Clone(b.obs)
 	ev.Props = Keep(ev.Props, o.Rest())
 	if err := ev.Validate(); err != nil {
 		return AsReject(o.Channel(), err)
@@ -134,14 +159,23 @@ func Keep(props, rest map[string]any) map[string]any {
 		return rest
 	}
 	for k, v := range rest {
-		for {
-			if _, taken := props[k]; !taken {
-				break
-			}
-			k = "_" + k
-		}
-		props[k] = v
+		props = KeepField(props, k, v)
 	}
+	return props
+}
+
+// KeepField is Keep for the one field k, without building a map for it.
+func KeepField(props map[string]any, k string, v any) map[string]any {
+	if props == nil {
+		return map[string]any{k: v}
+	}
+	for {
+		if _, taken := props[k]; !taken {
+			break
+		}
+		k = "_" + k
+	}
+	props[k] = v
 	return props
 }
 

@@ -21,10 +21,14 @@ type state struct {
 // Object also remembers which keys were read, so Rest can return the others:
 // fields outside the contract are kept, never dropped.
 type Object struct {
-	st   *state
-	path string // "" for the top level, "context.device" for nested objects
-	m    map[string]any
-	seen []string
+	st *state
+	// parent and key place a nested object in the message; the dotted
+	// path is built only when a Reject needs it.
+	parent *Object
+	key    string
+	m      map[string]any
+	seen   []string // keys of m read so far, each once
+	all    bool     // Map handed out every field: none is left for Rest
 }
 
 // Channel is the channel the message came from.
@@ -48,13 +52,17 @@ func (o *Object) Fail(reason Reason, key, rule string) {
 
 // Field returns the dotted path of key in the message, for rejects.
 func (o *Object) Field(key string) string {
-	if o.path == "" {
+	path := ""
+	if o.parent != nil {
+		path = o.parent.Field(o.key)
+	}
+	switch {
+	case path == "":
 		return key
+	case key == "":
+		return path
 	}
-	if key == "" {
-		return o.path
-	}
-	return o.path + "." + key
+	return path + "." + key
 }
 
 // Present reports whether the object was in the message (Obj returns an
@@ -70,8 +78,15 @@ func (o *Object) get(key string) (any, bool) {
 	if o.m == nil {
 		return nil, false
 	}
-	o.seen = append(o.seen, key)
-	v := o.m[key]
+	v, in := o.m[key]
+	if in && !o.read(key) {
+		if o.seen == nil {
+			// seen holds each key of m at most once, so this is its
+			// only allocation.
+			o.seen = make([]string, 0, len(o.m))
+		}
+		o.seen = append(o.seen, key)
+	}
 	return v, v != nil
 }
 
@@ -166,7 +181,7 @@ func (o *Object) Int(key string) (n int64, ok bool) {
 // Obj returns the object at key. When absent it returns an empty Object
 // whose readers find nothing, so nested reads chain without checks.
 func (o *Object) Obj(key string) *Object {
-	child := &Object{st: o.st, path: o.Field(key)}
+	child := &Object{st: o.st, parent: o, key: key}
 	v, ok := o.get(key)
 	if !ok {
 		return child
@@ -196,23 +211,20 @@ func (o *Object) Arr(key string) []any {
 // Map returns the object's fields as decoded (nil when absent) and marks
 // them all read. The map belongs to the message; decoders may keep it.
 func (o *Object) Map() map[string]any {
-	for k := range o.m {
-		o.seen = append(o.seen, k)
-	}
+	o.all = true
 	return o.m
 }
 
 // Rest returns a new map of the fields no reader has read, or nil if none.
 func (o *Object) Rest() map[string]any {
-	var rest map[string]any
+	if o.all || len(o.seen) == len(o.m) {
+		return nil // every field was read: skip walking the map
+	}
+	rest := make(map[string]any, len(o.m)-len(o.seen))
 	for k, v := range o.m {
-		if o.read(k) {
-			continue
+		if !o.read(k) {
+			rest[k] = v
 		}
-		if rest == nil {
-			rest = make(map[string]any)
-		}
-		rest[k] = v
 	}
 	return rest
 }
@@ -242,7 +254,7 @@ func Enum[V any](o *Object, key string, table map[string]V, reason Reason) (stri
 // of o. Rejects name it key.field (no index, so the set of field names stays
 // bounded).
 func (o *Object) Elem(key string, arr []any, i int) *Object {
-	child := &Object{st: o.st, path: o.Field(key)}
+	child := &Object{st: o.st, parent: o, key: key}
 	m, ok := arr[i].(map[string]any)
 	if !ok {
 		o.Fail(ReasonWrongType, key, "elements must be objects")

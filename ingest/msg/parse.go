@@ -39,7 +39,13 @@ func Parse(ch canon.Channel, raw []byte, lim Limits) (*Object, error) {
 		}
 		return nil, Rejectf(ch, ReasonInvalidJSON, "", "message has data after its JSON object")
 	}
-	return &Object{st: &state{ch: ch}, m: v.(map[string]any)}, nil
+	// One allocation for the top Object and the state it shares.
+	top := &struct {
+		Object
+		st state
+	}{st: state{ch: ch}}
+	top.Object.st, top.m = &top.st, v.(map[string]any)
+	return &top.Object, nil
 }
 
 // rejectStructure returns the reason of a body that does not parse as a

@@ -89,7 +89,7 @@ func fill(o *msg.Object, ev *canon.Event, ids *msg.IDs) {
 	ids.Clean(ev.Traits, "phone", canon.Phone)
 	ev.Props = props.Map()
 	if ctx.Present() {
-		ev.Props = msg.Keep(ev.Props, map[string]any{"context": ctx.Map()})
+		ev.Props = msg.KeepField(ev.Props, "context", ctx.Map())
 	}
 }
 
