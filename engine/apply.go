@@ -14,13 +14,13 @@ import (
 // apply commits a batch in transactions of at most MaxTxnEvents events;
 // the positions go with the last one. A transaction too big for Badger is
 // split in halves and tried again.
-func (e *Engine) apply(ctx context.Context, b *canon.Batch) error {
+func (e *Engine) apply(ctx context.Context, b *canon.Batch, encoded [][]byte) error {
 	events := b.Events
 	size := e.cfg.MaxTxnEvents
 	for {
 		n := min(size, len(events))
 		last := n == len(events)
-		err := e.applyTxn(events[:n], b.Positions, last)
+		err := e.applyTxn(events[:n], encoded[:n], b.Positions, last)
 		if errors.Is(err, store.ErrTxnTooBig) && n > 1 {
 			size = n / 2
 			continue
@@ -28,7 +28,7 @@ func (e *Engine) apply(ctx context.Context, b *canon.Batch) error {
 		if err != nil {
 			return err
 		}
-		events = events[n:]
+		events, encoded = events[n:], encoded[n:]
 		if last {
 			return nil
 		}
@@ -38,7 +38,19 @@ func (e *Engine) apply(ctx context.Context, b *canon.Batch) error {
 	}
 }
 
-func (e *Engine) applyTxn(events []canon.Event, pos map[canon.Partition]int64, last bool) error {
+// encodeEvents encodes a batch's events for the store (store.EncodeEvent)
+// on the caller's goroutine, so the single writer does not: nothing
+// changes an event between here and its filing. An event that fails to
+// encode gets nil, and the writer reports the error.
+func encodeEvents(events []canon.Event) [][]byte {
+	out := make([][]byte, len(events))
+	for i := range events {
+		out[i], _ = store.EncodeEvent(&events[i])
+	}
+	return out
+}
+
+func (e *Engine) applyTxn(events []canon.Event, encoded [][]byte, pos map[canon.Partition]int64, last bool) error {
 	start := time.Now()
 	var applied, dups []canon.Channel
 	var logs []canon.LogType
@@ -66,7 +78,7 @@ func (e *Engine) applyTxn(events []canon.Event, pos map[canon.Partition]int64, l
 			if err := tx.MarkSeen(ev.Channel, ev.MessageID); err != nil {
 				return err
 			}
-			comps, err := e.applyEvent(tx, ev)
+			comps, err := e.applyEvent(tx, ev, encoded[i])
 			if err != nil {
 				return err
 			}
@@ -128,7 +140,7 @@ func (e *Engine) applyTxn(events []canon.Event, pos map[canon.Partition]int64, l
 
 // applyEvent resolves one event and folds it into its profile. It returns
 // the components whose profiles changed.
-func (e *Engine) applyEvent(tx *store.Txn, ev *canon.Event) ([]uint64, error) {
+func (e *Engine) applyEvent(tx *store.Txn, ev *canon.Event, encoded []byte) ([]uint64, error) {
 	if ev.Kind == canon.KindErasure {
 		// The CIAM names its own user: erase whoever holds the identifiers,
 		// registered or not. The request itself is not kept.
@@ -168,7 +180,7 @@ func (e *Engine) applyEvent(tx *store.Txn, ev *canon.Event) ([]uint64, error) {
 	tx.PutProfile(st)
 	anchor, _ := canon.ParseKey(res.Anchor)
 	rec := &canon.EventRecord{Event: *ev, ProfileID: st.ID, Anchor: anchor}
-	if err := tx.PutEventRecord(res.Anchor, rec, e.cfg.restricted(st.Consent)); err != nil {
+	if err := tx.PutEventRecord(res.Anchor, rec, e.cfg.restricted(st.Consent), encoded); err != nil {
 		return nil, err
 	}
 	touched := res.Touched

@@ -43,13 +43,14 @@ type Engine struct {
 }
 
 type request struct {
-	ctx   context.Context
-	batch *canon.Batch
-	cmd   *canon.Command
-	ack   *ackReq
-	async bool // a batch: answer before its commit is durable
-	res   canon.Result
-	err   chan error
+	ctx     context.Context
+	batch   *canon.Batch
+	cmd     *canon.Command
+	ack     *ackReq
+	async   bool     // a batch: answer before its commit is durable
+	encoded [][]byte // a batch: its events' JSON (encodeEvents)
+	res     canon.Result
+	err     chan error
 }
 
 type ackReq struct {
@@ -149,7 +150,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 			return nil
 		case r := <-applyCh:
-			err := e.apply(r.ctx, r.batch)
+			err := e.apply(r.ctx, r.batch, r.encoded)
 			if err == nil && !r.async {
 				err = e.st.Wait()
 			}
@@ -263,7 +264,7 @@ func (e *Engine) submit(ctx context.Context, ch chan *request, r *request) error
 // committed a prefix of the batch; applying the batch again is safe,
 // because applied messages are recognized as duplicates.
 func (e *Engine) Apply(ctx context.Context, b canon.Batch) error {
-	return e.submit(ctx, e.applyCh, &request{batch: &b})
+	return e.submit(ctx, e.applyCh, &request{batch: &b, encoded: encodeEvents(b.Events)})
 }
 
 // Pipelined is the engine as a consumer feeds it: its Apply answers once
@@ -280,7 +281,7 @@ func (e *Engine) Pipelined() Pipelined { return Pipelined{e} }
 // no later one is made and Run stops with the error (store.ErrFailed); a
 // restart resumes from the stored positions, so nothing is lost.
 func (p Pipelined) Apply(ctx context.Context, b canon.Batch) error {
-	return p.e.submit(ctx, p.e.applyCh, &request{batch: &b, async: true})
+	return p.e.submit(ctx, p.e.applyCh, &request{batch: &b, async: true, encoded: encodeEvents(b.Events)})
 }
 
 // Positions returns the stored consume positions once the commits before

@@ -64,10 +64,24 @@ type eventPlace struct {
 	Anchor    canon.Identifier `json:"anchor"`
 }
 
-// encodeEventRecord returns the JSON of an event and of its record.
-func encodeEventRecord(rec *canon.EventRecord) (event, record []byte, err error) {
-	if event, err = marshal(&rec.Event); err != nil {
-		return nil, nil, fmt.Errorf("store: encode event: %w", err)
+// EncodeEvent returns an event's JSON as the store files it. The engine
+// encodes a batch's events before handing it to the writer, off the
+// writer's path, and passes the bytes to PutEventRecord.
+func EncodeEvent(e *canon.Event) ([]byte, error) {
+	b, err := marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("store: encode event: %w", err)
+	}
+	return b, nil
+}
+
+// encodeEventRecord returns the JSON of an event and of its record; event
+// is the event's JSON when already encoded (EncodeEvent), or nil.
+func encodeEventRecord(rec *canon.EventRecord, event []byte) (_, record []byte, err error) {
+	if event == nil {
+		if event, err = EncodeEvent(&rec.Event); err != nil {
+			return nil, nil, err
+		}
 	}
 	place, err := marshal(eventPlace{ProfileID: rec.ProfileID, Anchor: rec.Anchor})
 	if err != nil {

@@ -69,7 +69,7 @@ func TestSplicedEncodings(t *testing.T) {
 			Amount:      &canon.Money{Currency: "EUR", Micros: 12_500_000}, Traits: map[string]any{"city": "Oslo"}},
 		ProfileID: "prf_1", Anchor: canon.Identifier{Type: canon.LoyaltyID, Value: "L1"},
 	}
-	ev, full, err := encodeEventRecord(rec)
+	ev, full, err := encodeEventRecord(rec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +77,15 @@ func TestSplicedEncodings(t *testing.T) {
 	sameJSON(t, "event", ev, whole)
 	whole, _ = json.Marshal(rec)
 	sameJSON(t, "event record", full, whole)
+	pre, err := EncodeEvent(&rec.Event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev2, full2, err := encodeEventRecord(rec, pre); err != nil || string(ev2) != string(pre) {
+		t.Errorf("pre-encoded event: %s, %v", ev2, err)
+	} else {
+		sameJSON(t, "record of a pre-encoded event", full2, whole)
+	}
 	c = canon.Change{Seq: 43, Kind: canon.ChangeEvent, At: at, Event: rec}
 	spliced, err = appendChange(nil, c, full)
 	if err != nil {

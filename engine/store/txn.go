@@ -237,9 +237,10 @@ func (t *Txn) PutEvent(idkey string, e *canon.Event) error {
 }
 
 // PutEventRecord files an event like PutEvent and appends its change
-// record; the event is encoded once for both.
-func (t *Txn) PutEventRecord(idkey string, rec *canon.EventRecord, restricted bool) error {
-	ev, full, err := encodeEventRecord(rec)
+// record; the event is encoded once for both. encoded is rec.Event's
+// JSON from EncodeEvent, or nil to encode it here.
+func (t *Txn) PutEventRecord(idkey string, rec *canon.EventRecord, restricted bool, encoded []byte) error {
+	ev, full, err := encodeEventRecord(rec, encoded)
 	if err != nil {
 		return err
 	}
