@@ -25,7 +25,7 @@ type Engine struct {
 	st    *store.Store
 	graph *graph.Graph
 
-	applyCh chan *request // batches: not taken while back-pressured
+	applyCh chan *request // batches (one may wait queued): not taken while back-pressured
 	ctrlCh  chan *request // acks and commands: always taken
 	done    chan struct{} // closed when Run returns
 
@@ -47,7 +47,7 @@ type request struct {
 	batch   *canon.Batch
 	cmd     *canon.Command
 	ack     *ackReq
-	async   bool     // a batch: answer before its commit is durable
+	queued  bool     // a batch the sender does not wait for (Pipelined)
 	encoded [][]byte // a batch: its events' JSON (encodeEvents)
 	res     canon.Result
 	err     chan error
@@ -88,7 +88,7 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, err
 	}
 	e := &Engine{
 		cfg: cfg, log: log, m: newMetrics(reg), st: st, graph: g,
-		applyCh: make(chan *request), ctrlCh: make(chan *request),
+		applyCh: make(chan *request, 1), ctrlCh: make(chan *request),
 		done: make(chan struct{}), cursors: map[string]uint64{}, unsaved: map[string]uint64{},
 	}
 	err = st.View(func(r *store.Reader) error {
@@ -120,8 +120,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer close(e.done)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// The collector stops with Run, also when Run stops on an error.
+	gcCtx, stopGC := context.WithCancel(ctx)
+	defer stopGC()
 	wg.Add(1)
-	go func() { defer wg.Done(); e.collectGarbage(ctx) }()
+	go func() { defer wg.Done(); e.collectGarbage(gcCtx) }()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	var flush <-chan time.Time // armed by an ack no transaction has stored yet
@@ -150,13 +153,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 			return nil
 		case r := <-applyCh:
-			err := e.apply(r.ctx, r.batch, r.encoded)
-			if err == nil && !r.async {
-				err = e.st.Wait()
-			}
-			r.err <- err
-			if errors.Is(err, store.ErrFailed) {
-				return fmt.Errorf("engine: %w", err)
+			if err := e.applyRequest(r); err != nil {
+				return err
 			}
 		case r := <-e.ctrlCh:
 			switch {
@@ -166,14 +164,24 @@ func (e *Engine) Run(ctx context.Context) error {
 					flush = time.After(ackFlushDelay)
 				}
 			case r.cmd != nil:
+				// A batch queued before the command goes first, so a
+				// caller that saw Apply return sees the command act on it.
+				if applyCh != nil {
+					select {
+					case q := <-applyCh:
+						if err := e.applyRequest(q); err != nil {
+							r.err <- fmt.Errorf("engine: stopped: %w", err)
+							return err
+						}
+					default:
+					}
+				}
 				var err error
 				r.res, err = e.do(r.cmd)
 				r.err <- err
 				if errors.Is(err, store.ErrFailed) {
 					return fmt.Errorf("engine: %w", err)
 				}
-			default: // a barrier (Sync): everything before it is done
-				r.err <- e.st.Wait()
 			}
 		case <-flush:
 			flush = nil
@@ -199,6 +207,33 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// applyRequest runs a request of applyCh: a batch, or a barrier behind
+// the batches queued before it. A non-nil result stops the writer.
+func (e *Engine) applyRequest(r *request) error {
+	if r.batch == nil {
+		r.err <- e.st.Wait()
+		return nil
+	}
+	err := e.apply(r.ctx, r.batch, r.encoded)
+	if r.queued {
+		// Nobody waits to retry it, and later batches may be queued behind
+		// it, so the engine stops; a restart applies it again from the
+		// stored positions.
+		if err != nil {
+			return fmt.Errorf("engine: apply a queued batch: %w", err)
+		}
+		return nil
+	}
+	if err == nil {
+		err = e.st.Wait()
+	}
+	r.err <- err
+	if errors.Is(err, store.ErrFailed) {
+		return fmt.Errorf("engine: %w", err)
+	}
+	return nil
 }
 
 // purgeDelay spaces the writer's transactions that delete the events of
@@ -267,25 +302,37 @@ func (e *Engine) Apply(ctx context.Context, b canon.Batch) error {
 	return e.submit(ctx, e.applyCh, &request{batch: &b, encoded: encodeEvents(b.Events)})
 }
 
-// Pipelined is the engine as a consumer feeds it: its Apply answers once
-// the batch is handed to the state store, not once it is durable, so the
-// consumer's next batch is applied while the store writes this one.
+// Pipelined is the engine as a consumer feeds it: its Apply queues the
+// batch and returns, so the consumer decodes, dead-letters and encodes the
+// next batch while the writer applies this one, and the writer builds the
+// next transaction while the store writes this one.
 type Pipelined struct{ e *Engine }
 
 // Pipelined returns the engine for a consumer.
 func (e *Engine) Pipelined() Pipelined { return Pipelined{e} }
 
-// Apply applies a batch like Engine.Apply, but returns before its commit
-// is durable: the batch, with its positions, is durable and visible by the
-// time a later Apply's commit, or Sync, returns. Should that commit fail,
-// no later one is made and Run stops with the error (store.ErrFailed); a
-// restart resumes from the stored positions, so nothing is lost.
+// Apply queues a batch for the writer, behind at most one other, and
+// returns; it blocks while the writer is back-pressured with a batch
+// already queued. The batch, with its positions, is durable and visible
+// once Positions (or Sync) returns. A queued batch that fails to apply
+// stops the engine (Run returns the error) rather than being skipped: a
+// restart applies it again from the stored positions, so nothing is lost.
 func (p Pipelined) Apply(ctx context.Context, b canon.Batch) error {
-	return p.e.submit(ctx, p.e.applyCh, &request{batch: &b, async: true, encoded: encodeEvents(b.Events)})
+	// The writer finishes a batch it took whatever happens to the
+	// sender's context: it stores the positions with the last events.
+	r := &request{ctx: context.WithoutCancel(ctx), batch: &b, queued: true, encoded: encodeEvents(b.Events)}
+	select {
+	case p.e.applyCh <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.e.done:
+		return errors.New("engine: stopped")
+	}
 }
 
-// Positions returns the stored consume positions once the commits before
-// are durable, so a new assignment resumes past every batch applied.
+// Positions returns the stored consume positions once every batch queued
+// before is applied and durable, so a new assignment resumes past them.
 func (p Pipelined) Positions(ctx context.Context) (map[canon.Partition]int64, error) {
 	if err := p.e.Sync(ctx); err != nil {
 		return nil, fmt.Errorf("engine: positions: %w", err)
@@ -300,13 +347,14 @@ func (e *Engine) Do(ctx context.Context, c canon.Command) (canon.Result, error) 
 	return r.res, err
 }
 
-// Sync returns once the writer has finished every request it took before,
-// with its commits durable, including the bookkeeping after a commit
-// (Stats counters). A commit is
+// Sync returns once the writer has finished every request it took before
+// and every batch queued before (Pipelined), with their commits durable,
+// including the bookkeeping after a commit (Stats counters). A commit is
 // visible to readers (Positions, Lookup) a moment before that bookkeeping
-// is done; Sync is the barrier for callers that read both.
+// is done; Sync is the barrier for callers that read both. It waits out
+// back-pressure, as the batches queued before it do.
 func (e *Engine) Sync(ctx context.Context) error {
-	return e.submit(ctx, e.ctrlCh, &request{})
+	return e.submit(ctx, e.applyCh, &request{})
 }
 
 // Positions returns the stored consume positions: where to resume.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -425,4 +427,37 @@ func TestLookupJSON(t *testing.T) {
 	e, stop = start(t, dir)
 	defer stop()
 	check(e, "after a restart")
+}
+
+// TestQueuedBatchFailureStopsEngine: a batch queued through Pipelined that
+// the writer cannot apply (one event bigger than a transaction may be)
+// stops Run with the error instead of being skipped, so that no later
+// batch stores positions past it; Sync answers that the engine stopped.
+// (A decoder never yields a value JSON cannot hold; the test makes one.)
+func TestQueuedBatchFailureStopsEngine(t *testing.T) {
+	cfg := engine.DefaultConfig(t.TempDir())
+	cfg.Store.SyncWrites = false
+	e, err := engine.Open(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	runErr := make(chan error, 1)
+	go func() { runErr <- e.Run(t.Context()) }()
+	bad := ev(canon.Web, "m1", canon.KindPage, 1, obs(canon.AnonymousID, "a1"))
+	bad.Props = map[string]any{"ratio": math.NaN()}
+	if err := e.Pipelined().Apply(t.Context(), canon.Batch{Events: []canon.Event{bad}}); err != nil {
+		t.Fatalf("queueing: %v", err)
+	}
+	select {
+	case err := <-runErr:
+		if err == nil || !strings.Contains(err.Error(), "queued batch") {
+			t.Fatalf("Run returned %v, want the queued batch's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop after a queued batch failed")
+	}
+	if err := e.Sync(t.Context()); err == nil {
+		t.Fatal("Sync succeeded on a stopped engine")
+	}
 }

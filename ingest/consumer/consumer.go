@@ -23,7 +23,9 @@ import (
 // Applier is the engine as the consumer sees it (DESIGN §8 splits here: an
 // in-process engine, or a producer to a canonical topic).
 //
-// Apply stores the batch's events and positions atomically. It may block to
+// Apply stores the batch's events and positions atomically, or queues them
+// to be, in order (an applier that queues stops itself if a queued batch
+// fails, and Positions reflects the queued ones). It may block to
 // back-pressure ingest; the consumer reads nothing more meanwhile. An error
 // means nothing of the batch was stored: the consumer retries the same
 // batch with backoff. Apply must not keep b.Events or b.Positions after it
