@@ -145,6 +145,17 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			// A batch queued before the stop was accepted: apply it.
+			for drained := false; !drained; {
+				select {
+				case r := <-e.applyCh:
+					if err := e.applyRequest(r); err != nil {
+						return err
+					}
+				default:
+					drained = true
+				}
+			}
 			if err := e.flushCursors(); err != nil {
 				e.log.Warn("storing sink cursors at stop failed; sinks replay from the stored ones", "err", err)
 			}
@@ -291,6 +302,14 @@ func (e *Engine) submit(ctx context.Context, ch chan *request, r *request) error
 		// The writer still finishes the request; its effect is committed
 		// or not as a whole, and the caller retries with dedup to guard.
 		return ctx.Err()
+	case <-e.done:
+		// A request left queued when the writer stopped is not run.
+		select {
+		case err := <-r.err:
+			return err
+		default:
+			return errors.New("engine: stopped")
+		}
 	}
 }
 
@@ -320,6 +339,11 @@ func (e *Engine) Pipelined() Pipelined { return Pipelined{e} }
 func (p Pipelined) Apply(ctx context.Context, b canon.Batch) error {
 	// The writer finishes a batch it took whatever happens to the
 	// sender's context: it stores the positions with the last events.
+	select {
+	case <-p.e.done:
+		return errors.New("engine: stopped")
+	default:
+	}
 	r := &request{ctx: context.WithoutCancel(ctx), batch: &b, queued: true, encoded: encodeEvents(b.Events)}
 	select {
 	case p.e.applyCh <- r:
