@@ -117,9 +117,10 @@ func (e *Engine) Close() error { return e.st.Close() }
 
 // Run is the writer loop. It returns when ctx ends.
 func (e *Engine) Run(ctx context.Context) error {
-	defer close(e.done)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Senders learn the writer stopped before the collector has stopped.
+	defer close(e.done)
 	// The collector stops with Run, also when Run stops on an error.
 	gcCtx, stopGC := context.WithCancel(ctx)
 	defer stopGC()
@@ -146,15 +147,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			// A batch queued before the stop was accepted: apply it.
-			for drained := false; !drained; {
-				select {
-				case r := <-e.applyCh:
-					if err := e.applyRequest(r); err != nil {
-						return err
-					}
-				default:
-					drained = true
-				}
+			if err := e.drainQueued(); err != nil {
+				return err
 			}
 			if err := e.flushCursors(); err != nil {
 				e.log.Warn("storing sink cursors at stop failed; sinks replay from the stored ones", "err", err)
@@ -176,16 +170,11 @@ func (e *Engine) Run(ctx context.Context) error {
 				}
 			case r.cmd != nil:
 				// A batch queued before the command goes first, so a
-				// caller that saw Apply return sees the command act on it.
-				if applyCh != nil {
-					select {
-					case q := <-applyCh:
-						if err := e.applyRequest(q); err != nil {
-							r.err <- fmt.Errorf("engine: stopped: %w", err)
-							return err
-						}
-					default:
-					}
+				// caller that saw Apply return sees the command act on it,
+				// back-pressure or not.
+				if err := e.drainQueued(); err != nil {
+					r.err <- fmt.Errorf("engine: stopped: %w", err)
+					return err
 				}
 				var err error
 				r.res, err = e.do(r.cmd)
@@ -193,6 +182,12 @@ func (e *Engine) Run(ctx context.Context) error {
 				if errors.Is(err, store.ErrFailed) {
 					return fmt.Errorf("engine: %w", err)
 				}
+			default: // a barrier (Sync)
+				if err := e.drainQueued(); err != nil {
+					r.err <- fmt.Errorf("engine: stopped: %w", err)
+					return err
+				}
+				r.err <- e.st.Wait()
 			}
 		case <-flush:
 			flush = nil
@@ -220,13 +215,26 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// applyRequest runs a request of applyCh: a batch, or a barrier behind
-// the batches queued before it. A non-nil result stops the writer.
-func (e *Engine) applyRequest(r *request) error {
-	if r.batch == nil {
-		r.err <- e.st.Wait()
-		return nil
+// drainQueued applies the batches waiting in applyCh, without waiting for
+// more. It ignores back-pressure: those batches were accepted (Pipelined)
+// before what the writer does next, a command, a barrier or the stop, and
+// there are at most two.
+func (e *Engine) drainQueued() error {
+	for {
+		select {
+		case r := <-e.applyCh:
+			if err := e.applyRequest(r); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
 	}
+}
+
+// applyRequest applies a batch of applyCh. A non-nil result stops the
+// writer.
+func (e *Engine) applyRequest(r *request) error {
 	err := e.apply(r.ctx, r.batch, r.encoded)
 	if r.queued {
 		// Nobody waits to retry it, and later batches may be queued behind
@@ -375,10 +383,10 @@ func (e *Engine) Do(ctx context.Context, c canon.Command) (canon.Result, error) 
 // and every batch queued before (Pipelined), with their commits durable,
 // including the bookkeeping after a commit (Stats counters). A commit is
 // visible to readers (Positions, Lookup) a moment before that bookkeeping
-// is done; Sync is the barrier for callers that read both. It waits out
-// back-pressure, as the batches queued before it do.
+// is done; Sync is the barrier for callers that read both. It does not
+// wait out back-pressure.
 func (e *Engine) Sync(ctx context.Context) error {
-	return e.submit(ctx, e.applyCh, &request{})
+	return e.submit(ctx, e.ctrlCh, &request{})
 }
 
 // Positions returns the stored consume positions: where to resume.

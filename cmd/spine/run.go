@@ -278,8 +278,14 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 func (p *process) wait() error {
 	p.ingestWG.Wait()
 	p.cons.Close()
-	// Give sinks a moment to write what the last batches produced.
+	// Give sinks a moment to write what the last batches produced, once
+	// the batches the consumer queued are applied.
 	deadline := time.Now().Add(10 * time.Second)
+	syncCtx, cancel := context.WithDeadline(context.Background(), deadline)
+	if err := p.engine.Sync(syncCtx); err != nil {
+		p.log.Warn("the last batches were not applied before the sinks stop; the next start applies them", "err", err)
+	}
+	cancel()
 	for p.engine.Stats().Backlog > 0 && time.Now().Before(deadline) {
 		select {
 		case <-p.fail:
