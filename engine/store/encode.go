@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -55,6 +56,43 @@ func encodeState(st *profile.State) (state, prof []byte, err error) {
 		return nil, nil, fmt.Errorf("store: encode profile: %w", err)
 	}
 	return joinObjects(prof, internal), prof, nil
+}
+
+// encodedState is a profile state's stored JSON and its public profile's.
+type encodedState struct{ state, prof []byte }
+
+// parallelStates is how many profiles a commit encodes before it shares
+// the work with a second goroutine: below it, the handoff costs more
+// than it saves.
+const parallelStates = 64
+
+// encodeStates encodes the profiles a commit writes. Encoding them is
+// most of a commit's CPU and each is independent, so a large commit splits
+// them between the writer and one more goroutine, on the core the writer
+// leaves to Badger and decoding.
+func encodeStates(states []*profile.State) ([]encodedState, error) {
+	out := make([]encodedState, len(states))
+	encode := func(part []*profile.State, dst []encodedState) error {
+		for i, st := range part {
+			state, prof, err := encodeState(st)
+			if err != nil {
+				return err
+			}
+			dst[i] = encodedState{state, prof}
+		}
+		return nil
+	}
+	if len(states) < parallelStates || runtime.GOMAXPROCS(0) < 2 {
+		return out, encode(states, out)
+	}
+	half := len(states) / 2
+	errc := make(chan error, 1)
+	go func() { errc <- encode(states[half:], out[half:]) }()
+	err := encode(states[:half], out[:half])
+	if err2 := <-errc; err == nil {
+		err = err2
+	}
+	return out, err
 }
 
 // eventPlace is what canon.EventRecord adds to its event; its tags are

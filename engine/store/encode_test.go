@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -152,4 +153,27 @@ func FuzzDecodeEvidence(f *testing.F) {
 			t.Fatalf("%x decodes to %+v, which re-encodes to %+v, %v", b, ev, again, err)
 		}
 	})
+}
+
+// TestEncodeStatesInParallel checks that a commit's profiles, encoded in
+// two halves, come out as each encodes alone, in order.
+func TestEncodeStatesInParallel(t *testing.T) {
+	var states []*profile.State
+	for i := range parallelStates*2 + 1 {
+		st := profile.New(fmt.Sprint("prf_", i), uint64(i+1), uint64(i))
+		st.Traits = map[string]any{"n": json.Number(fmt.Sprint(i))}
+		states = append(states, st)
+	}
+	got, err := encodeStates(states)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range states {
+		state, prof, err := encodeState(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameJSON(t, fmt.Sprint("state ", i), got[i].state, state)
+		sameJSON(t, fmt.Sprint("profile ", i), got[i].prof, prof)
+	}
 }

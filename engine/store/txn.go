@@ -563,27 +563,32 @@ func (t *Txn) commit() error {
 		json    []byte
 	}
 	profJSON := make(map[string]encoded, len(t.dirtyP))
+	var toEncode []*profile.State
 	for comp := range t.dirtyP {
 		st := t.profiles[comp]
-		if st == nil {
-			// A profile created and absorbed in this transaction (comp past
-			// the stored counter) was never stored: nothing to delete.
-			if comp <= t.s.comp {
-				if err := t.del(keyProfile(comp)); err != nil {
-					return err
-				}
-			}
-			written[comp] = sized{}
+		if st != nil {
+			toEncode = append(toEncode, st)
 			continue
 		}
-		v, prof, err := encodeState(st)
-		if err != nil {
+		// A profile created and absorbed in this transaction (comp past
+		// the stored counter) was never stored: nothing to delete.
+		if comp <= t.s.comp {
+			if err := t.del(keyProfile(comp)); err != nil {
+				return err
+			}
+		}
+		written[comp] = sized{}
+	}
+	encs, err := encodeStates(toEncode)
+	if err != nil {
+		return err
+	}
+	for i, st := range toEncode {
+		v, prof := encs[i].state, encs[i].prof
+		if err := t.set(keyProfile(st.Comp), v); err != nil {
 			return err
 		}
-		if err := t.set(keyProfile(comp), v); err != nil {
-			return err
-		}
-		written[comp] = sized{cachedProfile{st, prof}, stateBytes(len(v)) + int64(len(prof))}
+		written[st.Comp] = sized{cachedProfile{st, prof}, stateBytes(len(v)) + int64(len(prof))}
 		profJSON[st.ID] = encoded{st.Version, prof}
 	}
 	for key := range t.dirtyU64 {
