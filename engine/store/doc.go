@@ -36,8 +36,9 @@
 // commit's timestamp, so the writer opens its next transaction while Badger
 // still writes the one before (UpdateAsync). That transaction reads the
 // state as of the commit before the one in flight, and the in-flight
-// commit's writes through an overlay (kv.go); one commit is in flight at
-// a time. A commit is visible to readers once Badger has written it: its
+// commit's writes through an overlay (kv.go). One commit is in flight at
+// a time, so Badger never stores a commit after failing the one before it
+// (whose events the later one's positions would skip). A commit is visible to readers once Badger has written it: its
 // cache refresh and snapshot are published then, in commit order. A
 // commit Badger fails fails every later one (ErrFailed), since they may
 // build on it; a restart resumes from the stored state. The store tells
