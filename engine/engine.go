@@ -162,6 +162,15 @@ func (e *Engine) Run(ctx context.Context) error {
 				return err
 			}
 		case r := <-e.ctrlCh:
+			if r.ack == nil {
+				// Batches queued before a command or a barrier go first,
+				// so a caller that saw Apply return sees the command act
+				// on them, back-pressure or not.
+				if err := e.drainQueued(); err != nil {
+					r.err <- fmt.Errorf("engine: stopped: %w", err)
+					return err
+				}
+			}
 			switch {
 			case r.ack != nil:
 				r.err <- e.ack(r.ack)
@@ -169,13 +178,6 @@ func (e *Engine) Run(ctx context.Context) error {
 					flush = time.After(ackFlushDelay)
 				}
 			case r.cmd != nil:
-				// A batch queued before the command goes first, so a
-				// caller that saw Apply return sees the command act on it,
-				// back-pressure or not.
-				if err := e.drainQueued(); err != nil {
-					r.err <- fmt.Errorf("engine: stopped: %w", err)
-					return err
-				}
 				var err error
 				r.res, err = e.do(r.cmd)
 				r.err <- err
@@ -183,10 +185,6 @@ func (e *Engine) Run(ctx context.Context) error {
 					return fmt.Errorf("engine: %w", err)
 				}
 			default: // a barrier (Sync)
-				if err := e.drainQueued(); err != nil {
-					r.err <- fmt.Errorf("engine: stopped: %w", err)
-					return err
-				}
 				r.err <- e.st.Wait()
 			}
 		case <-flush:
@@ -218,7 +216,7 @@ func (e *Engine) Run(ctx context.Context) error {
 // drainQueued applies the batches waiting in applyCh, without waiting for
 // more. It ignores back-pressure: those batches were accepted (Pipelined)
 // before what the writer does next, a command, a barrier or the stop, and
-// there are at most two.
+// the consumer queues one at a time.
 func (e *Engine) drainQueued() error {
 	for {
 		select {
