@@ -159,13 +159,16 @@ func (r *Reader) ScanCandidates(fn func(a, b string, c *Candidate) error) error 
 }
 
 func (c *cache[K, V]) entries() map[K]V {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[K]V, c.lru.Len())
-	for _, k := range c.lru.Keys() {
-		if e, ok := c.lru.Peek(k); ok {
-			out[k] = e.v
+	out := map[K]V{}
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for _, k := range sh.lru.Keys() {
+			if e, ok := sh.lru.Peek(k); ok {
+				out[k] = e.v
+			}
 		}
+		sh.mu.Unlock()
 	}
 	return out
 }

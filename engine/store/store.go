@@ -167,8 +167,8 @@ func Open(opts Options) (*Store, error) {
 	s := &Store{
 		db:        db,
 		opts:      opts,
-		ids:       newCache[string, uint64](opts.CacheBytes / 4),
-		profiles:  newCache[uint64, cachedProfile](opts.CacheBytes - opts.CacheBytes/4),
+		ids:       newCache[string, uint64](opts.CacheBytes/4, hashString),
+		profiles:  newCache[uint64, cachedProfile](opts.CacheBytes-opts.CacheBytes/4, hashU64),
 		notify:    make(chan struct{}),
 		erased:    newBloom(26),
 		dedup:     newKeyFilter(keyFilterLog2Bits(opts.KeyFilterBytes), pDedup),

@@ -51,43 +51,110 @@ func update(t *testing.T, s *Store, fn func(tx *Txn) error) {
 	}
 }
 
+// The byte count stays within the budget, shard by shard, and equals the
+// sum of the entries' sizes, for a cache of one LRU and a sharded one.
 func TestCacheByteBound(t *testing.T) {
-	const budget = 4000
-	c := newCache[int, int](budget)
-	r := rand.New(rand.NewPCG(1, 2))
-	want := map[int]int64{} // what the cache should hold, by size
-	for i := range 20_000 {
-		k, size := r.IntN(300), int64(1+r.IntN(budget/3))
-		switch r.IntN(10) {
-		case 0:
-			c.remove(k)
-		case 1:
-			c.grow(k, func(int) bool { return true }, i, size)
-		default:
-			c.put(k, i, size)
-		}
-		n, bytes := c.size()
-		if bytes > budget || bytes < 0 {
-			t.Fatalf("after %d operations the cache holds %d bytes, budget %d", i+1, bytes, budget)
-		}
-		// The byte count is the sum of the entries' sizes.
-		clear(want)
-		var sum int64
-		for _, key := range c.lru.Keys() {
-			e, _ := c.lru.Peek(key)
-			want[key] = e.size
-			sum += e.size
-		}
-		if sum != bytes || n != len(want) {
-			t.Fatalf("after %d operations: %d entries of %d bytes counted as %d entries, %d bytes", i+1, len(want), sum, n, bytes)
-		}
+	for _, tc := range []struct {
+		budget int64
+		shards int
+	}{{4000, 1}, {16 << 20, 16}} {
+		t.Run(fmt.Sprint(tc.budget), func(t *testing.T) {
+			c := newCache[int, int](tc.budget, func(k int) uint64 { return hashU64(uint64(k)) })
+			if len(c.shards) != tc.shards {
+				t.Fatalf("%d shards, want %d", len(c.shards), tc.shards)
+			}
+			per := tc.budget / int64(tc.shards)
+			keys := 300 * tc.shards
+			r := rand.New(rand.NewPCG(1, 2))
+			for i := range 20_000 {
+				k, size := r.IntN(keys), int64(1+r.IntN(int(per/3)))
+				switch r.IntN(10) {
+				case 0:
+					c.remove(k)
+				case 1:
+					c.grow(k, func(int) bool { return true }, i, size)
+				case 2:
+					ks := []int{k, r.IntN(keys), r.IntN(keys)}
+					c.update(ks, func(k, old int, had bool) (int, int64, bool) { return i, size, r.IntN(4) > 0 })
+				default:
+					c.put(k, i, size)
+				}
+				checkCacheBytes(t, c, i+1)
+			}
+			// An entry larger than a quarter of its shard is not kept, and
+			// it drops the stale value of its key.
+			c.put(7, 1, 10)
+			c.put(7, 2, per/4+1)
+			if _, ok := c.get(7); ok {
+				t.Error("an oversized entry stayed in the cache, or the stale value did")
+			}
+		})
 	}
-	// An entry larger than a quarter of the budget is not kept, and it
-	// drops the stale value of its key.
-	c.put(7, 1, 10)
-	c.put(7, 2, budget/4+1)
-	if _, ok := c.get(7); ok {
-		t.Error("an oversized entry stayed in the cache, or the stale value did")
+}
+
+func checkCacheBytes(t *testing.T, c *cache[int, int], ops int) {
+	t.Helper()
+	n, bytes := c.size()
+	if bytes > c.budget || bytes < 0 {
+		t.Fatalf("after %d operations the cache holds %d bytes, budget %d", ops, bytes, c.budget)
+	}
+	var count int
+	var sum int64
+	for i := range c.shards {
+		sh := &c.shards[i]
+		var shSum int64
+		for _, key := range sh.lru.Keys() {
+			e, _ := sh.lru.Peek(key)
+			shSum += e.size
+			if got := c.shardOf(key); got != sh {
+				t.Fatalf("after %d operations key %d is in shard %d, not its own", ops, key, i)
+			}
+		}
+		if shSum != sh.bytes || shSum > sh.budget {
+			t.Fatalf("after %d operations shard %d counts %d bytes, holds %d, budget %d", ops, i, sh.bytes, shSum, sh.budget)
+		}
+		count += sh.lru.Len()
+		sum += shSum
+	}
+	if sum != bytes || n != count {
+		t.Fatalf("after %d operations: %d entries of %d bytes counted as %d entries, %d bytes", ops, count, sum, n, bytes)
+	}
+}
+
+// update applies every key's function once, with the key's current value.
+func TestCacheUpdate(t *testing.T) {
+	c := newCache[int, int](16<<20, func(k int) uint64 { return hashU64(uint64(k)) })
+	for k := range 1000 {
+		c.put(k, k, 100)
+	}
+	ks := make([]int, 0, 1500)
+	for k := 500; k < 2000; k++ {
+		ks = append(ks, k)
+	}
+	seen := map[int]bool{}
+	c.update(ks, func(k, old int, had bool) (int, int64, bool) {
+		if seen[k] {
+			t.Fatalf("key %d updated twice", k)
+		}
+		seen[k] = true
+		if had != (k < 1000) || (had && old != k) {
+			t.Fatalf("key %d: old value %d, had %v", k, old, had)
+		}
+		return -k, 100, k%3 != 0
+	})
+	if len(seen) != len(ks) {
+		t.Fatalf("%d keys updated, want %d", len(seen), len(ks))
+	}
+	for k := range 2000 {
+		v, ok := c.get(k)
+		switch {
+		case k < 500 && (!ok || v != k):
+			t.Fatalf("key %d: %d, %v; want it untouched", k, v, ok)
+		case k >= 500 && k%3 == 0 && ok:
+			t.Fatalf("key %d kept; want it removed", k)
+		case k >= 500 && k%3 != 0 && (!ok || v != -k):
+			t.Fatalf("key %d: %d, %v; want %d", k, v, ok, -k)
+		}
 	}
 }
 

@@ -683,24 +683,30 @@ func (s *Store) finish(f *flight, err error, t *Txn, written map[uint64]sized, s
 		return
 	}
 	next := s.openSnapshot(f.ts)
+	comps := make([]uint64, 0, len(written))
+	for comp := range written {
+		comps = append(comps, comp)
+	}
+	keys := make([]string, 0, len(t.dirtyU64))
+	for key := range t.dirtyU64 {
+		keys = append(keys, key)
+	}
 	s.mu.Lock()
-	for comp, w := range written {
-		if w.st == nil {
-			s.profiles.remove(comp)
-		} else {
+	s.profiles.update(comps, func(comp uint64, old cachedProfile, had bool) (cachedProfile, int64, bool) {
+		w := written[comp]
+		switch {
+		case w.st == nil:
+			return cachedProfile{}, 0, false
+		case !had || old.json == nil:
 			// The new version's JSON is kept only for a profile that was
 			// looked up since its last change: the one likely to be again.
-			s.profiles.putFrom(comp, func(old cachedProfile, had bool) (cachedProfile, int64) {
-				if !had || old.json == nil {
-					return cachedProfile{st: w.st}, w.size - int64(len(w.json))
-				}
-				return w.cachedProfile, w.size
-			})
+			return cachedProfile{st: w.st}, w.size - int64(len(w.json)), true
 		}
-	}
-	for key := range t.dirtyU64 {
-		s.ids.put(key, t.u64s[key], idEntryBytes(key))
-	}
+		return w.cachedProfile, w.size, true
+	})
+	s.ids.update(keys, func(key string, _ uint64, _ bool) (uint64, int64, bool) {
+		return t.u64s[key], idEntryBytes(key), true
+	})
 	old := s.publish(next)
 	// The writer's next transaction reads at f.ts-1 at the lowest.
 	s.discardBelow(f.ts - 1)
