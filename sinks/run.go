@@ -14,12 +14,9 @@ import (
 
 // RunConfig tunes the tail loop of one sink.
 type RunConfig struct {
-	// MaxBatch bounds the changes handed to one Write. A sink that is
-	// caught up gets what is there, so it bounds only a catch-up's batches:
-	// large ones cost ClickHouse far less per row (fewer parts to write and
-	// merge). 20,000 instead of 5,000 let the ClickHouse sink catch up in
-	// 25-38 s instead of 49-56 s after a 20,000-person bench
-	// (bench/RESULTS.md); 50,000 gained nothing more.
+	// MaxBatch bounds the changes handed to one Write, unless the sink is
+	// a Batcher. A sink that is caught up gets what is there, so it bounds
+	// only the batches of a catch-up.
 	MaxBatch int
 	// MinBackoff and MaxBackoff bound the wait between retries.
 	MinBackoff, MaxBackoff time.Duration
@@ -29,7 +26,7 @@ type RunConfig struct {
 
 // DefaultRunConfig returns the defaults.
 func DefaultRunConfig() RunConfig {
-	return RunConfig{MaxBatch: 20_000, MinBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, Log: slog.Default()}
+	return RunConfig{MaxBatch: 5000, MinBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, Log: slog.Default()}
 }
 
 // Metrics are the sink loop's metrics, labelled by sink name.
@@ -77,6 +74,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // acknowledge it. A non-retryable error stops the sink and is returned; the
 // unacknowledged changes stay in the log.
 func Run(ctx context.Context, log ChangeLog, s Sink, cfg RunConfig) error {
+	if b, ok := s.(Batcher); ok && b.MaxBatch() > 0 {
+		cfg.MaxBatch = b.MaxBatch()
+	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultRunConfig().MaxBatch
 	}

@@ -33,6 +33,13 @@ type Deferrer interface {
 	Flush(ctx context.Context) error
 }
 
+// Batcher is a Sink that sets its own bound on the changes of one Write,
+// in place of RunConfig.MaxBatch: what a batch costs depends on the
+// destination.
+type Batcher interface {
+	MaxBatch() int
+}
+
 // ChangeLog is the engine's outbox as a sink sees it. *engine.Engine
 // satisfies it. Read returns up to max changes after the sink's cursor,
 // blocking until at least one is there or ctx ends; Ack moves the cursor to

@@ -783,7 +783,7 @@ func TestRestartMidStream(t *testing.T) {
 	// Producer retries re-send part of the first half with the second.
 	second := append(slices.Clone(all[half:]), all[half-40:half]...)
 
-	// Small batches (the default is 20,000), so the stop lands between
+	// Small batches (the default is 5000), so the stop lands between
 	// batches of one stream.
 	s1 := startE2ESpine(t, addr, dir, "--max-poll-records", "64")
 	e2eProduce(t, addr, all[:half])

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"hash/maphash"
 	"sync"
 
@@ -10,12 +11,13 @@ import (
 // cache is an LRU bounded in bytes (each entry's size is estimated by the
 // caller). It is safe for concurrent use.
 //
-// A cache of a few MB or more is split into shards by key hash, each an
-// LRU with its own lock and an equal part of the budget. Lookups, the
-// writer's reads and its refresh after each commit all take these locks;
-// with one lock, a refresh of thousands of keys and the lookups queued
-// behind each other, and a lookup waited out every holder its CPU was
-// taken from (lookup p99 in bench/RESULTS.md).
+// A cache of 2 MB or more is split into up to 16 shards by key hash, each
+// an LRU with its own lock and an equal part of the budget: with one lock,
+// lookups queued behind the refresh of thousands of keys after each commit
+// (the API handler's p99 went from 10-25 ms to 1-2.5 ms under ingest,
+// bench/RESULTS.md). An entry larger than a quarter of its shard is not
+// kept; at the default --cache-mb 128 that is a profile of about 750 KB of
+// stored JSON, read from Badger when needed.
 //
 // Readers fill it only through fill, which refuses values read before the
 // last commit: a reader that read Badger just before the writer committed
@@ -46,7 +48,7 @@ const (
 )
 
 func newCache[K comparable, V any](budget int64, hash func(K) uint64) *cache[K, V] {
-	bits := uint(0)
+	bits := uint(0) // shards are indexed by int, so any maxShardBits works
 	for bits < maxShardBits && budget>>(bits+1) >= minShard {
 		bits++
 	}
@@ -136,10 +138,10 @@ func (c *cache[K, V]) update(ks []K, fn func(k K, old V, had bool) (v V, size in
 		return
 	}
 	// Group the keys by shard (a counting sort), then visit each shard once.
-	idx := make([]uint8, len(ks))
+	idx := make([]int, len(ks))
 	var start [1<<maxShardBits + 1]int
 	for i, k := range ks {
-		idx[i] = uint8(c.hash(k) >> (64 - c.bits))
+		idx[i] = int(c.hash(k) >> (64 - c.bits))
 		start[idx[i]+1]++
 	}
 	for i := 1; i < len(start); i++ {
@@ -155,12 +157,14 @@ func (c *cache[K, V]) update(ks []K, fn func(k K, old V, had bool) (v V, size in
 		if start[s] == start[s+1] {
 			continue
 		}
-		sh := &c.shards[s]
-		sh.mu.Lock()
-		for _, i := range order[start[s]:start[s+1]] {
-			one(sh, ks[i])
-		}
-		sh.mu.Unlock()
+		func() {
+			sh := &c.shards[s]
+			sh.mu.Lock()
+			defer sh.mu.Unlock()
+			for _, i := range order[start[s]:start[s+1]] {
+				one(sh, ks[i])
+			}
+		}()
 	}
 }
 
@@ -193,4 +197,27 @@ func (c *cache[K, V]) size() (n int, bytes int64) {
 		sh.mu.Unlock()
 	}
 	return n, bytes
+}
+
+// check reports shards over their budget, byte counts that are not the sum
+// of their entries' sizes, and keys in a shard not their own.
+func (c *cache[K, V]) check(what string) []error {
+	var errs []error
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		var sum int64
+		for _, k := range sh.lru.Keys() {
+			e, _ := sh.lru.Peek(k)
+			sum += e.size
+			if c.shardOf(k) != sh {
+				errs = append(errs, fmt.Errorf("store: %s cache has a key in shard %d that is not its own", what, i))
+			}
+		}
+		if sum != sh.bytes || sh.bytes > sh.budget {
+			errs = append(errs, fmt.Errorf("store: %s cache shard %d counts %d bytes, holds %d, budget %d", what, i, sh.bytes, sum, sh.budget))
+		}
+		sh.mu.Unlock()
+	}
+	return errs
 }

@@ -178,12 +178,8 @@ func (c *cache[K, V]) entries() map[K]V {
 // it while the writer is idle.
 func (s *Store) CheckCache() error {
 	var errs []error
-	if _, b := s.ids.size(); b > s.ids.budget {
-		errs = append(errs, fmt.Errorf("store: identifier cache holds %d bytes, budget %d", b, s.ids.budget))
-	}
-	if _, b := s.profiles.size(); b > s.profiles.budget {
-		errs = append(errs, fmt.Errorf("store: profile cache holds %d bytes, budget %d", b, s.profiles.budget))
-	}
+	errs = append(errs, s.ids.check("identifier")...)
+	errs = append(errs, s.profiles.check("profile")...)
 	ids, profiles := s.ids.entries(), s.profiles.entries()
 	err := s.db.View(func(tx *badger.Txn) error {
 		for key, v := range ids {

@@ -94,30 +94,11 @@ func TestCacheByteBound(t *testing.T) {
 
 func checkCacheBytes(t *testing.T, c *cache[int, int], ops int) {
 	t.Helper()
-	n, bytes := c.size()
-	if bytes > c.budget || bytes < 0 {
+	if _, bytes := c.size(); bytes > c.budget || bytes < 0 {
 		t.Fatalf("after %d operations the cache holds %d bytes, budget %d", ops, bytes, c.budget)
 	}
-	var count int
-	var sum int64
-	for i := range c.shards {
-		sh := &c.shards[i]
-		var shSum int64
-		for _, key := range sh.lru.Keys() {
-			e, _ := sh.lru.Peek(key)
-			shSum += e.size
-			if got := c.shardOf(key); got != sh {
-				t.Fatalf("after %d operations key %d is in shard %d, not its own", ops, key, i)
-			}
-		}
-		if shSum != sh.bytes || shSum > sh.budget {
-			t.Fatalf("after %d operations shard %d counts %d bytes, holds %d, budget %d", ops, i, sh.bytes, shSum, sh.budget)
-		}
-		count += sh.lru.Len()
-		sum += shSum
-	}
-	if sum != bytes || n != count {
-		t.Fatalf("after %d operations: %d entries of %d bytes counted as %d entries, %d bytes", ops, count, sum, n, bytes)
+	if errs := c.check("test"); len(errs) > 0 {
+		t.Fatalf("after %d operations: %v", ops, errors.Join(errs...))
 	}
 }
 

@@ -479,12 +479,13 @@ func TestAccounts(t *testing.T) {
 	checkTable(t, conn, "account row", "SELECT member_count, traits FROM accounts FINAL", []string{`3 {"name":"Acme"}`})
 }
 
-// TestOneInsertPerTable: a full runner batch reaches each table in one
-// INSERT, which is what ClickHouse wants (few large parts).
+// TestOneInsertPerTable: a full batch reaches each table in one INSERT,
+// which is what ClickHouse wants (few large parts).
 func TestOneInsertPerTable(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	s, conn := openAnalytics(t, reg)
-	batch := stream(0, 5000)
+	n := s.MaxBatch()
+	batch := stream(0, n)
 	if err := s.Write(t.Context(), batch); err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +495,7 @@ func TestOneInsertPerTable(t *testing.T) {
 			t.Errorf("inserts into %s = %v, want 1", tb, got[tb])
 		}
 	}
-	want := streamCounts(0, 5000)
+	want := streamCounts(0, n)
 	if n := count(t, conn, "SELECT count() FROM events FINAL"); n != want.events {
 		t.Errorf("events FINAL = %d, want %d", n, want.events)
 	}

@@ -113,6 +113,9 @@ func (s *Sink) withServer(ctx context.Context, fn func(driver.Conn) error) error
 // Name implements sinks.Sink.
 func (s *Sink) Name() string { return name }
 
+// MaxBatch implements sinks.Batcher.
+func (s *Sink) MaxBatch() int { return s.cfg.MaxBatch }
+
 // Database returns the database that holds the sink's tables.
 func (s *Sink) Database() string { return s.cfg.Database }
 
