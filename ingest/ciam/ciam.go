@@ -1,6 +1,7 @@
 package ciam
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -124,10 +125,14 @@ func readLinked(o *msg.Object, ids *msg.IDs) (canon.Identifier, bool) {
 	return ids.Take(l, "value", t)
 }
 
-// consent reads {purpose: bool} for the purposes of canon.Purposes.
+// consent reads {purpose: bool} for the purposes of canon.Purposes. The
+// purposes are read in key order, so a message with several faults always
+// gets the same reject.
 func consent(c *msg.Object) map[string]bool {
 	var out map[string]bool
-	for purpose, v := range c.Map() {
+	m := c.Map()
+	for _, purpose := range slices.Sorted(maps.Keys(m)) {
+		v := m[purpose]
 		if v == nil {
 			continue // null: no decision
 		}

@@ -105,6 +105,9 @@ func TestDecode(t *testing.T) {
 		{Name: "linked missing value", In: `{"event":"account_linked",` + head + `,"linked":{"type":"email"}}`, Reason: msg.ReasonMissingField, Field: "linked.value"},
 		{Name: "consent unknown purpose", In: `{"event":"consent_updated",` + head + `,"consent":{"telepathy":true}}`, Reason: msg.ReasonInvalidValue, Field: "consent"},
 		{Name: "consent not bool", In: `{"event":"consent_updated",` + head + `,"consent":{"sms":"yes"}}`, Reason: msg.ReasonWrongType, Field: "consent"},
+		// Two faults: the first purpose in key order names the reject, whatever the map order.
+		{Name: "consent two faults", In: `{"event":"consent_updated",` + head + `,"consent":{"telepathy":true,"sms":"yes"}}`, Reason: msg.ReasonWrongType, Field: "consent"},
+		{Name: "consent two faults, unknown first", In: `{"event":"consent_updated",` + head + `,"consent":{"sms":"yes","aardvark":true}}`, Reason: msg.ReasonInvalidValue, Field: "consent"},
 		{Name: "consent empty", In: `{"event":"consent_updated",` + head + `,"consent":{}}`, Reason: msg.ReasonMissingField, Field: "consent"},
 		{Name: "consent missing", In: `{"event":"consent_updated",` + head + `}`, Reason: msg.ReasonMissingField, Field: "consent"},
 		{Name: "traits not object", In: `{"event":"profile_updated",` + head + `,"traits":[]}`, Reason: msg.ReasonWrongType, Field: "traits"},
