@@ -21,8 +21,8 @@ type bloom struct {
 
 const bloomHashes = 7
 
-// newBloom returns a filter of 2^log2Bits bits (8 MiB at 26: under 1% false
-// positives up to about seven million erased identifiers).
+// newBloom returns a filter of 2^log2Bits bits (8 MiB at 26: about 1.2 %
+// false positives at seven million erased identifiers).
 func newBloom(log2Bits uint) *bloom {
 	n := uint64(1) << log2Bits
 	return &bloom{bits: make([]uint64, n/64), mask: n - 1}
@@ -49,11 +49,17 @@ func le64(b []byte) uint64 {
 	return v
 }
 
-// probe calls fn with each probe position, by double hashing.
+// bloomBlock is the bits one key's probes fall in: a 64-byte cache line.
+const bloomBlock = 512
+
+// probe calls fn with each probe position. h1 picks a block and h2 the
+// bits in it, nine bits of h2 per probe (a blocked Bloom filter): a key
+// costs one cache miss instead of seven spread over the whole filter, for
+// a slightly higher false-positive rate (TestBloomFalsePositives).
 func (b *bloom) probe(h1, h2 uint64, fn func(pos uint64)) {
-	h2 |= 1
+	base := h1 & b.mask &^ (bloomBlock - 1)
 	for i := range uint64(bloomHashes) {
-		fn((h1 + i*h2) & b.mask)
+		fn(base + (h2>>(9*i))&(bloomBlock-1))
 	}
 }
 

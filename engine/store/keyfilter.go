@@ -40,8 +40,8 @@ func keyFilterLog2Bits(size int64) uint {
 }
 
 // newKeyFilter returns a filter of 2^log2Bits bits over the keys that
-// start with one of prefixes. With seven probes it stays under 1 % false
-// positives up to one key per 9.6 bits: 14 million keys in 16 MiB.
+// start with one of prefixes. With seven probes it stays under about 1.2 %
+// false positives up to one key per 9.6 bits: 14 million keys in 16 MiB.
 func newKeyFilter(log2Bits uint, prefixes ...byte) *keyFilter {
 	return &keyFilter{
 		prefixes: prefixes,

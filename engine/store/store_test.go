@@ -1038,3 +1038,33 @@ func TestProfileJSONKeptForLookedUpProfiles(t *testing.T) {
 		t.Error("JSON cached for a profile nobody looked up, after its commit")
 	}
 }
+
+// At its limit, a key filter holds every key it was given and answers
+// "maybe" for few keys it was not: the blocked layout (one cache line per
+// key) costs a little accuracy against seven probes over the whole filter.
+func TestBloomFalsePositives(t *testing.T) {
+	f := newKeyFilter(23, pID)
+	keys := make([]string, f.limit)
+	for i := range keys {
+		keys[i] = fmt.Sprint("i\x00email\x00held-", i)
+		f.add(keys[i])
+	}
+	f.ready.Store(true)
+	for _, k := range keys {
+		if f.absent(k) {
+			t.Fatalf("%q was added but the filter says it is absent", k)
+		}
+	}
+	const asked = 500_000
+	maybe := 0
+	for i := range asked {
+		if !f.absent(fmt.Sprint("i\x00email\x00other-", i)) {
+			maybe++
+		}
+	}
+	rate := float64(maybe) / asked
+	t.Logf("false positives at %d keys in 2^23 bits: %.3f %%", f.limit, 100*rate)
+	if rate > 0.02 {
+		t.Errorf("false-positive rate %.3f %%, want under 2 %%", 100*rate)
+	}
+}
