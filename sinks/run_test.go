@@ -3,6 +3,7 @@ package sinks_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -195,5 +196,41 @@ func TestRunFlushesHeldBackWork(t *testing.T) {
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatalf("Run = %v, want nil", err)
+	}
+}
+
+// batching is a sink that records the size of each batch and sets its own
+// bound (sinks.Batcher).
+type batching struct {
+	flaky
+	max   int
+	sizes []int
+}
+
+func (b *batching) MaxBatch() int { return b.max }
+func (b *batching) Write(ctx context.Context, batch []canon.Change) error {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, len(batch))
+	b.mu.Unlock()
+	return b.flaky.Write(ctx, batch)
+}
+
+// A Batcher's own bound replaces RunConfig.MaxBatch, and a bound of 0
+// leaves RunConfig's.
+func TestRunHonoursBatcher(t *testing.T) {
+	for _, tc := range []struct{ own, largest int }{{7, 7}, {0, 4}} {
+		log := newLog(20)
+		s := &batching{flaky: flaky{done: make(chan struct{}), want: 20}, max: tc.own}
+		ctx, cancel := context.WithCancel(t.Context())
+		errc := make(chan error, 1)
+		go func() { errc <- sinks.Run(ctx, log, s, cfg()) }() // cfg's MaxBatch is 4
+		<-s.done
+		cancel()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if largest := slices.Max(s.sizes); largest != tc.largest {
+			t.Errorf("own bound %d: batches of %v, want at most and once exactly %d", tc.own, s.sizes, tc.largest)
+		}
 	}
 }

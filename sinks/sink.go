@@ -34,8 +34,8 @@ type Deferrer interface {
 }
 
 // Batcher is a Sink that sets its own bound on the changes of one Write,
-// in place of RunConfig.MaxBatch: what a batch costs depends on the
-// destination.
+// in place of RunConfig.MaxBatch (a bound of 0 or less leaves that one):
+// what a batch costs depends on the destination.
 type Batcher interface {
 	MaxBatch() int
 }

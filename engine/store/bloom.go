@@ -38,7 +38,10 @@ func hexHashes(hash string) (h1, h2 uint64) {
 	if _, err := hex.Decode(raw[:], []byte(hash[:32])); err != nil {
 		copy(raw[:], hash) // not hex: still deterministic
 	}
-	return le64(raw[:8]), le64(raw[8:])
+	h1, h2 = le64(raw[:8]), le64(raw[8:])
+	// h2 places the probes within a block; a short input leaves it zero
+	// (all probes on one bit), so mix h1 in.
+	return h1, h2 ^ h1*0x9E3779B97F4A7C15
 }
 
 func le64(b []byte) uint64 {

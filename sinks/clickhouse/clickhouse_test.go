@@ -327,7 +327,7 @@ func TestConfigValidate(t *testing.T) {
 	if err == nil {
 		t.Fatal("Validate() = nil, want errors")
 	}
-	for _, want := range []string{"Addr", "Database", "Dialect", "MaxOpenConns", "MaxInsertRows"} {
+	for _, want := range []string{"Addr", "Database", "Dialect", "MaxOpenConns", "MaxBatch", "MaxInsertRows"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %q, want it to mention %s", err, want)
 		}

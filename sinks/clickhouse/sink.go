@@ -113,6 +113,8 @@ func (s *Sink) withServer(ctx context.Context, fn func(driver.Conn) error) error
 // Name implements sinks.Sink.
 func (s *Sink) Name() string { return name }
 
+var _ sinks.Batcher = (*Sink)(nil)
+
 // MaxBatch implements sinks.Batcher.
 func (s *Sink) MaxBatch() int { return s.cfg.MaxBatch }
 
