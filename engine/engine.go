@@ -87,7 +87,7 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, err
 		return nil, err
 	}
 	e := &Engine{
-		cfg: cfg, log: log, m: newMetrics(reg), st: st, graph: g,
+		cfg: cfg, log: log, m: newMetrics(reg, st.Disk), st: st, graph: g,
 		applyCh: make(chan *request, 1), ctrlCh: make(chan *request),
 		done: make(chan struct{}), cursors: map[string]uint64{}, unsaved: map[string]uint64{},
 	}
@@ -474,12 +474,11 @@ type Stats struct {
 	LastSeq        uint64
 	Backlog        uint64
 	Profiles       uint64
-	Events         uint64 // applied since start
-	Duplicates     uint64 // skipped since start
-	Merges         uint64 // since start
-	Conflicts      uint64 // since start
-	DiskLSM        int64
-	DiskVLog       int64
+	Events         uint64     // applied since start
+	Duplicates     uint64     // skipped since start
+	Merges         uint64     // since start
+	Conflicts      uint64     // since start
+	Disk           store.Disk // the state directory's bytes on disk, by kind
 	CachedIDs      int
 	CachedProfiles int
 	Purging        int64 // erased identifiers whose stored events are still being deleted
@@ -487,12 +486,11 @@ type Stats struct {
 
 // Stats reports the engine's size.
 func (e *Engine) Stats() Stats {
-	lsm, vlog := e.st.Size()
 	ids, _, profiles, _ := e.st.CacheStats()
 	return Stats{
 		LastSeq: e.st.LastSeq(), Backlog: e.backlog(), Profiles: e.st.Profiles(),
 		Events: e.events.Load(), Duplicates: e.duplicates.Load(), Merges: e.merges.Load(), Conflicts: e.conflicts.Load(),
-		DiskLSM: lsm, DiskVLog: vlog, CachedIDs: ids, CachedProfiles: profiles, Purging: e.st.Purging(),
+		Disk: e.st.Disk(), CachedIDs: ids, CachedProfiles: profiles, Purging: e.st.Purging(),
 	}
 }
 

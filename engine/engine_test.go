@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"math"
 	"strings"
@@ -459,5 +460,46 @@ func TestQueuedBatchFailureStopsEngine(t *testing.T) {
 	}
 	if err := e.Sync(t.Context()); err == nil {
 		t.Fatal("Sync succeeded on a stopped engine")
+	}
+}
+
+// The state directory's size is in Stats and in spine_engine_state_bytes
+// from the first commit on, not only once Badger refreshes its own figures
+// a minute later.
+func TestStateBytesReported(t *testing.T) {
+	cfg := engine.DefaultConfig(t.TempDir())
+	cfg.Store.SyncWrites = false
+	reg := prometheus.NewRegistry()
+	e, err := engine.Open(cfg, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; _ = e.Close() })
+	batch := canon.Batch{Events: []canon.Event{ev(canon.Web, "m1", canon.KindPage, 1, obs(canon.AnonymousID, "a1"))},
+		Positions: map[canon.Partition]int64{{Topic: "spine.web", Partition: 0}: 1}}
+	if err := e.Apply(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	d := e.Stats().Disk
+	if d.VLog <= 0 || d.WAL <= 0 || d.Total() != d.LSM+d.VLog+d.WAL+d.Other {
+		t.Errorf("Stats().Disk = %+v, want a value log and a WAL on disk", d)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() == "spine_engine_state_bytes" {
+			for _, m := range f.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	if len(got) != 4 || got["value_log"] <= 0 || got["wal"] <= 0 {
+		t.Errorf("spine_engine_state_bytes = %v, want tables, value_log, wal and other, the value log and WAL above 0", got)
 	}
 }

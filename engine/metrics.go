@@ -1,6 +1,10 @@
 package engine
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spinecdp/spine/engine/store"
+)
 
 type metrics struct {
 	events      *prometheus.CounterVec
@@ -20,7 +24,9 @@ type metrics struct {
 	purging     prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics registers the engine's metrics; disk reports the state
+// directory's size, read at each scrape.
+func newMetrics(reg prometheus.Registerer, disk func() store.Disk) *metrics {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "spine_engine_events_total", Help: "Events applied to profiles, by channel.",
@@ -70,7 +76,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.filterKeys, m.filterUsed, m.dropped, m.erasures, m.vlogGC, m.purged, m.purging)
+		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.filterKeys, m.filterUsed, m.dropped, m.erasures, m.vlogGC, m.purged, m.purging,
+			diskCollector{disk: disk, desc: prometheus.NewDesc("spine_engine_state_bytes",
+				"Bytes the state directory takes on disk, by kind: tables, value_log, wal, other.", []string{"kind"}, nil)})
 	}
 	return m
+}
+
+// diskCollector reads the state directory's size when scraped: a walk of
+// one directory, kept off the writer's path.
+type diskCollector struct {
+	disk func() store.Disk
+	desc *prometheus.Desc
+}
+
+func (c diskCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c diskCollector) Collect(ch chan<- prometheus.Metric) {
+	d := c.disk()
+	for _, k := range []struct {
+		kind  string
+		bytes int64
+	}{{"tables", d.LSM}, {"value_log", d.VLog}, {"wal", d.WAL}, {"other", d.Other}} {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(k.bytes), k.kind)
+	}
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/spinecdp/spine/bench"
 	"github.com/spinecdp/spine/bench/gen"
+	"github.com/spinecdp/spine/engine/store"
 	"github.com/spinecdp/spine/schemas/canon"
 )
 
@@ -265,14 +266,14 @@ type results struct {
 	PacedRate     float64                 `json:"paced_messages_per_sec"`
 	PacedSent     int                     `json:"paced_messages"`
 
-	RSS            rss     `json:"rss"`
-	DiskBytes      int64   `json:"badger_disk_bytes"`     // allocated blocks of the data directory after the saturate phase
-	BadgerReported int64   `json:"badger_reported_bytes"` // engine.Stats DiskLSM+DiskVLog at that time
-	Identifiers    int     `json:"identifiers"`           // identifiers the engine holds then (truth ids found + probes)
-	BytesPerID     float64 `json:"badger_bytes_per_identifier"`
-	Profiles       uint64  `json:"profiles"`
-	Merges         uint64  `json:"merges"`
-	Conflicts      uint64  `json:"conflicts"`
+	RSS         rss        `json:"rss"`
+	DiskBytes   int64      `json:"badger_disk_bytes"`   // allocated blocks of the data directory after the saturate phase
+	DiskByKind  store.Disk `json:"badger_disk_by_kind"` // engine.Stats: tables, value log, WAL, other
+	Identifiers int        `json:"identifiers"`         // identifiers the engine holds then (truth ids found + probes)
+	BytesPerID  float64    `json:"badger_bytes_per_identifier"`
+	Profiles    uint64     `json:"profiles"`
+	Merges      uint64     `json:"merges"`
+	Conflicts   uint64     `json:"conflicts"`
 
 	Spine bench.Accuracy `json:"spine_accuracy"`
 	// Glue counts, by type, the identifiers in wrongly merged profiles that
@@ -531,9 +532,8 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 	})
 	res.Glue = b.glue(ctx, sat.truth)
 	res.Identifiers = b.knownIdentifiers(ctx, sat.truth) + b.probes.visibleCount()
-	res.DiskBytes = diskUsage(o.Data)
 	st = b.p.engine.Stats()
-	res.BadgerReported = st.DiskLSM + st.DiskVLog
+	res.DiskByKind, res.DiskBytes = st.Disk, st.Disk.Total()
 	if res.Identifiers > 0 {
 		res.BytesPerID = float64(res.DiskBytes) / float64(res.Identifiers)
 	}

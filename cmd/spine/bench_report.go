@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spinecdp/spine/bench"
@@ -287,8 +285,9 @@ func (b *benchRun) finish(res *results) error {
 		pf("lookup codes %v, dropped (queue full) %d\n", res.LookupCodes, res.LookupLate)
 	}
 	pf("memory       RSS baseline %.0f MB (rendered streams), peak (VmHWM) %.0f MB, end %.0f MB\n", res.RSS.BaselineMB, res.RSS.PeakMB, res.RSS.EndMB)
-	pf("disk         Badger %.1f MB on disk (engine reports %.1f MB) for %d identifiers: %.0f bytes/identifier\n",
-		float64(res.DiskBytes)/1e6, float64(res.BadgerReported)/1e6, res.Identifiers, res.BytesPerID)
+	d := res.DiskByKind
+	pf("disk         Badger %.1f MB on disk (tables %.1f, value log %.1f, WAL %.1f, other %.1f) for %d identifiers: %.0f bytes/identifier\n",
+		float64(res.DiskBytes)/1e6, float64(d.LSM)/1e6, float64(d.VLog)/1e6, float64(d.WAL)/1e6, float64(d.Other)/1e6, res.Identifiers, res.BytesPerID)
 	pf("engine       %d events applied (truth: %d accepted + probes), %d profiles, %d merges, %d conflicts\n",
 		res.EventsApplied, res.AcceptedTruth, res.Profiles, res.Merges, res.Conflicts)
 	acc := func(name string, a bench.Accuracy) {
@@ -364,26 +363,6 @@ func procStatusMB(field string) float64 {
 		}
 	}
 	return 0
-}
-
-// diskUsage sums the allocated blocks under dir: Badger preallocates and
-// memory-maps value-log files, so their apparent size overstates.
-func diskUsage(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return nil
-		}
-		if fi, err := d.Info(); err == nil {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				n += st.Blocks * 512
-			} else {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }
 
 func freeLoopback() (string, error) {

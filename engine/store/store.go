@@ -4,12 +4,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -329,8 +331,57 @@ func (s *Store) CollectGarbage(ratio float64, rounds int) (int, error) {
 	return rounds, nil
 }
 
-// Size reports Badger's LSM and value-log bytes on disk.
-func (s *Store) Size() (lsm, vlog int64) { return s.db.Size() }
+// Disk is what a state directory takes on disk, by kind of file.
+type Disk struct {
+	LSM   int64 `json:"tables"`    // the LSM tree's tables (.sst)
+	VLog  int64 `json:"value_log"` // the value log (.vlog)
+	WAL   int64 `json:"wal"`       // the memtables' write-ahead logs (.mem)
+	Other int64 `json:"other"`     // manifest, key registry, lock
+}
+
+// Total is the directory's bytes on disk.
+func (d Disk) Total() int64 { return d.LSM + d.VLog + d.WAL + d.Other }
+
+// DiskUsage sums the blocks allocated to the files under dir, by kind.
+// Badger preallocates and memory-maps value-log and memtable files, so
+// their apparent size overstates; its own figures (DB.Size) are refreshed
+// once a minute, so they read 0 in a store's first minute.
+func DiskUsage(dir string) Disk {
+	var d Disk
+	_ = filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return nil // a file compacted away meanwhile: not counted
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return nil
+		}
+		n := fi.Size()
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			n = st.Blocks * 512
+		}
+		switch filepath.Ext(path) {
+		case ".sst":
+			d.LSM += n
+		case ".vlog":
+			d.VLog += n
+		case ".mem":
+			d.WAL += n
+		default:
+			d.Other += n
+		}
+		return nil
+	})
+	return d
+}
+
+// Disk reports what the store takes on disk now (nothing in memory mode).
+func (s *Store) Disk() Disk {
+	if s.opts.InMemory {
+		return Disk{}
+	}
+	return DiskUsage(s.opts.Dir)
+}
 
 // KeyFilters reports the message-id and identifier filters.
 func (s *Store) KeyFilters() []FilterStats {

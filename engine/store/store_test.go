@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -1066,5 +1068,31 @@ func TestBloomFalsePositives(t *testing.T) {
 	t.Logf("false positives at %d keys in 2^23 bits: %.3f %%", f.limit, 100*rate)
 	if rate > 0.02 {
 		t.Errorf("false-positive rate %.3f %%, want under 2 %%", 100*rate)
+	}
+}
+
+// DiskUsage counts each file by its kind, at its allocated size.
+func TestDiskUsageByKind(t *testing.T) {
+	dir := t.TempDir()
+	for name, size := range map[string]int{"000001.sst": 10_000, "000002.sst": 5000, "000001.vlog": 20_000, "00003.mem": 7000, "MANIFEST": 100} {
+		if err := os.WriteFile(filepath.Join(dir, name), bytes.Repeat([]byte("x"), size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := DiskUsage(dir)
+	// Allocated sizes round up to the file system's blocks.
+	for _, c := range []struct {
+		what       string
+		got, least int64
+	}{{"tables", d.LSM, 15_000}, {"value log", d.VLog, 20_000}, {"WAL", d.WAL, 7000}, {"other", d.Other, 100}} {
+		if c.got < c.least || c.got > c.least+3*8192 {
+			t.Errorf("%s: %d bytes, want about %d", c.what, c.got, c.least)
+		}
+	}
+	if d.Total() != d.LSM+d.VLog+d.WAL+d.Other {
+		t.Errorf("Total() = %d, not the sum of %+v", d.Total(), d)
+	}
+	if got := DiskUsage(filepath.Join(dir, "missing")); got != (Disk{}) {
+		t.Errorf("a missing directory: %+v, want nothing", got)
 	}
 }
