@@ -47,7 +47,13 @@ func start(t *testing.T, dir string, sinks ...string) (*engine.Engine, func()) {
 // startCfg starts an engine with cfg; stop stops and closes it, once.
 func startCfg(t *testing.T, cfg engine.Config, log *slog.Logger) (*engine.Engine, func()) {
 	t.Helper()
-	e, err := engine.Open(cfg, log, nil)
+	return startReg(t, cfg, log, nil)
+}
+
+// startReg is startCfg with the engine's metrics registered in reg.
+func startReg(t *testing.T, cfg engine.Config, log *slog.Logger, reg prometheus.Registerer) (*engine.Engine, func()) {
+	t.Helper()
+	e, err := engine.Open(cfg, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,14 +476,8 @@ func TestStateBytesReported(t *testing.T) {
 	cfg := engine.DefaultConfig(t.TempDir())
 	cfg.Store.SyncWrites = false
 	reg := prometheus.NewRegistry()
-	e, err := engine.Open(cfg, nil, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = e.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; _ = e.Close() })
+	e, stop := startReg(t, cfg, nil, reg)
+	t.Cleanup(stop)
 	batch := canon.Batch{Events: []canon.Event{ev(canon.Web, "m1", canon.KindPage, 1, obs(canon.AnonymousID, "a1"))},
 		Positions: map[canon.Partition]int64{{Topic: "spine.web", Partition: 0}: 1}}
 	if err := e.Apply(t.Context(), batch); err != nil {
