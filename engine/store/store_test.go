@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -1094,5 +1095,73 @@ func TestDiskUsageByKind(t *testing.T) {
 	}
 	if got := DiskUsage(filepath.Join(dir, "missing")); got != (Disk{}) {
 		t.Errorf("a missing directory: %+v, want nothing", got)
+	}
+}
+
+// With a key, nothing the store writes holds an identifier or a profile in
+// clear: not the tables, the value log nor the write-ahead log. The same
+// key reads the state back; another key cannot open it.
+func TestEncryptionAtRest(t *testing.T) {
+	dir := t.TempDir()
+	key := bytes.Repeat([]byte{7}, 32)
+	open := func(k []byte) (*Store, error) {
+		o := DefaultOptions(dir)
+		o.SyncWrites = true
+		o.EncryptionKey = k
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		return Open(o)
+	}
+	const marker = "plaintext-marker@shop.io"
+	idkey := canon.Identifier{Type: canon.Email, Value: marker}.Key()
+	s, err := open(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var comp uint64
+	err = s.Update(now, func(tx *Txn) error {
+		st := profile.New("prf_enc", tx.NewComp(), tx.NewCreated())
+		st.AddIdentifier(canon.ProfileIdentifier{Type: canon.Email, Value: marker, Trust: canon.Verified})
+		tx.PutProfile(st)
+		tx.SetID(idkey, st.Comp)
+		comp = st.Comp
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := 0
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files++
+		if bytes.Contains(b, []byte(marker)) {
+			t.Errorf("%s holds the identifier in clear", filepath.Base(path))
+		}
+		return nil
+	})
+	if files == 0 {
+		t.Fatal("the store wrote no files")
+	}
+	if _, err := open(bytes.Repeat([]byte{8}, 32)); err == nil {
+		t.Error("a store encrypted with one key opened with another")
+	}
+	s, err = open(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.LookupID(idkey); err != nil || got != comp {
+		t.Errorf("LookupID after reopening = %d, %v; want %d", got, err, comp)
+	}
+	if st, err := s.LoadProfile(comp); err != nil || st == nil || st.ID != "prf_enc" {
+		t.Errorf("LoadProfile after reopening = %v, %v", st, err)
 	}
 }
