@@ -474,11 +474,10 @@ type Stats struct {
 	LastSeq        uint64
 	Backlog        uint64
 	Profiles       uint64
-	Events         uint64     // applied since start
-	Duplicates     uint64     // skipped since start
-	Merges         uint64     // since start
-	Conflicts      uint64     // since start
-	Disk           store.Disk // the state directory's bytes on disk, by kind
+	Events         uint64 // applied since start
+	Duplicates     uint64 // skipped since start
+	Merges         uint64 // since start
+	Conflicts      uint64 // since start
 	CachedIDs      int
 	CachedProfiles int
 	Purging        int64 // erased identifiers whose stored events are still being deleted
@@ -490,9 +489,13 @@ func (e *Engine) Stats() Stats {
 	return Stats{
 		LastSeq: e.st.LastSeq(), Backlog: e.backlog(), Profiles: e.st.Profiles(),
 		Events: e.events.Load(), Duplicates: e.duplicates.Load(), Merges: e.merges.Load(), Conflicts: e.conflicts.Load(),
-		Disk: e.st.Disk(), CachedIDs: ids, CachedProfiles: profiles, Purging: e.st.Purging(),
+		CachedIDs: ids, CachedProfiles: profiles, Purging: e.st.Purging(),
 	}
 }
+
+// Disk reports the state directory's bytes on disk, by kind. It walks the
+// directory, so it is kept out of Stats, which callers poll.
+func (e *Engine) Disk() store.Disk { return e.st.Disk() }
 
 func (e *Engine) prio(t canon.IDType) int { return e.graph.Priority(t) }
 

@@ -469,7 +469,7 @@ func TestQueuedBatchFailureStopsEngine(t *testing.T) {
 	}
 }
 
-// The state directory's size is in Stats and in spine_engine_state_bytes
+// The state directory's size is in Engine.Disk and in spine_engine_state_bytes
 // from the first commit on, not only once Badger refreshes its own figures
 // a minute later.
 func TestStateBytesReported(t *testing.T) {
@@ -483,9 +483,9 @@ func TestStateBytesReported(t *testing.T) {
 	if err := e.Apply(t.Context(), batch); err != nil {
 		t.Fatal(err)
 	}
-	d := e.Stats().Disk
+	d := e.Disk()
 	if d.VLog <= 0 || d.WAL <= 0 || d.Total() != d.LSM+d.VLog+d.WAL+d.Other {
-		t.Errorf("Stats().Disk = %+v, want a value log and a WAL on disk", d)
+		t.Errorf("Disk() = %+v, want a value log and a WAL on disk", d)
 	}
 	families, err := reg.Gather()
 	if err != nil {

@@ -268,7 +268,7 @@ type results struct {
 
 	RSS         rss        `json:"rss"`
 	DiskBytes   int64      `json:"badger_disk_bytes"`   // allocated blocks of the data directory after the saturate phase
-	DiskByKind  store.Disk `json:"badger_disk_by_kind"` // engine.Stats: tables, value log, WAL, other
+	DiskByKind  store.Disk `json:"badger_disk_by_kind"` // engine.Disk: tables, value log, WAL, other
 	Identifiers int        `json:"identifiers"`         // identifiers the engine holds then (truth ids found + probes)
 	BytesPerID  float64    `json:"badger_bytes_per_identifier"`
 	Profiles    uint64     `json:"profiles"`
@@ -532,8 +532,8 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 	})
 	res.Glue = b.glue(ctx, sat.truth)
 	res.Identifiers = b.knownIdentifiers(ctx, sat.truth) + b.probes.visibleCount()
-	st = b.p.engine.Stats()
-	res.DiskByKind, res.DiskBytes = st.Disk, st.Disk.Total()
+	disk := b.p.engine.Disk()
+	res.DiskByKind, res.DiskBytes = disk, disk.Total()
 	if res.Identifiers > 0 {
 		res.BytesPerID = float64(res.DiskBytes) / float64(res.Identifiers)
 	}
