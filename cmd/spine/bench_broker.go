@@ -40,12 +40,12 @@ func startBrokerChild(ctx context.Context, prefix string, partitions int) (*brok
 	b.cmd = exec.Command(exe, "broker", "--listen", addr, "--topic-prefix", prefix, "--partitions", strconv.Itoa(partitions))
 	b.cmd.Env = os.Environ()
 	b.cmd.Stderr = b.stderr
-	childProcAttr(b.cmd)
-	if err := b.cmd.Start(); err != nil {
+	exited, err := startChild(b.cmd)
+	if err != nil {
 		return nil, fmt.Errorf("broker: start: %w", err)
 	}
 	go func() {
-		b.err = b.cmd.Wait()
+		b.err = <-exited
 		close(b.done)
 	}()
 	deadline := time.Now().Add(30 * time.Second)

@@ -102,7 +102,6 @@ func (b *benchRun) lookupLoad(ctx context.Context, ids []canon.Identifier) error
 	cmd := exec.Command(exe, "bench")
 	cmd.Env = append(os.Environ(), lookupChildEnv+"=lookup")
 	cmd.Stderr = os.Stderr
-	childProcAttr(cmd)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return fmt.Errorf("lookup load: %w", err)
@@ -111,7 +110,8 @@ func (b *benchRun) lookupLoad(ctx context.Context, ids []canon.Identifier) error
 	if err != nil {
 		return fmt.Errorf("lookup load: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
+	exited, err := startChild(cmd)
+	if err != nil {
 		return fmt.Errorf("lookup load: start the child: %w", err)
 	}
 	cfg := lookupChildConfig{
@@ -128,14 +128,12 @@ func (b *benchRun) lookupLoad(ctx context.Context, ids []canon.Identifier) error
 	_ = stdin.Close()
 	<-read
 	// The child has closed its stdout; if it is stuck past that, it goes.
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- cmd.Wait() }()
 	var werr error
 	select {
-	case werr = <-waitErr:
+	case werr = <-exited:
 	case <-time.After(10 * time.Second):
 		_ = cmd.Process.Kill()
-		werr = <-waitErr
+		werr = <-exited
 	}
 	if werr != nil {
 		werr = fmt.Errorf("lookup load: child: %w", werr)
