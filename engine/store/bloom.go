@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/hex"
-	"sync"
 	"sync/atomic"
 )
 
@@ -11,10 +10,11 @@ import (
 // (every new identifier of every event is checked; almost none are erased)
 // and message ids seen (almost every message is new). It answers "no" from
 // memory without a Badger read; false positives only cost that read. It is
-// safe for concurrent use.
+// safe for concurrent use, without a lock: a lookup never waits for the
+// writer adding keys, whose thread runs at a low priority (a key being
+// added reads as absent until its last bit is set, as before the add).
 type bloom struct {
-	mu   sync.RWMutex
-	bits []uint64
+	bits []uint64 // atomic
 	mask uint64
 	used atomic.Bool // a key was ever added
 }
@@ -69,11 +69,9 @@ func (b *bloom) probe(h1, h2 uint64, fn func(pos uint64)) {
 // addHashes sets a key's bits; it reports whether any was not set before,
 // that is whether the key was certainly new to the filter.
 func (b *bloom) addHashes(h1, h2 uint64) (added bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.probe(h1, h2, func(p uint64) {
-		if w, m := &b.bits[p/64], uint64(1)<<(p%64); *w&m == 0 {
-			*w |= m
+		m := uint64(1) << (p % 64)
+		if atomic.OrUint64(&b.bits[p/64], m)&m == 0 {
 			added = true
 		}
 	})
@@ -81,10 +79,8 @@ func (b *bloom) addHashes(h1, h2 uint64) (added bool) {
 }
 
 func (b *bloom) mayContainHashes(h1, h2 uint64) bool {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
 	ok := true
-	b.probe(h1, h2, func(p uint64) { ok = ok && b.bits[p/64]&(1<<(p%64)) != 0 })
+	b.probe(h1, h2, func(p uint64) { ok = ok && atomic.LoadUint64(&b.bits[p/64])&(1<<(p%64)) != 0 })
 	return ok
 }
 
