@@ -70,6 +70,7 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg.Store.Background = cfg.Background
 	st, err := store.Open(cfg.Store)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -115,8 +116,11 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, err
 // Close closes the state. Run must have returned.
 func (e *Engine) Close() error { return e.st.Close() }
 
-// Run is the writer loop. It returns when ctx ends.
+// Run is the writer loop. It returns when ctx ends. It runs
+// Config.Background on the calling goroutine, so call it on a goroutine of
+// its own that ends when Run returns.
 func (e *Engine) Run(ctx context.Context) error {
+	e.background()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	// Senders learn the writer stopped before the collector has stopped.
@@ -125,7 +129,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	gcCtx, stopGC := context.WithCancel(ctx)
 	defer stopGC()
 	wg.Add(1)
-	go func() { defer wg.Done(); e.collectGarbage(gcCtx) }()
+	go func() { defer wg.Done(); e.background(); e.collectGarbage(gcCtx) }()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	var flush <-chan time.Time // armed by an ack no transaction has stored yet
@@ -260,6 +264,13 @@ const (
 	purgeDelay = 10 * time.Millisecond
 	purgeRetry = 5 * time.Second
 )
+
+// background runs Config.Background, if set, on the calling goroutine.
+func (e *Engine) background() {
+	if e.cfg.Background != nil {
+		e.cfg.Background()
+	}
+}
 
 // collectGarbage reclaims the state's value log until ctx ends. It runs
 // beside the writer: Badger's value-log GC is safe alongside commits.

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
+	"maps"
 	"math"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -501,5 +504,54 @@ func TestStateBytesReported(t *testing.T) {
 	}
 	if len(got) != 4 || got["value_log"] <= 0 || got["wal"] <= 0 {
 		t.Errorf("spine_engine_state_bytes = %v, want tables, value_log, wal and other, the value log and WAL above 0", got)
+	}
+}
+
+// Config.Background runs first in each goroutine of the engine's own work:
+// the writer, the value-log collector and the helper that encodes half of
+// a large commit's profiles.
+func TestBackgroundRunsInEveryWorker(t *testing.T) {
+	cfg := engine.DefaultConfig(t.TempDir())
+	cfg.Store.SyncWrites = false
+	var mu sync.Mutex
+	callers := map[string]int{}
+	cfg.Background = func() {
+		pcs := make([]uintptr, 2)
+		frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+		f, _ := frames.Next()
+		if strings.HasSuffix(f.Function, ".background") {
+			f, _ = frames.Next()
+		}
+		name := f.Function[strings.LastIndexByte(f.Function, '/')+1:]
+		if i := strings.Index(name, ".func"); i > 0 {
+			name = name[:i] + ".func" // a closure, whichever number
+		}
+		mu.Lock()
+		callers[name]++
+		mu.Unlock()
+	}
+	e, stop := startCfg(t, cfg, nil)
+	t.Cleanup(stop)
+	// 100 new profiles in one commit: enough for the encoding helper.
+	var batch canon.Batch
+	for i := range 100 {
+		batch.Events = append(batch.Events, ev(canon.Web, fmt.Sprint("m", i), canon.KindPage, i+1, obs(canon.AnonymousID, fmt.Sprint("a", i))))
+	}
+	batch.Positions = map[canon.Partition]int64{{Topic: "spine.web", Partition: 0}: 100}
+	if err := e.Apply(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"engine.(*Engine).Run", "engine.(*Engine).Run.func", "store.encodeStates.func"}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		missing := slices.DeleteFunc(slices.Clone(want), func(w string) bool { return callers[w] > 0 })
+		got := maps.Clone(callers)
+		mu.Unlock()
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Background not run by %v; run by %v", missing, got)
+		}
 	}
 }

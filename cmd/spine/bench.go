@@ -290,10 +290,12 @@ type results struct {
 }
 
 type machine struct {
-	CPUs      int    `json:"nproc"`
-	MemTotal  string `json:"mem_total"`
-	GoVersion string `json:"go_version"`
-	OS        string `json:"os"`
+	CPUs       int    `json:"nproc"`
+	MemTotal   string `json:"mem_total"`
+	GoVersion  string `json:"go_version"`
+	OS         string `json:"os"`
+	Procs      int    `json:"gomaxprocs"`  // as the engine ran
+	IngestNice int    `json:"ingest_nice"` // --ingest-nice
 }
 
 type rss struct {
@@ -424,6 +426,7 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 	if b.p, err = startProcess(runCtx, o, b.log); err != nil {
 		return err
 	}
+	res.Machine.Procs, res.Machine.IngestNice = runtime.GOMAXPROCS(0), b.p.nice
 	defer func() {
 		stopRun()
 		if werr := b.p.wait(); werr != nil && err == nil {

@@ -246,8 +246,8 @@ func (b *benchRun) finish(res *results) error {
 	w := b.out
 	pf := func(f string, a ...any) { fmt.Fprintf(w, f, a...) }
 	pf("\n=== spine bench (%s, %d persons, seed %d, %s) ===\n", res.Date.Format(time.RFC3339), res.Persons, res.Seed, res.SyncMode)
-	pf("machine: %d CPUs, %s memory, %s; load average %.1f before, %.1f after; the bench got %.2f CPU-seconds per second while saturated\n",
-		res.Machine.CPUs, res.Machine.MemTotal, res.Machine.GoVersion, res.LoadAvg[0], loadAvg(), res.CPUPerWall)
+	pf("machine: %d CPUs, %s memory, %s (%d Ps, ingest at nice %d); load average %.1f before, %.1f after; the bench got %.2f CPU-seconds per second while saturated\n",
+		res.Machine.CPUs, res.Machine.MemTotal, res.Machine.GoVersion, res.Machine.Procs, res.Machine.IngestNice, res.LoadAvg[0], loadAvg(), res.CPUPerWall)
 	pf("throughput   %d messages (%d accepted events) applied in %.2fs: %.0f events/s, %.0f messages/s end to end (produce alone %.2fs)\n",
 		res.Messages, res.AcceptedTruth, res.AppliedSeconds, res.EventsPerSec, res.MessagesPerSec, res.ProduceSeconds)
 	pf("ceiling      bare consumer %.0f records/s; engine at %.1f%% of it\n", res.CeilingPerSec, 100*res.CeilingFraction)

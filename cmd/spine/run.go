@@ -56,6 +56,7 @@ type runOptions struct {
 	APIRate         float64
 	NoSync          bool
 	Procs           int
+	IngestNice      int
 	Kafka           kafkaConn // TLS and SASL of both Kafka clients
 }
 
@@ -86,7 +87,8 @@ func runFlags(name string) (*flagSetWithOptions, *runOptions) {
 	fs.StringVar(&o.BlockedDomains, "blocked-email-domains", "", "email domains that never belong to a person, comma-separated (*.corp blocks subdomains), added to the built-in ones (example.com, *.test, ...)")
 	fs.Float64Var(&o.APIRate, "api-rate-limit", 1000, "API requests per second allowed per token, with bursts of twice that (0: no limit)")
 	fs.StringVar(&o.AnalyticsPolicy, "analytics-policy", "opt-out", "whose rows analytics sinks (ClickHouse) get: opt-out (all but those who withdrew analytics consent), opt-in (only those who granted it), ignore")
-	fs.IntVar(&o.Procs, "procs", 0, "Go scheduler threads (GOMAXPROCS); 0: the GOMAXPROCS variable if set, else the CPUs, at least 4")
+	fs.IntVar(&o.IngestNice, "ingest-nice", 19, "CPU niceness (0-19) of the threads that decode, apply and sink events, so that the API's lookups run first when both want a CPU (Linux; 0: all threads alike)")
+	fs.IntVar(&o.Procs, "procs", 0, "Go scheduler threads (GOMAXPROCS); 0: the GOMAXPROCS variable if set, else the CPUs, at least 8 with --ingest-nice, else 4")
 	o.Kafka.register(fs)
 	return &flagSetWithOptions{fs, func() { o.Brokers = splitList(*brokers) }}, o
 }
@@ -116,6 +118,7 @@ type process struct {
 	cons   *consumer.Consumer
 	reg    *prometheus.Registry
 	log    *slog.Logger
+	nice   int // of the ingest's threads; 0 when they are not lowered
 
 	stopIngest, stopSinks, stopEngine context.CancelFunc
 	ingestWG, sinksWG, engineWG       sync.WaitGroup
@@ -141,7 +144,17 @@ func (p *process) failed(name string, err error) {
 // startProcess wires and starts everything. Shutdown (wait) runs in order:
 // API and consumer first, then the sinks drain, then the engine closes.
 func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *process, err error) {
-	setProcs(o.Procs, os.Getenv("GOMAXPROCS") != "", log)
+	if o.IngestNice < 0 || o.IngestNice > 19 {
+		return nil, fmt.Errorf("--ingest-nice %d: want 0 to 19", o.IngestNice)
+	}
+	background := backgroundAt(o.IngestNice, log)
+	floor := minProcs
+	if background != nil {
+		floor = minProcsNice
+	}
+	if n := setProcs(o.Procs, os.Getenv("GOMAXPROCS") != "", floor, log); n < floor {
+		log.Warn("fewer scheduler threads than the engine's floor: lookups may wait for one held by ingest", "gomaxprocs", n, "floor", floor)
+	}
 	// undo closes what was opened when a later step fails.
 	var undo []func()
 	defer func() {
@@ -205,6 +218,7 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 	ecfg.Store.KeyFilterBytes = int64(o.KeyFilterMB) << 20
 	ecfg.Store.SyncWrites = !o.NoSync
 	ecfg.Store.Logger = log
+	ecfg.Background = background
 	for _, s := range outs {
 		ecfg.Sinks = append(ecfg.Sinks, s.Name())
 	}
@@ -223,6 +237,7 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 	ccfg.Brokers, ccfg.TopicPrefix = o.Brokers, o.TopicPrefix
 	ccfg.CreateTopics, ccfg.Partitions, ccfg.MaxPollRecords = true, o.Partitions, o.MaxPoll
 	ccfg.Conn = kconn
+	ccfg.Background = background
 	ccfg.InstanceID = instanceID(o.Data)
 	cons, err := consumer.New(ccfg, ingest.Decoders(norm, msg.DefaultLimits()), eng.Pipelined(), log, reg)
 	if err != nil {
@@ -244,6 +259,9 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 	}
 
 	p := &process{engine: eng, api: api, cons: cons, reg: reg, log: log, fail: make(chan struct{})}
+	if background != nil {
+		p.nice = o.IngestNice
+	}
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	sinksCtx, stopSinks := context.WithCancel(context.WithoutCancel(ctx))
 	ingestCtx, stopIngest := context.WithCancel(ctx)
@@ -253,6 +271,9 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 	smetrics := sinks.NewMetrics(reg)
 	for _, s := range outs {
 		p.sinksWG.Go(func() {
+			if background != nil {
+				background()
+			}
 			rc := sinks.DefaultRunConfig()
 			rc.Log, rc.Metrics = log, smetrics
 			p.failed("sink "+s.Name(), sinks.Run(sinksCtx, eng, s, rc))
@@ -354,18 +375,27 @@ func normalizer(o *runOptions) (*normalize.Normalizer, error) {
 // about 7% fewer events/s (the GC's dedicated worker is a whole P of 4).
 const minProcs = 4
 
-// setProcs sets GOMAXPROCS: n when positive; otherwise the runtime's
-// choice (the CPUs, or the GOMAXPROCS variable when fromEnv), raised to
-// minProcs unless the variable set it.
-func setProcs(n int, fromEnv bool, log *slog.Logger) {
+// minProcsNice is minProcs with --ingest-nice: the ingest's workers are
+// locked to threads of their own (backgroundAt), and a locked goroutine
+// holds its P while it runs, also while the kernel leaves its thread
+// waiting. The writer, its encoding helper, two decoders and the sinks
+// can all run at once, so eight Ps leave the API some (bench/RESULTS.md,
+// "Ingest at nice 19").
+const minProcsNice = 8
+
+// setProcs sets GOMAXPROCS and returns it: n when positive; otherwise the
+// runtime's choice (the CPUs, or the GOMAXPROCS variable when fromEnv),
+// raised to floor unless the variable set it.
+func setProcs(n int, fromEnv bool, floor int, log *slog.Logger) int {
 	switch {
 	case n > 0:
 	case fromEnv:
-		return
+		return runtime.GOMAXPROCS(0)
 	default:
-		n = max(runtime.GOMAXPROCS(0), minProcs)
+		n = max(runtime.GOMAXPROCS(0), floor)
 	}
 	if prev := runtime.GOMAXPROCS(n); prev != n {
 		log.Info("scheduler threads", "gomaxprocs", n, "cpus", runtime.NumCPU())
 	}
+	return n
 }

@@ -65,8 +65,8 @@ func TestSetProcs(t *testing.T) {
 		{start: minProcs + 4, want: minProcs + 4},
 	} {
 		runtime.GOMAXPROCS(c.start)
-		setProcs(c.n, c.fromEnv, log)
-		if got := runtime.GOMAXPROCS(0); got != c.want {
+		ret := setProcs(c.n, c.fromEnv, minProcs, log)
+		if got := runtime.GOMAXPROCS(0); got != c.want || ret != got {
 			t.Errorf("setProcs(%d, fromEnv %v) from %d: GOMAXPROCS %d, want %d", c.n, c.fromEnv, c.start, got, c.want)
 		}
 	}

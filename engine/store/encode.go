@@ -69,8 +69,9 @@ const parallelStates = 64
 // encodeStates encodes the profiles a commit writes. Encoding them is
 // most of a commit's CPU and each is independent, so a large commit splits
 // them between the writer and one more goroutine, on the core the writer
-// leaves to Badger and decoding.
-func encodeStates(states []*profile.State) ([]encodedState, error) {
+// leaves to Badger and decoding. background, when not nil, runs first on
+// that goroutine (Options.Background).
+func encodeStates(states []*profile.State, background func()) ([]encodedState, error) {
 	out := make([]encodedState, len(states))
 	encode := func(part []*profile.State, dst []encodedState) error {
 		for i, st := range part {
@@ -87,7 +88,12 @@ func encodeStates(states []*profile.State) ([]encodedState, error) {
 	}
 	half := len(states) / 2
 	errc := make(chan error, 1)
-	go func() { errc <- encode(states[half:], out[half:]) }()
+	go func() {
+		if background != nil {
+			background()
+		}
+		errc <- encode(states[half:], out[half:])
+	}()
 	err := encode(states[:half], out[:half])
 	if err2 := <-errc; err == nil {
 		err = err2

@@ -164,7 +164,7 @@ func TestEncodeStatesInParallel(t *testing.T) {
 		st.Traits = map[string]any{"n": json.Number(fmt.Sprint(i))}
 		states = append(states, st)
 	}
-	got, err := encodeStates(states)
+	got, err := encodeStates(states, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,13 @@ type Options struct {
 	// Badger's 1 GB): the GC rewrites whole files other than the newest,
 	// so smaller ones let it reclaim dead profile versions sooner.
 	ValueLogFileBytes int64
-	Logger            *slog.Logger
+	// Background, when set, runs first on the goroutine that encodes half
+	// of a large commit's profiles beside the writer; it ends with that
+	// work. The engine sets it from its Config.Background. The goroutine
+	// that publishes a commit does not call it: it holds the locks lookups
+	// wait on, and at a low priority it would keep them waiting.
+	Background func()
+	Logger     *slog.Logger
 }
 
 // DefaultOptions returns the options for a store in dir.

@@ -579,7 +579,7 @@ func (t *Txn) commit() error {
 		}
 		written[comp] = sized{}
 	}
-	encs, err := encodeStates(toEncode)
+	encs, err := encodeStates(toEncode, t.s.opts.Background)
 	if err != nil {
 		return err
 	}

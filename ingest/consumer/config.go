@@ -39,6 +39,12 @@ type Config struct {
 	// is cut into chunks of this size, and the next chunk is decoded while
 	// the engine applies the previous one.
 	ApplyRecords int
+	// Background, when set, runs first in each goroutine that decodes a
+	// chunk. cmd/spine lowers the thread's CPU priority there, so that API
+	// requests win the CPU over decoding. It may lock the goroutine to its
+	// thread: the goroutine ends with its chunk, and Go then ends the
+	// thread.
+	Background func()
 	// MaxMessageBytes is the largest record value decoded; a larger one is
 	// rejected as oversize without being decoded. It also sizes the DLQ
 	// producer's batches.

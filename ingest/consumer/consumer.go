@@ -249,7 +249,12 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 			case <-stop:
 				return
 			}
-			wg.Go(func() { results[i] <- c.decodeChunk(ch) })
+			wg.Go(func() {
+				if c.cfg.Background != nil {
+					c.cfg.Background()
+				}
+				results[i] <- c.decodeChunk(ch)
+			})
 		}
 	})
 	defer func() { close(stop); wg.Wait() }()

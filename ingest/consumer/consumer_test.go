@@ -304,6 +304,8 @@ func TestAllChannelsDecodedAndApplied(t *testing.T) {
 	cfg.CreateTopics = true
 	cfg.Partitions = 3
 	cfg.ApplyRecords = 4 // polls are cut into chunks; the applier checks their positions
+	var backgrounds atomic.Int64
+	cfg.Background = func() { backgrounds.Add(1) }
 	app := newApplier()
 	var biggest atomic.Int64
 	app.hook = func(_ context.Context, b canon.Batch) error {
@@ -323,6 +325,9 @@ func TestAllChannelsDecodedAndApplied(t *testing.T) {
 	wantPositions(t, addr, app, channelTopics()...)
 	if n := biggest.Load(); n > 4 {
 		t.Errorf("an Apply carried %d events; ApplyRecords is 4", n)
+	}
+	if n := backgrounds.Load(); n < 60/4 {
+		t.Errorf("Background ran %d times for at least %d chunks decoded", n, 60/4)
 	}
 
 	evs, pos, _ := app.snapshot()
