@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -81,5 +85,66 @@ func TestBucketQuantile(t *testing.T) {
 	}
 	if q := bucketQuantile(bounds, []uint64{0, 0, 0, 0}, .99); q != 0 {
 		t.Fatalf("empty p99 %v, want 0", q)
+	}
+}
+
+// A worker's connection speaks HTTP/1.1 with net/http's server: it keeps
+// the connection alive, reads sized and chunked bodies whole, and dials
+// again after the server closes the connection.
+func TestLookupConn(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		switch r.URL.Query().Get("value") {
+		case "big": // chunked: written in parts, flushed between them
+			for range 8 {
+				fmt.Fprint(w, strings.Repeat("x", 4096))
+				w.(http.Flusher).Flush()
+			}
+		case "bye":
+			w.Header().Set("Connection", "close")
+			fmt.Fprint(w, "{}")
+		case "none":
+			http.NotFound(w, r)
+		default:
+			fmt.Fprint(w, `{"id":"p"}`)
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &lookupConn{addr: u.Host, auth: "Bearer tok"}
+	defer c.close()
+	for i, step := range []struct {
+		value string
+		code  int
+		conns int32 // opened so far
+	}{
+		{"a", 200, 1}, {"big", 200, 1}, {"none", 404, 1}, {"a", 200, 1},
+		{"bye", 200, 1}, {"a", 200, 2}, {"big", 200, 2},
+	} {
+		code, err := c.get("/v1/profiles?type=email&value=" + step.value)
+		if err != nil || code != step.code {
+			t.Fatalf("step %d (%s): %d, %v; want %d", i, step.value, code, err, step.code)
+		}
+		if n := conns.Load(); n != step.conns {
+			t.Fatalf("step %d (%s): %d connections opened, want %d", i, step.value, n, step.conns)
+		}
+	}
+	bad := &lookupConn{addr: u.Host, auth: "Bearer other"}
+	defer bad.close()
+	if code, err := bad.get("/v1/profiles?type=email&value=a"); err != nil || code != 401 {
+		t.Fatalf("wrong token: %d, %v; want 401", code, err)
 	}
 }
