@@ -256,6 +256,9 @@ func lookupChild(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 			conn := &lookupConn{addr: u.Host, auth: "Bearer " + cfg.Token}
 			defer conn.close()
 			for j := range jobs {
+				if ctx.Err() != nil {
+					continue // stopping: what is queued is not sent
+				}
 				start := time.Now()
 				status, err := conn.get(u.Path + "?" + url.Values{"type": {string(j.id.Type)}, "value": {j.id.Value}}.Encode())
 				code := "error"
@@ -291,39 +294,69 @@ type lookupConn struct {
 	bw         *bufio.Writer
 }
 
-// lookupTimeout bounds one request, the connection's set-up included.
+// lookupTimeout bounds a request from dialing (when the connection is
+// new) to the end of its response.
 const lookupTimeout = 10 * time.Second
 
 // get sends GET target and reads the whole response. After an error, or a
-// response that closes the connection, the next get dials again.
+// response that closes the connection, the next get dials again. A kept
+// connection the server closed while idle fails before any byte of the
+// response; then get dials once more and sends again, as net/http's
+// Transport does for an idempotent request.
 func (l *lookupConn) get(target string) (status int, err error) {
-	if l.c == nil {
-		c, err := net.DialTimeout("tcp", l.addr, lookupTimeout)
+	deadline := time.Now().Add(lookupTimeout)
+	status, answered, err := l.roundTrip(target, deadline)
+	if err != nil && !answered && !isTimeout(err) {
+		status, _, err = l.roundTrip(target, deadline)
+	}
+	return status, err
+}
+
+// roundTrip is one attempt of get. answered is false only when a kept
+// connection failed before any byte of the response: the server closed
+// it, and the request can be sent again on a new one.
+func (l *lookupConn) roundTrip(target string, deadline time.Time) (status int, answered bool, err error) {
+	reused := l.c != nil
+	if !reused {
+		c, err := net.DialTimeout("tcp", l.addr, time.Until(deadline))
 		if err != nil {
-			return 0, err
+			return 0, true, err // nothing to retry on
 		}
 		l.c, l.br, l.bw = c, bufio.NewReaderSize(c, 16<<10), bufio.NewWriterSize(c, 1<<10)
 	}
-	if err := l.c.SetDeadline(time.Now().Add(lookupTimeout)); err != nil {
+	if err := l.c.SetDeadline(deadline); err != nil {
 		l.close()
-		return 0, err
+		return 0, !reused, err
 	}
 	fmt.Fprintf(l.bw, "GET %s HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\n\r\n", target, l.addr, l.auth)
 	if err := l.bw.Flush(); err != nil {
 		l.close()
-		return 0, err
+		return 0, !reused, err
+	}
+	if _, err := l.br.Peek(1); err != nil {
+		l.close()
+		return 0, !reused, err
 	}
 	resp, err := http.ReadResponse(l.br, nil)
 	if err != nil {
 		l.close()
-		return 0, err
+		return 0, true, err
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if err != nil || resp.Close {
+	if err != nil {
+		l.close()
+		return 0, true, err
+	}
+	if resp.Close {
 		l.close()
 	}
-	return resp.StatusCode, err
+	return resp.StatusCode, true, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (l *lookupConn) close() {

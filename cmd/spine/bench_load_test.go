@@ -89,8 +89,9 @@ func TestBucketQuantile(t *testing.T) {
 }
 
 // A worker's connection speaks HTTP/1.1 with net/http's server: it keeps
-// the connection alive, reads sized and chunked bodies whole, and dials
-// again after the server closes the connection.
+// the connection alive, reads sized and chunked bodies whole, dials again
+// after the server closes the connection, and sends again when the server
+// closed a kept connection while it was idle.
 func TestLookupConn(t *testing.T) {
 	var conns atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -109,6 +110,8 @@ func TestLookupConn(t *testing.T) {
 			fmt.Fprint(w, "{}")
 		case "none":
 			http.NotFound(w, r)
+		case "+1 555&x=y\r\n": // came through escaping whole
+			w.WriteHeader(http.StatusAccepted)
 		default:
 			fmt.Fprint(w, `{"id":"p"}`)
 		}
@@ -130,11 +133,17 @@ func TestLookupConn(t *testing.T) {
 		value string
 		code  int
 		conns int32 // opened so far
+		idle  bool  // the server drops its connections before the request
 	}{
-		{"a", 200, 1}, {"big", 200, 1}, {"none", 404, 1}, {"a", 200, 1},
-		{"bye", 200, 1}, {"a", 200, 2}, {"big", 200, 2},
+		{value: "a", code: 200, conns: 1}, {value: "big", code: 200, conns: 1},
+		{value: "none", code: 404, conns: 1}, {value: "+1 555&x=y\r\n", code: 202, conns: 1},
+		{value: "bye", code: 200, conns: 1}, {value: "a", code: 200, conns: 2},
+		{value: "big", code: 200, conns: 2}, {value: "a", code: 200, conns: 3, idle: true},
 	} {
-		code, err := c.get("/v1/profiles?type=email&value=" + step.value)
+		if step.idle {
+			srv.CloseClientConnections()
+		}
+		code, err := c.get("/v1/profiles?" + url.Values{"type": {"email"}, "value": {step.value}}.Encode())
 		if err != nil || code != step.code {
 			t.Fatalf("step %d (%s): %d, %v; want %d", i, step.value, code, err, step.code)
 		}

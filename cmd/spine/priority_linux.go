@@ -8,10 +8,11 @@ import (
 )
 
 // backgroundAt returns the Config.Background of the engine and the
-// consumer, run first by each of their worker goroutines (the writer, the
-// commit publisher, the decoders, and here the sinks): it lowers the
-// worker's thread to the given nice value, so that the kernel runs the
-// API's threads first when both want a CPU. nil when nice is 0.
+// consumer, run first by each of their worker goroutines (the writer, its
+// encoding helper and value-log collector, the decoders, and here the
+// sinks): it lowers the worker's thread to the given nice value, so that
+// the kernel prefers the API's threads when both want a CPU. nil when nice
+// is 0.
 //
 // Linux keeps a nice value per thread, and Go moves goroutines between
 // threads, so the goroutine is locked to its thread first. It never
