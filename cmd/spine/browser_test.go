@@ -242,7 +242,6 @@ func startSystem(t *testing.T, persons int) *testSystem {
 	}
 	sys := &testSystem{reader: "reader-" + randomHex(12), admin: "admin-" + randomHex(12)}
 	o.Brokers, o.Data, o.NoSync = broker.ListenAddrs(), t.TempDir(), true
-	o.IngestNice = 0 // other test binaries run beside this one
 	// Port 0: the test serves the API's handler itself (below), so no
 	// fixed port can collide with another test run.
 	o.HTTP = "127.0.0.1:0"

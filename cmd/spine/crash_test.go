@@ -680,8 +680,7 @@ func startSpineChild(t *testing.T, n int, addr, data, dir string, maxPoll int) *
 	defer out.Close() // the child has its own descriptor
 	c.cmd = exec.Command(os.Args[0], "--", "run",
 		"--brokers", addr, "--data", data, "--http", c.http, "--tokens", "t:read",
-		"--max-poll-records", strconv.Itoa(maxPoll), "--cache-mb", "16",
-		"--ingest-nice", "0") // other test binaries run beside this one
+		"--max-poll-records", strconv.Itoa(maxPoll), "--cache-mb", "16")
 	c.cmd.Env = spineChildEnv()
 	c.cmd.Stdout, c.cmd.Stderr = out, out
 	if err := c.cmd.Start(); err != nil {

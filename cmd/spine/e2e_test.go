@@ -68,10 +68,7 @@ func startE2ESpine(t *testing.T, addr, dir string, extra ...string) *e2eSpine {
 	host := e2eFreeAddr(t)
 	fs, o := runFlags("run")
 	args := append([]string{"--brokers", addr, "--data", dir, "--http", host,
-		"--tokens", e2eToken + ":read+write+admin", "--cache-mb", "16",
-		// Other test binaries run beside this one: ingest at nice 19
-		// would wait for them.
-		"--ingest-nice", "0"}, extra...)
+		"--tokens", e2eToken + ":read+write+admin", "--cache-mb", "16"}, extra...)
 	if err := fs.parse(args, func(string) string { return "" }); err != nil {
 		t.Fatalf("run flags: %v", err)
 	}

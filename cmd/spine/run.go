@@ -87,7 +87,7 @@ func runFlags(name string) (*flagSetWithOptions, *runOptions) {
 	fs.StringVar(&o.BlockedDomains, "blocked-email-domains", "", "email domains that never belong to a person, comma-separated (*.corp blocks subdomains), added to the built-in ones (example.com, *.test, ...)")
 	fs.Float64Var(&o.APIRate, "api-rate-limit", 1000, "API requests per second allowed per token, with bursts of twice that (0: no limit)")
 	fs.StringVar(&o.AnalyticsPolicy, "analytics-policy", "opt-out", "whose rows analytics sinks (ClickHouse) get: opt-out (all but those who withdrew analytics consent), opt-in (only those who granted it), ignore")
-	fs.IntVar(&o.IngestNice, "ingest-nice", 19, "CPU niceness (0-19) of the threads that decode, apply and sink events, so that the API's lookups run first when both want a CPU (Linux; 0: all threads alike)")
+	fs.IntVar(&o.IngestNice, "ingest-nice", 0, "CPU niceness (0-19) of the threads that decode, apply and sink events, so that the kernel prefers the API's lookups when both want a CPU, at some cost in how soon events show (Linux; 0: all threads alike)")
 	fs.IntVar(&o.Procs, "procs", 0, "Go scheduler threads (GOMAXPROCS); 0: the GOMAXPROCS variable if set, else the CPUs, at least 8 with --ingest-nice, else 4")
 	o.Kafka.register(fs)
 	return &flagSetWithOptions{fs, func() { o.Brokers = splitList(*brokers) }}, o
