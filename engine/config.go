@@ -34,12 +34,12 @@ type Config struct {
 	// Background, when set, runs first in each goroutine of the engine's
 	// own work: the writer (Run), the value-log collector and the helper
 	// that encodes half of a large commit's profiles. cmd/spine lowers the
-	// thread's CPU priority there, so that API lookups win the CPU over
-	// ingest (cmd/spine/priority_linux.go). It may lock the goroutine to its
-	// thread for good: each of these goroutines ends with its work. The
-	// goroutine that publishes a commit does not run it: it holds locks
-	// lookups wait on. API commands (link, consent, erase) go through the
-	// writer, so they run at its priority.
+	// thread's CPU priority there (--ingest-nice), so that the kernel
+	// prefers API lookups over ingest (cmd/spine/priority_linux.go). It may
+	// lock the goroutine to its thread for good: each of these goroutines
+	// ends with its work. The goroutine that publishes a commit does not
+	// run it: it holds locks lookups wait on. API commands (link, consent,
+	// erase) go through the writer, so they run at its priority.
 	Background func()
 	// Now is the clock; tests may replace it.
 	Now func() time.Time

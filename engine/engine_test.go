@@ -542,6 +542,9 @@ func TestBackgroundRunsInEveryWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"engine.(*Engine).Run", "engine.(*Engine).Run.func", "store.encodeStates.func"}
+	if runtime.GOMAXPROCS(0) < 2 {
+		want = want[:2] // one P: the writer encodes every profile itself
+	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		mu.Lock()
 		missing := slices.DeleteFunc(slices.Clone(want), func(w string) bool { return callers[w] > 0 })
