@@ -16,9 +16,8 @@ import (
 //
 // Linux keeps a nice value per thread, and Go moves goroutines between
 // threads, so the goroutine is locked to its thread first. It never
-// unlocks: when it ends, Go ends the thread with it (the process's main
-// thread it parks for good), so no lowered thread goes back to serve other
-// goroutines, and threads Go starts while it is
+// unlocks: when it ends, Go ends the thread with it, so no lowered thread
+// goes back to serve other goroutines. Threads Go starts while it is
 // locked come from its template thread, at the process's priority.
 func backgroundAt(nice int, log *slog.Logger) func() {
 	if nice <= 0 {

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spinecdp/spine/ingest/kafkatest"
 )
 
 // threadNice reads the nice value of thread tid of this process; ok is
@@ -50,6 +53,20 @@ func lowered(t *testing.T, nice int) []int {
 		}
 	}
 	return tids
+}
+
+// waitNoneLowered waits up to 5 s for the last thread at nice 19 to end.
+func waitNoneLowered(t *testing.T, after string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		left := lowered(t, 19)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("threads %v are still at nice 19 %s", left, after)
+		}
+	}
 }
 
 // The background hook lowers its own thread only, and Go ends that thread
@@ -94,15 +111,7 @@ func TestBackgroundLowersOnlyItsThread(t *testing.T) {
 		t.Errorf("the test's thread went from nice %d to %d", own, n)
 	}
 	close(release)
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		left := lowered(t, 19)
-		if len(left) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("threads %v are still at nice 19 after their goroutines ended", left)
-		}
-	}
+	waitNoneLowered(t, "after their goroutines ended")
 }
 
 func TestIngestNiceRange(t *testing.T) {
@@ -113,4 +122,43 @@ func TestIngestNiceRange(t *testing.T) {
 			t.Errorf("--ingest-nice %d: err %v, want a range error", n, err)
 		}
 	}
+}
+
+// With --ingest-nice 19 the whole process works as without: every valid
+// message of every channel is applied once, from a broker over TCP. Its
+// ingest runs on lowered threads while it runs, with at least
+// minProcsNice Ps, and none of those threads outlives the process's stop.
+func TestIngestNiceEndToEnd(t *testing.T) {
+	if own, _ := threadNice(t, syscall.Gettid()); own == 19 {
+		t.Skip("the tests run at nice 19 already")
+	}
+	prev := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) }) // after the process stops
+	addr, _ := kafkatest.Cluster(t)
+	s := startE2ESpine(t, addr, t.TempDir(), "--ingest-nice", "19")
+	if s.p.nice != 19 || runtime.GOMAXPROCS(0) < minProcsNice {
+		t.Fatalf("process at nice %d with %d Ps, want 19 and at least %d", s.p.nice, runtime.GOMAXPROCS(0), minProcsNice)
+	}
+	var stream []e2eMsg
+	for ch, vs := range readMixedValid(t) {
+		for _, v := range vs {
+			stream = append(stream, e2eMsg{ch: ch, value: v})
+		}
+	}
+	e2eProduce(t, addr, stream)
+	s.waitApplied(addr)
+	if st := s.p.engine.Stats(); st.Events != uint64(len(stream)) {
+		t.Errorf("engine applied %d events, want %d", st.Events, len(stream))
+	}
+	// The writer and the sink loops hold their lowered threads until stop.
+	if n := lowered(t, 19); len(n) < 2 {
+		t.Errorf("%d threads at nice 19 while running, want the writer's and the sinks'", len(n))
+	}
+	for _, p := range mixedPersons {
+		s.checkPerson(p) // profile, identifiers and totals through the API
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitNoneLowered(t, "after the process stopped")
 }

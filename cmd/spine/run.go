@@ -152,8 +152,10 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 	if background != nil {
 		floor = minProcsNice
 	}
-	if n := setProcs(o.Procs, os.Getenv("GOMAXPROCS") != "", floor, log); n < floor {
-		log.Warn("fewer scheduler threads than the engine's floor: lookups may wait for one held by ingest", "gomaxprocs", n, "floor", floor)
+	// Below the floor with lowered threads, those can hold every P while
+	// the kernel keeps them waiting, and the API has none to run on.
+	if n := setProcs(o.Procs, os.Getenv("GOMAXPROCS") != "", floor, log); background != nil && n < floor {
+		log.Warn("fewer scheduler threads than --ingest-nice needs: lookups may wait for one held by a lowered ingest thread", "gomaxprocs", n, "floor", floor)
 	}
 	// undo closes what was opened when a later step fails.
 	var undo []func()
