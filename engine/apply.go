@@ -14,7 +14,7 @@ import (
 // apply commits a batch in transactions of at most MaxTxnEvents events;
 // the positions go with the last one. A transaction too big for Badger is
 // split in halves and tried again.
-func (e *Engine) apply(ctx context.Context, b *canon.Batch, encoded [][]byte) error {
+func (e *Engine) apply(ctx context.Context, b *canon.Batch, encoded []store.EncodedEvent) error {
 	events := b.Events
 	size := e.cfg.MaxTxnEvents
 	for {
@@ -42,15 +42,15 @@ func (e *Engine) apply(ctx context.Context, b *canon.Batch, encoded [][]byte) er
 // on the caller's goroutine, so the single writer does not: nothing
 // changes an event between here and its filing. An event that fails to
 // encode gets nil, and the writer reports the error.
-func encodeEvents(events []canon.Event) [][]byte {
-	out := make([][]byte, len(events))
+func encodeEvents(events []canon.Event) []store.EncodedEvent {
+	out := make([]store.EncodedEvent, len(events))
 	for i := range events {
 		out[i], _ = store.EncodeEvent(&events[i])
 	}
 	return out
 }
 
-func (e *Engine) applyTxn(events []canon.Event, encoded [][]byte, pos map[canon.Partition]int64, last bool) error {
+func (e *Engine) applyTxn(events []canon.Event, encoded []store.EncodedEvent, pos map[canon.Partition]int64, last bool) error {
 	start := time.Now()
 	var applied, dups []canon.Channel
 	var logs []canon.LogType
@@ -140,7 +140,7 @@ func (e *Engine) applyTxn(events []canon.Event, encoded [][]byte, pos map[canon.
 
 // applyEvent resolves one event and folds it into its profile. It returns
 // the components whose profiles changed.
-func (e *Engine) applyEvent(tx *store.Txn, ev *canon.Event, encoded []byte) ([]uint64, error) {
+func (e *Engine) applyEvent(tx *store.Txn, ev *canon.Event, encoded store.EncodedEvent) ([]uint64, error) {
 	if ev.Kind == canon.KindErasure {
 		// The CIAM names its own user: erase whoever holds the identifiers,
 		// registered or not. The request itself is not kept.

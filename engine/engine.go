@@ -47,8 +47,8 @@ type request struct {
 	batch   *canon.Batch
 	cmd     *canon.Command
 	ack     *ackReq
-	queued  bool     // a batch the sender does not wait for (Pipelined)
-	encoded [][]byte // a batch: its events' JSON (encodeEvents)
+	queued  bool                 // a batch the sender does not wait for (Pipelined)
+	encoded []store.EncodedEvent // a batch: its events encoded (encodeEvents)
 	res     canon.Result
 	err     chan error
 }

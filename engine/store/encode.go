@@ -108,30 +108,54 @@ type eventPlace struct {
 	Anchor    canon.Identifier `json:"anchor"`
 }
 
-// EncodeEvent returns an event's JSON as the store files it. The engine
-// encodes a batch's events before handing it to the writer, off the
-// writer's path, and passes the bytes to PutEventRecord.
-func EncodeEvent(e *canon.Event) ([]byte, error) {
-	b, err := marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("store: encode event: %w", err)
-	}
-	return b, nil
+// EncodedEvent is an event's JSON as the store files it, and apart the
+// JSON of its properties, which the event's change record carries for
+// sinks (canon.Change.RawProps).
+type EncodedEvent struct {
+	JSON  []byte
+	Props []byte // nil when the event has no properties
 }
 
-// encodeEventRecord returns the JSON of an event and of its record; event
-// is the event's JSON when already encoded (EncodeEvent), or nil.
-func encodeEventRecord(rec *canon.EventRecord, event []byte) (_, record []byte, err error) {
-	if event == nil {
+// EncodeEvent encodes an event as the store files it. The engine encodes a
+// batch's events before handing it to the writer, off the writer's path,
+// and passes them to PutEventRecord. The properties are encoded first and
+// spliced in: sinks that store them as a JSON string take those bytes
+// instead of encoding the map again.
+func EncodeEvent(e *canon.Event) (EncodedEvent, error) {
+	if len(e.Props) == 0 {
+		b, err := marshal(e)
+		if err != nil {
+			return EncodedEvent{}, fmt.Errorf("store: encode event: %w", err)
+		}
+		return EncodedEvent{JSON: b}, nil
+	}
+	props, err := marshal(e.Props)
+	if err != nil {
+		return EncodedEvent{}, fmt.Errorf("store: encode event properties: %w", err)
+	}
+	rest := *e
+	rest.Props = nil
+	head, err := marshal(&rest)
+	if err != nil {
+		return EncodedEvent{}, fmt.Errorf("store: encode event: %w", err)
+	}
+	b := appendMember(make([]byte, 0, len(head)+len(props)+len(`,"properties":`)), head, "properties", props)
+	return EncodedEvent{JSON: b, Props: props}, nil
+}
+
+// encodeEventRecord returns the encoding of an event and the JSON of its
+// record; event is the event as EncodeEvent encoded it, or the zero value.
+func encodeEventRecord(rec *canon.EventRecord, event EncodedEvent) (_ EncodedEvent, record []byte, err error) {
+	if event.JSON == nil {
 		if event, err = EncodeEvent(&rec.Event); err != nil {
-			return nil, nil, err
+			return EncodedEvent{}, nil, err
 		}
 	}
 	place, err := marshal(eventPlace{ProfileID: rec.ProfileID, Anchor: rec.Anchor})
 	if err != nil {
-		return nil, nil, fmt.Errorf("store: encode event: %w", err)
+		return EncodedEvent{}, nil, fmt.Errorf("store: encode event: %w", err)
 	}
-	return event, joinObjects(event, place), nil
+	return event, joinObjects(event.JSON, place), nil
 }
 
 // appendChange appends a change record's JSON to dst. When payload is

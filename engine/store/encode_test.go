@@ -70,22 +70,41 @@ func TestSplicedEncodings(t *testing.T) {
 			Amount:      &canon.Money{Currency: "EUR", Micros: 12_500_000}, Traits: map[string]any{"city": "Oslo"}},
 		ProfileID: "prf_1", Anchor: canon.Identifier{Type: canon.LoyaltyID, Value: "L1"},
 	}
-	ev, full, err := encodeEventRecord(rec, nil)
+	ev, full, err := encodeEventRecord(rec, EncodedEvent{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if ev.Props != nil {
+		t.Errorf("an event without properties has their JSON: %s", ev.Props)
+	}
 	whole, _ = json.Marshal(&rec.Event)
-	sameJSON(t, "event", ev, whole)
+	sameJSON(t, "event", ev.JSON, whole)
 	whole, _ = json.Marshal(rec)
 	sameJSON(t, "event record", full, whole)
 	pre, err := EncodeEvent(&rec.Event)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev2, full2, err := encodeEventRecord(rec, pre); err != nil || string(ev2) != string(pre) {
-		t.Errorf("pre-encoded event: %s, %v", ev2, err)
+	if ev2, full2, err := encodeEventRecord(rec, pre); err != nil || string(ev2.JSON) != string(pre.JSON) {
+		t.Errorf("pre-encoded event: %s, %v", ev2.JSON, err)
 	} else {
 		sameJSON(t, "record of a pre-encoded event", full2, whole)
+	}
+
+	// Properties are spliced into the event, and apart they are the map's
+	// JSON.
+	withProps := rec.Event
+	withProps.Props = map[string]any{"z": 1.5, "a": "x<y", "m": map[string]any{"k2": true, "k1": []any{"v", nil}}}
+	enc, err := EncodeEvent(&withProps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _ = json.Marshal(&withProps)
+	sameJSON(t, "event with properties", enc.JSON, whole)
+	whole, _ = json.Marshal(withProps.Props)
+	sameJSON(t, "properties", enc.Props, whole)
+	if _, err := EncodeEvent(&canon.Event{Props: map[string]any{"bad": make(chan int)}}); err == nil {
+		t.Error("properties that cannot be encoded gave no error")
 	}
 	c = canon.Change{Seq: 43, Kind: canon.ChangeEvent, At: at, Event: rec}
 	spliced, err = appendChange(nil, c, full)

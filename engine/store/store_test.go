@@ -730,6 +730,50 @@ func TestProfileChangeCarriesItsJSON(t *testing.T) {
 	}
 }
 
+// An event's change record carries its properties' JSON from the window;
+// read back from Badger it has none.
+func TestEventChangeCarriesItsProperties(t *testing.T) {
+	s := openStore(t, "", nil)
+	ev := canon.Event{Channel: canon.Web, MessageID: "m1", Kind: canon.KindTrack, Time: now,
+		Props: map[string]any{"plan": "pro", "seats": json.Number("3")}}
+	update(t, s, func(tx *Txn) error {
+		rec := &canon.EventRecord{Event: ev, ProfileID: "p-1", Anchor: canon.Identifier{Type: canon.Email, Value: "a@b.c"}}
+		if err := tx.PutEventRecord(rec.Anchor.Key(), rec, false, EncodedEvent{}); err != nil {
+			return err
+		}
+		bare := &canon.EventRecord{Event: canon.Event{Channel: canon.Web, MessageID: "m2", Kind: canon.KindPage, Time: now}, ProfileID: "p-1"}
+		return tx.PutEventRecord(rec.Anchor.Key(), bare, false, EncodedEvent{})
+	})
+	got, ok := s.RecentChanges(0, 10)
+	if !ok || len(got) != 2 {
+		t.Fatalf("RecentChanges = %d records, %v", len(got), ok)
+	}
+	var props map[string]any
+	if err := json.Unmarshal(got[0].RawProps, &props); err != nil || props["plan"] != "pro" || props["seats"] != 3.0 || len(props) != 2 {
+		t.Errorf("RawProps %s: %v", got[0].RawProps, err)
+	}
+	if got[1].RawProps != nil {
+		t.Errorf("an event without properties carries %s", got[1].RawProps)
+	}
+	if err := s.View(func(r *Reader) error {
+		stored, err := r.Changes(0, 10)
+		if err != nil {
+			return err
+		}
+		if len(stored) != 2 || stored[0].RawProps != nil || stored[0].Event.Props["plan"] != "pro" {
+			t.Errorf("stored changes: %+v", stored)
+		}
+		return r.Events(canon.Identifier{Type: canon.Email, Value: "a@b.c"}.Key(), func(e *canon.Event) error {
+			if e.MessageID == "m1" && e.Props["plan"] != "pro" {
+				t.Errorf("filed event %+v", e)
+			}
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A quarantine moves a bounded number of events in one transaction.
 func TestRefileEventsIsBounded(t *testing.T) {
 	s := openStore(t, "", nil)

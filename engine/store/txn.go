@@ -229,25 +229,25 @@ func (t *Txn) DeleteEdge(a, b string) error {
 // PutEvent files an event under the identifier it was anchored to, so a
 // split can rebuild each side's profile from its own events.
 func (t *Txn) PutEvent(idkey string, e *canon.Event) error {
-	v, err := marshal(e)
+	v, err := EncodeEvent(e)
 	if err != nil {
-		return fmt.Errorf("store: encode event: %w", err)
+		return err
 	}
-	return t.fileEvent(idkey, v)
+	return t.fileEvent(idkey, v.JSON)
 }
 
 // PutEventRecord files an event like PutEvent and appends its change
-// record; the event is encoded once for both. encoded is rec.Event's
-// JSON from EncodeEvent, or nil to encode it here.
-func (t *Txn) PutEventRecord(idkey string, rec *canon.EventRecord, restricted bool, encoded []byte) error {
+// record; the event is encoded once for both. encoded is rec.Event as
+// EncodeEvent encoded it, or the zero value to encode it here.
+func (t *Txn) PutEventRecord(idkey string, rec *canon.EventRecord, restricted bool, encoded EncodedEvent) error {
 	ev, full, err := encodeEventRecord(rec, encoded)
 	if err != nil {
 		return err
 	}
-	if err := t.fileEvent(idkey, ev); err != nil {
+	if err := t.fileEvent(idkey, ev.JSON); err != nil {
 		return err
 	}
-	seq := t.Emit(canon.Change{Kind: canon.ChangeEvent, Event: rec, Restricted: restricted})
+	seq := t.Emit(canon.Change{Kind: canon.ChangeEvent, Event: rec, Restricted: restricted, RawProps: ev.Props})
 	if t.payloads == nil {
 		t.payloads = map[uint64][]byte{}
 	}
@@ -637,8 +637,9 @@ func (t *Txn) commit() error {
 			if page, err = appendChange(page, c, payloads[i]); err != nil {
 				return fmt.Errorf("store: encode change: %w", err)
 			}
-			// The window holds the record and, for a profile, its JSON.
-			sizes[i] = len(page) - start + len(c.Raw)
+			// The window holds the record and, for a profile, its JSON;
+			// for an event, its properties' JSON.
+			sizes[i] = len(page) - start + len(c.Raw) + len(c.RawProps)
 		}
 		page = append(page, ']')
 		if err := t.set(keyLogPage(t.changes[0].Seq, t.seq), page); err != nil {

@@ -43,6 +43,11 @@ type Change struct {
 	// instead of encoding Profile again; it is not part of the change's
 	// own JSON, so a change read back from storage has none.
 	Raw []byte `json:"-"`
+	// RawProps, when set on an event change, is the JSON of Event.Props
+	// as the engine encoded it (map members in any order). Sinks that store the
+	// properties as a JSON string use it instead of encoding them again;
+	// like Raw, it is not part of the change's own JSON.
+	RawProps []byte `json:"-"`
 }
 
 // Account is a B2B account (a Segment group or a CIAM organization): its

@@ -128,7 +128,12 @@ func eventRow(d schemas.Dialect, c *canon.Change) *row {
 	r.add("csat", uint8(max(0, min(e.CSAT, 255))))
 	r.add("group_id", e.GroupID)
 	r.add("traits", jsonString(e.Traits))
-	r.add("properties", jsonString(e.Props))
+	// The engine's own encoding, when the change carries it.
+	props := string(c.RawProps)
+	if c.RawProps == nil {
+		props = jsonString(e.Props)
+	}
+	r.add("properties", props)
 	r.add("consent", jsonString(e.Consent))
 	r.add("seq", c.Seq)
 	r.time("ingested_at", c.At)

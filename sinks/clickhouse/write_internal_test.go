@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/spinecdp/spine/schemas"
 	"github.com/spinecdp/spine/schemas/canon"
 )
 
@@ -33,5 +34,32 @@ func TestSupersededProfiles(t *testing.T) {
 		if !slices.Equal(got, c.want) {
 			t.Errorf("%s: superseded %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// The properties column takes the engine's encoding when the change
+// carries it, and encodes the map when the change was read back from
+// storage without it.
+func TestEventRowProperties(t *testing.T) {
+	props := map[string]any{"plan": "pro", "a": map[string]any{"y": 1.0, "x": true}}
+	const sorted = `{"a":{"x":true,"y":1},"plan":"pro"}`
+	col := func(c *canon.Change) any {
+		r := eventRow(schemas.Modern, c)
+		i := slices.Index(r.names, "properties")
+		if i < 0 {
+			t.Fatal("no properties column")
+		}
+		return r.vals[i]
+	}
+	ev := &canon.EventRecord{Event: canon.Event{Channel: canon.Web, MessageID: "m", Kind: canon.KindTrack, Props: props}}
+	if got := col(&canon.Change{Kind: canon.ChangeEvent, Event: ev}); got != sorted {
+		t.Errorf("encoded here: %v", got)
+	}
+	// The carried bytes win: they are what the engine stored.
+	if got := col(&canon.Change{Kind: canon.ChangeEvent, Event: ev, RawProps: []byte(`{"plan":"pro"}`)}); got != `{"plan":"pro"}` {
+		t.Errorf("carried: %v", got)
+	}
+	if got := col(&canon.Change{Kind: canon.ChangeEvent, Event: &canon.EventRecord{}}); got != "" {
+		t.Errorf("no properties: %q", got)
 	}
 }
