@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/spinecdp/spine/engine/graph"
 	"github.com/spinecdp/spine/engine/store"
 	"github.com/spinecdp/spine/schemas/canon"
 )
@@ -143,12 +144,19 @@ func (e *Engine) applyTxn(events []canon.Event, encoded []store.EncodedEvent, po
 func (e *Engine) applyEvent(tx *store.Txn, ev *canon.Event, encoded store.EncodedEvent) ([]uint64, error) {
 	if ev.Kind == canon.KindErasure {
 		// The CIAM names its own user: erase whoever holds the identifiers,
-		// registered or not. The request itself is not kept.
+		// except another registered customer, whose user_id or crm_id the
+		// request does not name, holding one the user shared (a family
+		// email). A request naming no user_id or crm_id erases whoever
+		// holds its identifiers. The request itself is not kept.
 		ids := make([]canon.Identifier, 0, len(ev.Identifiers))
+		spare := graph.SpareNone
 		for _, o := range ev.Identifiers {
 			ids = append(ids, o.Identifier)
+			if o.Type == canon.UserID || o.Type == canon.CRMID {
+				spare = graph.SpareUnnamed
+			}
 		}
-		erased, err := e.graph.EraseIdentifiers(tx, ids, false, "erasure requested by the CIAM")
+		erased, err := e.graph.EraseIdentifiers(tx, ids, spare, "erasure requested by the CIAM")
 		if err != nil {
 			return nil, err
 		}

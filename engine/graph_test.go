@@ -929,3 +929,99 @@ func TestEraseLongHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A merge undone gives the absorbed person their profile id back: it
+// names, reads and erases them, never the customer they were merged into
+// (X's profile is absorbed into registered Y's through a shared tablet,
+// then the link is removed).
+func TestSplitGivesAbsorbedIDBack(t *testing.T) {
+	e := openWith(t, nil)
+	apply(t, e, ev(canon.Web, "x1", canon.KindIdentify, 1, obs(canon.AnonymousID, "a1"), obs(canon.Email, "xavier@mail.io")))
+	px := lookup(t, e, canon.Email, "xavier@mail.io").ID
+	apply(t, e, ev(canon.Mobile, "y1", canon.KindLogin, 2, obs(canon.UserID, "u2"), obs(canon.DeviceID, "tablet")))
+	py := lookup(t, e, canon.UserID, "u2").ID
+	apply(t, e, ev(canon.Mobile, "x2", canon.KindScreen, 3, obs(canon.Email, "xavier@mail.io"), obs(canon.DeviceID, "tablet")))
+	if got := lookup(t, e, canon.Email, "xavier@mail.io"); got.ID != py || !slices.Contains(got.MergedFrom, px) {
+		t.Fatalf("setup: X is in %s merged from %v, want Y's %s merged from %s", got.ID, got.MergedFrom, py, px)
+	}
+	do(t, e, canon.Command{Kind: canon.CmdUnlink, Pair: &canon.Pair{A: id(canon.Email, "xavier@mail.io"), B: id(canon.DeviceID, "tablet")}})
+
+	x, y := lookup(t, e, canon.Email, "xavier@mail.io"), lookup(t, e, canon.UserID, "u2")
+	if x.ID != px || y.ID != py || slices.Contains(y.MergedFrom, px) {
+		t.Fatalf("after the split X is %s and Y %s merged from %v; want X %s, Y %s without it", x.ID, y.ID, y.MergedFrom, px, py)
+	}
+	p, err := e.Profile(t.Context(), px)
+	if err != nil || p.ID != px || slices.ContainsFunc(p.Identifiers, func(pi canon.ProfileIdentifier) bool { return pi.Type == canon.UserID }) {
+		t.Fatalf("GET %s answers %+v, %v", px, p, err)
+	}
+	// Erasing X by the id a downstream system stored for X erases X only.
+	res := do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: px})
+	if res.Receipt == nil || !slices.Equal(res.Receipt.ProfileIDs, []string{px}) {
+		t.Fatalf("receipt %+v", res.Receipt)
+	}
+	if _, err := e.Lookup(t.Context(), id(canon.UserID, "u2")); err != nil {
+		t.Fatalf("erasing X's id erased Y: %v", err)
+	}
+	if _, err := e.Lookup(t.Context(), id(canon.Email, "xavier@mail.io")); !errors.Is(err, canon.ErrNotFound) {
+		t.Fatalf("X's email after the erasure: %v", err)
+	}
+}
+
+// An erasure tells the sinks that each erased identifier maps to no
+// profile, so that rows filed under another profile id (X's events while
+// X was merged into Y) go too; the shared junk value it keeps quarantined
+// is not the person's and is left alone.
+func TestErasureRemovesEveryMapping(t *testing.T) {
+	e := openWith(t, nil)
+	apply(t, e, ev(canon.Web, "x1", canon.KindIdentify, 1, obs(canon.AnonymousID, "a1"), obs(canon.Email, "xavier@mail.io")))
+	apply(t, e, ev(canon.Mobile, "y1", canon.KindLogin, 2, obs(canon.UserID, "u2"), obs(canon.DeviceID, "tablet")))
+	apply(t, e, ev(canon.Mobile, "x2", canon.KindScreen, 3, obs(canon.Email, "xavier@mail.io"), obs(canon.DeviceID, "tablet")))
+	do(t, e, canon.Command{Kind: canon.CmdUnlink, Pair: &canon.Pair{A: id(canon.Email, "xavier@mail.io"), B: id(canon.DeviceID, "tablet")}})
+	x := lookup(t, e, canon.Email, "xavier@mail.io")
+	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: x.ID})
+
+	removed := map[canon.Identifier]bool{}
+	for _, c := range changes(t, e) {
+		if c.Kind == canon.ChangeMapping && c.Mapping.ProfileID == "" {
+			removed[c.Mapping.Identifier] = true
+		}
+	}
+	for _, want := range []canon.Identifier{id(canon.Email, "xavier@mail.io"), id(canon.AnonymousID, "a1")} {
+		if !removed[want] {
+			t.Errorf("no removal of %s; removals %v", want.Type, removed)
+		}
+	}
+	if len(removed) != 2 {
+		t.Errorf("removals of %d identifiers, want X's 2", len(removed))
+	}
+}
+
+// A CIAM erasure erases the user it names, and leaves alone another
+// registered customer who holds an identifier the user shared (the family
+// email stayed with u1, the first to register it). A request naming no
+// user_id or crm_id erases whoever holds its identifiers.
+func TestCIAMErasureSparesAnotherRegisteredCustomer(t *testing.T) {
+	e := openWith(t, nil)
+	apply(t, e, ev(canon.CIAM, "r1", canon.KindRegistered, 1, verified(canon.UserID, "u1"), obs(canon.Email, "home@family.io")))
+	apply(t, e, ev(canon.CIAM, "r2", canon.KindRegistered, 2, verified(canon.UserID, "u2"), obs(canon.Email, "home@family.io")))
+	p1, p2 := lookup(t, e, canon.UserID, "u1"), lookup(t, e, canon.UserID, "u2")
+	if p1.ID == p2.ID || lookup(t, e, canon.Email, "home@family.io").ID != p1.ID {
+		t.Fatal("setup: the family email should stay with u1, u2 apart")
+	}
+	apply(t, e, ev(canon.CIAM, "x1", canon.KindErasure, 3, verified(canon.UserID, "u2"), obs(canon.Email, "home@family.io")))
+	if _, err := e.Lookup(t.Context(), id(canon.UserID, "u2")); !errors.Is(err, canon.ErrNotFound) {
+		t.Errorf("u2 after its own erasure: %v", err)
+	}
+	if got, err := e.Lookup(t.Context(), id(canon.UserID, "u1")); err != nil || got.ID != p1.ID {
+		t.Fatalf("u1 after u2's erasure: %v, %v", got, err)
+	}
+	if got, err := e.Lookup(t.Context(), id(canon.Email, "home@family.io")); err != nil || got.ID != p1.ID {
+		t.Errorf("the family email after u2's erasure: %v, %v", got, err)
+	}
+
+	// No registered id named: the holder goes, registered or not.
+	apply(t, e, ev(canon.CIAM, "x2", canon.KindErasure, 4, obs(canon.Email, "home@family.io")))
+	if _, err := e.Lookup(t.Context(), id(canon.UserID, "u1")); !errors.Is(err, canon.ErrNotFound) {
+		t.Errorf("u1 after an erasure naming its email only: %v", err)
+	}
+}

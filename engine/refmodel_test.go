@@ -303,7 +303,13 @@ func (m *refModel) applyEvent(ev *canon.Event) {
 		ids = append(ids, o.Identifier)
 	}
 	if ev.Kind == canon.KindErasure {
-		m.eraseIDs(ids, false)
+		// The CIAM names its own user: with a user_id or crm_id among the
+		// identifiers, another registered customer is spared.
+		spare := graph.SpareNone
+		if slices.ContainsFunc(ids, func(id canon.Identifier) bool { return id.Type == canon.UserID || id.Type == canon.CRMID }) {
+			spare = graph.SpareUnnamed
+		}
+		m.eraseIDs(ids, spare)
 		return
 	}
 	var obs []canon.Observation
@@ -315,7 +321,7 @@ func (m *refModel) applyEvent(ev *canon.Event) {
 			// An erased person's late event: dropped, and its other
 			// identifiers are erased with it, except another registered
 			// customer's.
-			m.eraseIDs(ids, true)
+			m.eraseIDs(ids, graph.SpareRegistered)
 			return
 		}
 		obs = append(obs, o)
@@ -485,9 +491,11 @@ func (m *refModel) refuse(over []canon.IDType, ids ...canon.Identifier) {
 }
 
 // eraseIDs erases whoever holds ids and remembers the unknown ones as
-// erased; with spare, profiles with a user_id or crm_id are spared.
-// Quarantined values are nobody's and are skipped.
-func (m *refModel) eraseIDs(ids []canon.Identifier, spare bool) {
+// erased. With graph.SpareRegistered, profiles with a user_id or crm_id
+// are spared; with graph.SpareUnnamed, those of them none of whose
+// user_id and crm_id is in ids. Quarantined values are nobody's and are
+// skipped.
+func (m *refModel) eraseIDs(ids []canon.Identifier, spare graph.Spare) {
 	for _, id := range ids {
 		if m.quar[id] {
 			continue
@@ -497,7 +505,14 @@ func (m *refModel) eraseIDs(ids []canon.Identifier, spare bool) {
 			continue
 		}
 		ms := m.members(id)
-		if spare && (count(ms, canon.UserID) > 0 || count(ms, canon.CRMID) > 0) {
+		var reg []canon.Identifier
+		for _, x := range ms {
+			if x.Type == canon.UserID || x.Type == canon.CRMID {
+				reg = append(reg, x)
+			}
+		}
+		named := slices.ContainsFunc(reg, func(x canon.Identifier) bool { return slices.Contains(ids, x) })
+		if (spare == graph.SpareRegistered && len(reg) > 0) || (spare == graph.SpareUnnamed && len(reg) > 0 && !named) {
 			continue
 		}
 		m.eraseComp(ms)

@@ -89,6 +89,11 @@ func (g *Graph) Erase(tx *store.Txn, comp uint64, reason string) (*Erasure, erro
 				return nil, err
 			}
 			tx.SetID(key, 0)
+			// The identifier maps to no profile any more: sinks delete
+			// its rows, and the rows of events filed under it, whatever
+			// profile id they carry (those of a time the person was
+			// merged with someone else carry the other's).
+			tx.Emit(canon.Change{Kind: canon.ChangeMapping, Mapping: &canon.Mapping{Identifier: id}})
 		}
 		hashes = append(hashes, h)
 		out.Identifiers++
@@ -107,11 +112,27 @@ func (g *Graph) Erase(tx *store.Txn, comp uint64, reason string) (*Erasure, erro
 	return out, nil
 }
 
+// Spare says which registered profiles (with a user_id or crm_id of their
+// own) an erasure by identifiers leaves alone.
+type Spare int
+
+const (
+	// SpareNone erases whoever holds the identifiers.
+	SpareNone Spare = iota
+	// SpareRegistered spares every registered profile.
+	SpareRegistered
+	// SpareUnnamed spares the registered profiles none of whose user_id
+	// and crm_id values are among the identifiers: a request that names
+	// its user erases that user, and an identifier the user shares with
+	// another registered customer (a family email the other one holds)
+	// leaves the other customer alone.
+	SpareUnnamed
+)
+
 // EraseIdentifiers erases whoever holds the given identifiers, and marks
-// the unknown ones as erased so that they never create a profile later.
-// Identifiers of a profile with a user_id or crm_id of its own are spared
-// unless spareRegistered is false (the CIAM names its own user).
-func (g *Graph) EraseIdentifiers(tx *store.Txn, ids []canon.Identifier, spareRegistered bool, reason string) ([]*Erasure, error) {
+// the unknown ones as erased so that they never create a profile later;
+// spare says which registered profiles it leaves alone.
+func (g *Graph) EraseIdentifiers(tx *store.Txn, ids []canon.Identifier, spare Spare, reason string) ([]*Erasure, error) {
 	var out []*Erasure
 	for _, id := range ids {
 		comp, q, err := entry(tx, id.Key())
@@ -131,7 +152,7 @@ func (g *Graph) EraseIdentifiers(tx *store.Txn, ids []canon.Identifier, spareReg
 		if err != nil {
 			return nil, err
 		}
-		if spareRegistered && (st.Count(canon.UserID) > 0 || st.Count(canon.CRMID) > 0) {
+		if spared(st, ids, spare) {
 			continue
 		}
 		e, err := g.Erase(tx, comp, reason)
@@ -143,6 +164,29 @@ func (g *Graph) EraseIdentifiers(tx *store.Txn, ids []canon.Identifier, spareReg
 	return out, nil
 }
 
+// spared reports whether spare leaves the profile st alone when ids are
+// erased.
+func spared(st *profile.State, ids []canon.Identifier, spare Spare) bool {
+	registered := func(t canon.IDType) bool { return t == canon.UserID || t == canon.CRMID }
+	switch spare {
+	case SpareRegistered:
+		return st.Count(canon.UserID) > 0 || st.Count(canon.CRMID) > 0
+	case SpareUnnamed:
+		own := false
+		for _, pi := range st.Identifiers {
+			if !registered(pi.Type) {
+				continue
+			}
+			own = true
+			if slices.Contains(ids, canon.Identifier{Type: pi.Type, Value: pi.Value}) {
+				return false
+			}
+		}
+		return own
+	}
+	return false
+}
+
 // suppress handles an event that carries an erased identifier: the event
 // is dropped, and its other identifiers, being the erased person's too,
 // are erased, except where they belong to another registered customer.
@@ -151,7 +195,7 @@ func (g *Graph) suppress(tx *store.Txn, ev *canon.Event) (*Resolution, error) {
 	for _, o := range ev.Identifiers {
 		ids = append(ids, o.Identifier)
 	}
-	erased, err := g.EraseIdentifiers(tx, ids, true, "event of an erased person arrived late")
+	erased, err := g.EraseIdentifiers(tx, ids, SpareRegistered, "event of an erased person arrived late")
 	if err != nil {
 		return nil, err
 	}

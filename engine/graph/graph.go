@@ -348,6 +348,7 @@ func (g *Graph) load(tx *store.Txn, comp uint64) (*profile.State, error) {
 // create starts a profile holding one identifier.
 func (g *Graph) create(tx *store.Txn, o canon.Observation, at time.Time) *profile.State {
 	st := profile.New(newProfileID(), tx.NewComp(), tx.NewCreated())
+	st.Founders = map[string]string{st.ID: o.Key()}
 	tx.SetAlias(st.ID, st.Comp)
 	g.join(tx, st, o, at)
 	return st

@@ -41,8 +41,13 @@ func (g *Graph) Unlink(tx *store.Txn, a, b canon.Identifier, ev *canon.Evidence)
 
 // Rebuild splits a profile into the connected parts of its stored links.
 // The part with the highest identity level (then the highest-priority
-// identifier) keeps the profile id; the others become new profiles. Each
-// part is refolded from the events filed under its identifiers.
+// identifier) keeps the profile id. An id the profile absorbed goes back
+// to the part holding the identifier it was created for (Founders): a
+// part without the profile id takes such an id back as its own, so a
+// merge undone gives the absorbed person their id again, and that id
+// never names, reads or erases the other person. The other parts become
+// new profiles. Each part is refolded from the events filed under its
+// identifiers.
 func (g *Graph) Rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *canon.Evidence) ([]uint64, error) {
 	return g.rebuild(tx, comp, via, ev, false)
 }
@@ -70,16 +75,29 @@ func (g *Graph) rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 	var out []uint64
 	var others []string
 	conflicts := splitConflicts(st.Conflicts, parts)
+	absorbed := absorbedByPart(st, parts, keep)
 	r := tx.Scan() // the parts' events, one iterator for them all
 	defer r.Close()
 	for i, p := range parts {
 		var ns *profile.State
 		if i == keep {
 			ns = profile.New(st.ID, comp, st.Created)
-			ns.MergedFrom = st.MergedFrom
+			ns.MergedFrom = absorbed[i]
+			ns.Founders = founders(st, st.ID, absorbed[i])
 		} else {
-			ns = profile.New(newProfileID(), tx.NewComp(), tx.NewCreated())
-			tx.SetAlias(ns.ID, ns.Comp)
+			id, merged := newProfileID(), absorbed[i]
+			if len(merged) > 0 {
+				id, merged = merged[0], slices.Sorted(slices.Values(merged[1:]))
+			}
+			ns = profile.New(id, tx.NewComp(), tx.NewCreated())
+			ns.MergedFrom = merged
+			ns.Founders = founders(st, id, merged)
+			if ns.Founders[id] == "" {
+				ns.Founders[id] = canon.Identifier{Type: p[0].Type, Value: p[0].Value}.Key()
+			}
+			for _, a := range append([]string{id}, merged...) {
+				tx.SetAlias(a, ns.Comp)
+			}
 			others = append(others, ns.ID)
 		}
 		for _, pi := range p {
@@ -118,6 +136,54 @@ func (g *Graph) rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 		}})
 	}
 	return out, nil
+}
+
+// absorbedByPart hands out the ids st absorbed: each to the part holding
+// the identifier it was created for, and those whose identifier is in no
+// part, or not known, to the part keep. A part's list comes in its
+// identifiers' order (the first is the id of the earliest-listed
+// founder), then in the profile's order.
+func absorbedByPart(st *profile.State, parts [][]canon.ProfileIdentifier, keep int) [][]string {
+	at := map[string][2]int{} // identifier key -> part, position in it
+	for i, p := range parts {
+		for j, pi := range p {
+			at[canon.Identifier{Type: pi.Type, Value: pi.Value}.Key()] = [2]int{i, j}
+		}
+	}
+	type owned struct {
+		id  string
+		pos int
+	}
+	byPart := make([][]owned, len(parts))
+	for k, id := range st.MergedFrom {
+		where, ok := at[st.Founders[id]]
+		if !ok {
+			where = [2]int{keep, len(at) + k}
+		}
+		byPart[where[0]] = append(byPart[where[0]], owned{id, where[1]})
+	}
+	out := make([][]string, len(parts))
+	for i, ps := range byPart {
+		slices.SortStableFunc(ps, func(a, b owned) int { return a.pos - b.pos })
+		for _, o := range ps {
+			out[i] = append(out[i], o.id)
+		}
+	}
+	if keep < len(out) {
+		slices.Sort(out[keep]) // the kept profile's merged_from stays sorted
+	}
+	return out
+}
+
+// founders returns the entries of st.Founders for id and merged.
+func founders(st *profile.State, id string, merged []string) map[string]string {
+	out := map[string]string{}
+	for _, a := range append([]string{id}, merged...) {
+		if f, ok := st.Founders[a]; ok {
+			out[a] = f
+		}
+	}
+	return out
 }
 
 // parts returns the connected parts of a profile's identifiers over their

@@ -29,6 +29,13 @@ type Internal struct {
 	FirstOrders []time.Time `json:"first_orders,omitempty"`
 	// Conflicts are the most recent refused links, for the graph view.
 	Conflicts []canon.LogRecord `json:"conflicts,omitempty"`
+	// Founders names, for the profile's id and each id it absorbed, the
+	// key of the identifier that id was created for. A split hands each
+	// absorbed id back to the part holding that identifier, so an old id
+	// goes on naming the person it was made for. Profiles stored before
+	// it was kept have none; their absorbed ids stay with the part that
+	// keeps the profile id.
+	Founders map[string]string `json:"founders,omitempty"`
 }
 
 // New returns an empty profile.
@@ -49,6 +56,7 @@ func (s *State) Clone() *State {
 	c.Groups = slices.Clone(s.Groups)
 	c.MergedFrom = slices.Clone(s.MergedFrom)
 	c.FirstOrders = slices.Clone(s.FirstOrders)
+	c.Founders = maps.Clone(s.Founders)
 	c.Conflicts = slices.Clone(s.Conflicts)
 	c.Computed.Channels = slices.Clone(s.Computed.Channels)
 	c.Computed.EventsByChannel = maps.Clone(s.Computed.EventsByChannel)
@@ -237,6 +245,14 @@ func (s *State) Absorb(o *State) {
 	for _, id := range append([]string{o.ID}, o.MergedFrom...) {
 		if id != s.ID && !slices.Contains(s.MergedFrom, id) {
 			s.MergedFrom = append(s.MergedFrom, id)
+		}
+	}
+	for id, f := range o.Founders {
+		if _, ok := s.Founders[id]; !ok {
+			if s.Founders == nil {
+				s.Founders = map[string]string{}
+			}
+			s.Founders[id] = f
 		}
 	}
 	slices.Sort(s.MergedFrom)

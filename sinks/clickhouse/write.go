@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"iter"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,7 +73,7 @@ func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
 			// The days the person's events fall on are recounted once
 			// their rows are gone.
 			var erasedDays []time.Time
-			if erasedDays, err = s.daysOf(ctx, c.Erase.ProfileIDs); err == nil {
+			if erasedDays, err = s.daysOf(ctx, c.Erase.ProfileIDs, w.removed); err == nil {
 				for _, d := range erasedDays {
 					days[d] = true
 				}
@@ -285,17 +286,7 @@ func (s *Sink) erase(ctx context.Context, ids map[string]bool) error {
 // appear in mutation text, which the server keeps (system.mutations, the
 // query log). Two values of one type colliding on 64 bits is negligible.
 func (s *Sink) deleteRemoved(ctx context.Context, removed map[canon.IDType]map[uint64]bool) error {
-	types := make([]string, 0, len(removed))
-	for t := range removed {
-		types = append(types, string(t))
-	}
-	sort.Strings(types)
-	for _, t := range types {
-		hashes := make([]string, 0, len(removed[canon.IDType(t)]))
-		for h := range removed[canon.IDType(t)] {
-			hashes = append(hashes, strconv.FormatUint(h, 10))
-		}
-		sort.Strings(hashes)
+	for t, hashes := range removedByType(removed) {
 		for chunk := range chunks(hashes, s.cfg.MaxDeleteKeys) {
 			in := strings.Join(chunk, ", ")
 			// Events anchored on the identifier are the erased person's too,
@@ -313,6 +304,29 @@ func (s *Sink) deleteRemoved(ctx context.Context, removed map[canon.IDType]map[u
 		}
 	}
 	return nil
+}
+
+// removedByType yields the removed identifiers' value hashes as decimal
+// literals, type by type, both in a stable order (the same batch gives the
+// same statements).
+func removedByType(removed map[canon.IDType]map[uint64]bool) iter.Seq2[string, []string] {
+	return func(yield func(string, []string) bool) {
+		types := make([]string, 0, len(removed))
+		for t := range removed {
+			types = append(types, string(t))
+		}
+		sort.Strings(types)
+		for _, t := range types {
+			hashes := make([]string, 0, len(removed[canon.IDType(t)]))
+			for h := range removed[canon.IDType(t)] {
+				hashes = append(hashes, strconv.FormatUint(h, 10))
+			}
+			sort.Strings(hashes)
+			if !yield(t, hashes) {
+				return
+			}
+		}
+	}
 }
 
 // valueHash is ClickHouse's cityHash64 of a String.
@@ -349,12 +363,20 @@ func restrictedProfile(c *canon.Change) *canon.Change {
 }
 
 // daysOf returns the days on which the given profiles have events.
-func (s *Sink) daysOf(ctx context.Context, ids []string) ([]time.Time, error) {
+func (s *Sink) daysOf(ctx context.Context, ids []string, removed map[canon.IDType]map[uint64]bool) ([]time.Time, error) {
 	list := make([]string, 0, len(ids))
 	for _, id := range ids {
 		list = append(list, quote(id))
 	}
-	out, err := s.days(ctx, "SELECT DISTINCT day FROM "+tableEventsDaily+" WHERE profile_id IN ("+strings.Join(list, ", ")+")")
+	where := []string{"profile_id IN (" + strings.Join(list, ", ") + ")"}
+	// Events filed under the erased identifiers carry other profile ids
+	// when they were made while the person was merged with someone else;
+	// the erasure's identifier removals (mapping changes before it) name
+	// them by hash.
+	for t, hashes := range removedByType(removed) {
+		where = append(where, "(anchor_type = "+quote(t)+" AND anchor_hash IN ("+strings.Join(hashes, ", ")+"))")
+	}
+	out, err := s.days(ctx, "SELECT DISTINCT day FROM "+tableEventsDaily+" WHERE "+strings.Join(where, " OR "))
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: days of erased events: %w", err)
 	}

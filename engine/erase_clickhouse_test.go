@@ -1,0 +1,107 @@
+package engine_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/spinecdp/spine/schemas/canon"
+	"github.com/spinecdp/spine/sinks/clickhouse"
+	"github.com/spinecdp/spine/sinks/clickhouse/clickhousetest"
+)
+
+// Erasure through the engine's change log into a real ClickHouse (found
+// via SPINE_TEST_CLICKHOUSE): what the engine emits must be enough for
+// the sink to delete every row of the person.
+
+// clickhouseSink opens the ClickHouse sink on a fresh database, and
+// returns it with a function that runs a count query there.
+func clickhouseSink(t *testing.T) (*clickhouse.Sink, func(q string) uint64) {
+	t.Helper()
+	addr := clickhousetest.Addr(t)
+	cfg := clickhouse.DefaultConfig(addr)
+	cfg.Database = clickhousetest.Database("spine_engine_")
+	cfg.Dialect = clickhouse.DialectAuto
+	cfg.RollupInterval = 0
+	s, err := clickhouse.Open(t.Context(), cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := ch.Open(&ch.Options{Addr: []string{addr}, Auth: ch.Auth{Database: cfg.Database}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database)
+		_ = conn.Close()
+		_ = s.Close(context.Background())
+	})
+	return s, func(q string) uint64 {
+		t.Helper()
+		var n uint64
+		if err := conn.QueryRow(t.Context(), q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+}
+
+// writeChanges hands the engine's change log to the sink, one commit (the
+// records of one commit time) per batch, as the sink loop would, and waits
+// for the deletions to be applied.
+func writeChanges(t *testing.T, s *clickhouse.Sink, cs []canon.Change) {
+	t.Helper()
+	for i := 0; i < len(cs); {
+		j := i + 1
+		for j < len(cs) && cs[j].At.Equal(cs[i].At) {
+			j++
+		}
+		if err := s.Write(t.Context(), cs[i:j]); err != nil {
+			t.Fatal(err)
+		}
+		i = j
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := s.WaitMutations(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// X is merged into registered Y through a shared tablet, the link is
+// removed, and X is erased: X's rows go from every table, including the
+// event X made while merged (filed under Y's profile id) and its
+// identity-map rows, and the daily roll-up counts Y's events only.
+func TestErasureAfterSplitInClickHouse(t *testing.T) {
+	s, count := clickhouseSink(t)
+	e := openWith(t, nil)
+	apply(t, e, ev(canon.Web, "x1", canon.KindIdentify, 1, obs(canon.AnonymousID, "a1"), obs(canon.Email, "xavier@mail.io")))
+	apply(t, e, ev(canon.Mobile, "y1", canon.KindLogin, 2, obs(canon.UserID, "u2"), obs(canon.DeviceID, "tablet")))
+	// Three days later: a day of its own, which only X's rows fill.
+	apply(t, e, ev(canon.Mobile, "x2", canon.KindScreen, 3*24*60, obs(canon.Email, "xavier@mail.io"), obs(canon.DeviceID, "tablet")))
+	do(t, e, canon.Command{Kind: canon.CmdUnlink, Pair: &canon.Pair{A: id(canon.Email, "xavier@mail.io"), B: id(canon.DeviceID, "tablet")}})
+	x := lookup(t, e, canon.Email, "xavier@mail.io")
+	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: x.ID})
+	writeChanges(t, s, changes(t, e))
+
+	for _, q := range []string{
+		"SELECT count() FROM identity_map WHERE id_value IN ('xavier@mail.io', 'a1')",
+		"SELECT count() FROM events WHERE message_id IN ('x1', 'x2')",
+		"SELECT count() FROM events_daily WHERE message_id IN ('x1', 'x2')",
+	} {
+		if n := count(q); n != 0 {
+			t.Errorf("after erasing X: %s = %d", q, n)
+		}
+	}
+	if n := count("SELECT count() FROM events WHERE message_id = 'y1'"); n != 1 {
+		t.Errorf("Y's event rows: %d, want 1", n)
+	}
+	if n := count("SELECT toUInt64(sum(events)) FROM rollup_channel_daily FINAL"); n != 1 {
+		t.Errorf("the roll-up counts %d events, want Y's 1", n)
+	}
+}
