@@ -101,7 +101,7 @@ func (e *Engine) storeCursors(tx *store.Txn) (trimmed uint64, err error) {
 	if !e.trimBehind() {
 		return e.trimmed, nil
 	}
-	low := e.ackedUpTo()
+	low := e.trimUpTo()
 	if trimmed, err = tx.TrimLog(e.trimmed, low, trimBatch); err != nil {
 		return 0, err
 	}
@@ -122,12 +122,31 @@ func (e *Engine) ackedUpTo() uint64 {
 	return e.lowCursor()
 }
 
+// trimUpTo is how far the change log may be trimmed: up to what every
+// configured sink acknowledged, and no further than a sink configured in
+// an earlier run and not in this one has (its stored cursor), unless that
+// sink lags more than MaxBacklog records behind. A sink left out for a
+// while (spine run without --clickhouse) finds its records when it comes
+// back; one left out for good holds back at most MaxBacklog records, and
+// on its return the engine reports what it missed.
+func (e *Engine) trimUpTo() uint64 {
+	low := e.ackedUpTo()
+	floor := uint64(0)
+	if last := e.st.LastSeq(); last > e.cfg.MaxBacklog {
+		floor = last - e.cfg.MaxBacklog
+	}
+	for _, c := range e.parked {
+		low = min(low, max(c, floor))
+	}
+	return low
+}
+
 // trimBehind reports whether acknowledged records wait to be trimmed: the
 // low cursor is past the trimmed log, and not where a trim found nothing
 // to delete. A trim deletes at most trimBatch records, so it may take
 // several.
 func (e *Engine) trimBehind() bool {
-	low := e.ackedUpTo()
+	low := e.trimUpTo()
 	return low > e.trimmed && low != e.trimAt
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,7 @@ type Engine struct {
 
 	mu      sync.Mutex
 	cursors map[string]uint64 // acked seq per sink
+	parked  map[string]uint64 // stored cursors of sinks not configured in this run
 	unsaved map[string]uint64 // acked cursors not yet stored; writer-owned
 	trimmed uint64            // change log deleted up to here
 	trimAt  uint64            // the low cursor of the last trim, writer-owned
@@ -90,26 +92,59 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, err
 	e := &Engine{
 		cfg: cfg, log: log, m: newMetrics(reg, st.Disk), st: st, graph: g,
 		applyCh: make(chan *request, 1), ctrlCh: make(chan *request),
-		done: make(chan struct{}), cursors: map[string]uint64{}, unsaved: map[string]uint64{},
+		done: make(chan struct{}), cursors: map[string]uint64{}, parked: map[string]uint64{}, unsaved: map[string]uint64{},
 	}
+	var stored map[string]uint64
 	err = st.View(func(r *store.Reader) error {
-		for _, s := range append([]string{trimKey}, cfg.Sinks...) {
-			c, err := r.Cursor(s)
-			if err != nil {
-				return err
-			}
-			if s == trimKey {
-				e.trimmed = c
-			} else {
-				e.cursors[s] = c
-			}
-		}
-		return nil
+		var err error
+		stored, err = r.Cursors()
+		return err
 	})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("engine: read cursors: %w", err)
 	}
+	e.trimmed = stored[trimKey]
+	delete(stored, trimKey)
+	var register []string
+	for _, s := range cfg.Sinks {
+		c, known := stored[s]
+		delete(stored, s)
+		e.cursors[s] = c
+		if !known {
+			register = append(register, s)
+		}
+		missed := uint64(0)
+		if c < e.trimmed {
+			missed = e.trimmed - c
+			msg := "sink missed change records: they were trimmed while it was not configured; its destination lacks them"
+			if !known {
+				msg = "new sink: the change records before its first run were trimmed already; its destination starts after them"
+			}
+			log.Warn(msg, "sink", s, "from_seq", c+1, "to_seq", e.trimmed, "records", missed)
+		}
+		e.m.missed.WithLabelValues(s).Set(float64(missed))
+	}
+	// A sink's cursor is stored from its first run, so that a later run
+	// without it keeps its records (trimUpTo).
+	if len(register) > 0 {
+		err := st.Update(cfg.Now(), func(tx *store.Txn) error {
+			for _, s := range register {
+				if err := tx.SetCursor(s, e.cursors[s]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("engine: store new sinks' cursors: %w", err)
+		}
+	}
+	// A sink configured before and not now keeps its cursor, and the
+	// change log keeps its records for when it comes back, within
+	// MaxBacklog (trimUpTo).
+	maps.Copy(e.parked, stored)
 	return e, nil
 }
 

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -557,4 +558,124 @@ func TestBackgroundRunsInEveryWorker(t *testing.T) {
 			t.Fatalf("Background not run by %v; run by %v", missing, got)
 		}
 	}
+}
+
+// readAllChanges returns what a sink can read now.
+func readAllChanges(t *testing.T, e *engine.Engine, sink string) []canon.Change {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	got, err := e.Read(ctx, sink, 1<<20)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// A sink left out of one run (spine run without --clickhouse) finds every
+// record it had not acknowledged when it comes back: the log is trimmed
+// behind the configured sinks only as far as the absent one's cursor.
+func TestAbsentSinkKeepsItsRecords(t *testing.T) {
+	dir := t.TempDir()
+	page := func(e *engine.Engine, id string) {
+		t.Helper()
+		if err := e.Apply(t.Context(), canon.Batch{Events: []canon.Event{ev(canon.Web, id, canon.KindPage, 1, obs(canon.AnonymousID, id))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, stop := start(t, dir, "kafka", "clickhouse")
+	page(e, "r1")
+	stop()
+
+	e, stop = start(t, dir, "kafka")
+	page(e, "r2")
+	got := readAllChanges(t, e, "kafka")
+	last := got[len(got)-1].Seq
+	if err := e.Ack(t.Context(), "kafka", last); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // an ack is stored, and the log trimmed, within 50 ms
+	stop()
+
+	e, stop = start(t, dir, "kafka", "clickhouse")
+	defer stop()
+	if ch := readAllChanges(t, e, "clickhouse"); uint64(len(ch)) != last || ch[0].Seq != 1 {
+		t.Fatalf("clickhouse reads %d records from seq %d, want all %d", len(ch), ch[0].Seq, last)
+	}
+}
+
+// A sink absent for longer than MaxBacklog records holds the log back no
+// further; when it returns, the records it missed are reported (log and
+// spine_sink_missed_changes), not skipped in silence.
+func TestAbsentSinkBeyondBacklogIsReported(t *testing.T) {
+	dir := t.TempDir()
+	cfg := engine.DefaultConfig(dir)
+	cfg.Store.SyncWrites = false
+	cfg.MaxBacklog = 1000
+	cfg.Sinks = []string{"kafka", "clickhouse"}
+	e, stop := startCfg(t, cfg, nil)
+	if err := e.Apply(t.Context(), canon.Batch{Events: []canon.Event{ev(canon.Web, "r0", canon.KindPage, 1, obs(canon.AnonymousID, "r0"))}}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+
+	cfg.Sinks = []string{"kafka"}
+	e, stop = startCfg(t, cfg, nil)
+	for i := range 8 {
+		events := make([]canon.Event, 200)
+		for j := range events {
+			n := fmt.Sprint("r", i, "-", j)
+			events[j] = ev(canon.Web, n, canon.KindPage, 1, obs(canon.AnonymousID, n))
+		}
+		if err := e.Apply(t.Context(), canon.Batch{Events: events}); err != nil {
+			t.Fatal(err)
+		}
+		got := readAllChanges(t, e, "kafka")
+		if err := e.Ack(t.Context(), "kafka", got[len(got)-1].Seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	stop()
+
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	cfg.Sinks = []string{"kafka", "clickhouse"}
+	e, stop = startReg(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)), reg)
+	defer stop()
+	missed := gaugeOf(t, reg, "spine_sink_missed_changes", "clickhouse")
+	if missed <= 0 || !strings.Contains(logs.String(), "sink missed change records") {
+		t.Fatalf("missed %v; log: %s", missed, logs.String())
+	}
+	ch := readAllChanges(t, e, "clickhouse")
+	if len(ch) == 0 || ch[0].Seq != uint64(missed)+1 {
+		t.Fatalf("clickhouse reads from seq %d after missing %v", ch[0].Seq, missed)
+	}
+	// It lagged MaxBacklog at the most when the log was trimmed past it.
+	if last := ch[len(ch)-1].Seq; last-uint64(missed) > cfg.MaxBacklog+uint64(1000) {
+		t.Errorf("the log kept %d records for it, MaxBacklog is %d", last-uint64(missed), cfg.MaxBacklog)
+	}
+}
+
+// gaugeOf returns the value of the gauge name labelled with value in reg.
+func gaugeOf(t *testing.T, reg *prometheus.Registry, name, value string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == value {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no gauge %s{%s}", name, value)
+	return 0
 }

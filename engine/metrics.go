@@ -22,6 +22,7 @@ type metrics struct {
 	vlogGC      prometheus.Counter
 	purged      prometheus.Counter
 	purging     prometheus.Gauge
+	missed      *prometheus.GaugeVec
 }
 
 // newMetrics registers the engine's metrics; disk reports the state
@@ -47,6 +48,9 @@ func newMetrics(reg prometheus.Registerer, disk func() store.Disk) *metrics {
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "spine_engine_backlog_records", Help: "Change records the slowest sink has not acknowledged.",
 		}),
+		missed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "spine_sink_missed_changes", Help: "Change records trimmed before the sink acknowledged them, found at start (it was not configured for longer than --max-backlog allows); its destination lacks them.",
+		}, []string{"sink"}),
 		backpressed: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "spine_engine_backpressure", Help: "1 while ingestion is paused because a sink lags.",
 		}),
@@ -76,7 +80,7 @@ func newMetrics(reg prometheus.Registerer, disk func() store.Disk) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.filterKeys, m.filterUsed, m.dropped, m.erasures, m.vlogGC, m.purged, m.purging,
+		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.filterKeys, m.filterUsed, m.dropped, m.erasures, m.vlogGC, m.purged, m.purging, m.missed,
 			diskCollector{disk: disk, desc: prometheus.NewDesc("spine_engine_state_bytes",
 				"Bytes the state directory takes on disk, by kind: tables, value_log, wal, other.", []string{"kind"}, nil)})
 	}

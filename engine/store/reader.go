@@ -132,6 +132,27 @@ func (r *Reader) Positions() (map[canon.Partition]int64, error) {
 	return out, nil
 }
 
+// Cursors returns every stored sink cursor, by sink name.
+func (r *Reader) Cursors() (map[string]uint64, error) {
+	out := map[string]uint64{}
+	it := r.tx.iterate(badger.IteratorOptions{Prefix: []byte{pCursor}, PrefetchValues: true})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		sink := string(it.Item().Key()[1:])
+		err := it.Item().Value(func(b []byte) error {
+			if len(b) != 8 {
+				return fmt.Errorf("store: malformed cursor of sink %q", sink)
+			}
+			out[sink] = binary.BigEndian.Uint64(b)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // Cursor returns a sink's acknowledged seq.
 func (r *Reader) Cursor(sink string) (uint64, error) { return getU64(r.tx, keyCursor(sink)) }
 
