@@ -90,15 +90,20 @@ func (e *Engine) applyTxn(events []canon.Event, encoded []store.EncodedEvent, po
 			}
 			applied = append(applied, ev.Channel)
 		}
+		var restricted map[string]bool
 		for _, c := range touched {
 			st, err := tx.Profile(c)
 			if err != nil {
 				return err
 			}
-			if st != nil {
-				e.finalize(tx, st)
+			if st != nil && e.finalize(tx, st) {
+				if restricted == nil {
+					restricted = map[string]bool{}
+				}
+				restricted[st.ID] = true
 			}
 		}
+		restrictIdentity(tx, restricted)
 		if last {
 			for p, off := range pos {
 				if err := tx.SetPosition(p, off); err != nil {

@@ -60,13 +60,17 @@ func (e *Engine) do(c *canon.Command) (canon.Result, error) {
 		if err != nil {
 			return err
 		}
+		restricted := map[string]bool{}
+		defer restrictIdentity(tx, restricted)
 		for _, comp := range touched {
 			st, err := tx.Profile(comp)
 			if err != nil {
 				return err
 			}
 			if st != nil {
-				e.finalize(tx, st)
+				if e.finalize(tx, st) {
+					restricted[st.ID] = true
+				}
 				// An erasure rewrites other people's profiles (without
 				// references to the erased one): never hand those back.
 				if res.Profile == nil && c.Kind != canon.CmdErase {

@@ -546,13 +546,33 @@ func (e *Engine) Disk() store.Disk { return e.st.Disk() }
 func (e *Engine) prio(t canon.IDType) int { return e.graph.Priority(t) }
 
 // finalize derives a touched profile's computed values and emits its new
-// version.
-func (e *Engine) finalize(tx *store.Txn, st *profile.State) {
+// version. It reports whether the profile is kept out of analytics.
+func (e *Engine) finalize(tx *store.Txn, st *profile.State) (restricted bool) {
 	st.Finalize(e.prio)
 	st.UpdatedAt = tx.Now()
 	p := st.Profile
-	seq := tx.Emit(canon.Change{Kind: canon.ChangeProfile, Profile: &p, Restricted: e.cfg.restricted(st.Consent)})
+	restricted = e.cfg.restricted(st.Consent)
+	seq := tx.Emit(canon.Change{Kind: canon.ChangeProfile, Profile: &p, Restricted: restricted})
 	p.Version, st.Version = seq, seq
 	tx.PutProfile(st)
 	e.m.profiles.Inc()
+	return restricted
+}
+
+// restrictIdentity marks the transaction's identity-map and identity-log
+// records of the given profiles (those kept out of analytics), so that
+// analytics sinks write none of their identifiers either.
+func restrictIdentity(tx *store.Txn, profiles map[string]bool) {
+	if len(profiles) == 0 {
+		return
+	}
+	cs := tx.Pending()
+	for i := range cs {
+		switch c := &cs[i]; {
+		case c.Mapping != nil && profiles[c.Mapping.ProfileID]:
+			c.Restricted = true
+		case c.Log != nil && profiles[c.Log.ProfileID]:
+			c.Restricted = true
+		}
+	}
 }

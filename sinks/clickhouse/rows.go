@@ -249,6 +249,9 @@ func logRow(d schemas.Dialect, c *canon.Change) *row {
 	if l.Identifier != nil {
 		idType, idValue = string(l.Identifier.Type), l.Identifier.Value
 	}
+	if c.Restricted {
+		idValue = "" // a person kept out of analytics: the type only
+	}
 	r.add("id_type", idType)
 	r.add("id_value", idValue)
 	r.add("reason", l.Reason)

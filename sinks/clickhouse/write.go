@@ -184,6 +184,11 @@ func (w *writer) mapping(ctx context.Context, c *canon.Change) error {
 		w.removed[m.Identifier.Type][h] = true
 		return nil
 	}
+	if c.Restricted {
+		// A person kept out of analytics: no identifier of theirs either.
+		w.s.metrics.restricted.WithLabelValues(name, tableIdentityMap).Inc()
+		return nil
+	}
 	hit := w.erased[m.ProfileID] || w.removed[m.Identifier.Type][h]
 	return w.add(ctx, tableIdentityMap, mappingRow(w.s.dialect, c), hit)
 }

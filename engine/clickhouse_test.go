@@ -105,3 +105,36 @@ func TestErasureAfterSplitInClickHouse(t *testing.T) {
 		t.Errorf("the roll-up counts %d events, want Y's 1", n)
 	}
 }
+
+// A person who withdrew analytics consent (the default opt-out policy)
+// gets no identifier of theirs into ClickHouse after the withdrawal: no
+// identity-map row for a new email, and identity-log rows (merges) with
+// the identifier's type only.
+func TestWithheldPersonIdentifiersStayOutOfClickHouse(t *testing.T) {
+	s, count := clickhouseSink(t)
+	e := openWith(t, nil)
+	apply(t, e, ev(canon.Web, "w1", canon.KindIdentify, 1, obs(canon.UserID, "u1")))
+	apply(t, e, ev(canon.Mobile, "m1", canon.KindScreen, 2, obs(canon.DeviceID, "phone-1")))
+	p := lookup(t, e, canon.UserID, "u1")
+	do(t, e, canon.Command{Kind: canon.CmdConsent, ProfileID: p.ID, Consent: map[string]bool{"analytics": false}})
+	apply(t, e, ev(canon.Web, "w2", canon.KindIdentify, 3, obs(canon.UserID, "u1"), obs(canon.Email, "new@mail.io")))
+	apply(t, e, ev(canon.Mobile, "m2", canon.KindLogin, 4, obs(canon.UserID, "u1"), obs(canon.DeviceID, "phone-1")))
+	writeChanges(t, s, changes(t, e))
+
+	for _, q := range []string{
+		"SELECT count() FROM identity_map WHERE id_value IN ('new@mail.io', 'phone-1') AND profile_id = '" + p.ID + "'",
+		"SELECT count() FROM merges WHERE id_value != '' AND profile_id = '" + p.ID + "'",
+		"SELECT count() FROM events WHERE message_id IN ('w2', 'm2')",
+	} {
+		if n := count(q); n != 0 {
+			t.Errorf("withheld person: %s = %d", q, n)
+		}
+	}
+	if n := count("SELECT count() FROM merges WHERE type = 'merge' AND profile_id = '" + p.ID + "' AND id_type = 'device_id'"); n != 1 {
+		t.Errorf("the merge of the phone into the withheld profile: %d rows, want 1 without the value", n)
+	}
+	// Before the withdrawal, rows were written as usual.
+	if n := count("SELECT count() FROM identity_map WHERE id_value = 'u1'"); n == 0 {
+		t.Error("no identity-map row of u1 from before the withdrawal")
+	}
+}
