@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,8 @@ type Engine struct {
 	events, duplicates, merges, conflicts atomic.Uint64
 
 	dash dashCache // the dashboard's last scan
+
+	pseudonymKey []byte // see PseudonymKey
 
 	mu      sync.Mutex
 	cursors map[string]uint64 // acked seq per sink
@@ -84,13 +87,18 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, err
 			return nil, fmt.Errorf("engine: %w", err)
 		}
 	}
+	pseudonymKey, err := st.Secret("pseudonym")
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	g, err := graph.New(cfg.Graph, secret)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	e := &Engine{
-		cfg: cfg, log: log, m: newMetrics(reg, st.Disk), st: st, graph: g,
+		cfg: cfg, log: log, m: newMetrics(reg, st.Disk), st: st, graph: g, pseudonymKey: pseudonymKey,
 		applyCh: make(chan *request, 1), ctrlCh: make(chan *request),
 		done: make(chan struct{}), cursors: map[string]uint64{}, parked: map[string]uint64{}, unsaved: map[string]uint64{},
 	}
@@ -147,6 +155,12 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, err
 	maps.Copy(e.parked, stored)
 	return e, nil
 }
+
+// PseudonymKey is the key of the pseudonyms that stand for identifiers in
+// records an erasure cannot reach (the Kafka identity log): created at
+// random in the state on first start and kept, so pseudonyms correlate
+// across runs, and never stored outside the state.
+func (e *Engine) PseudonymKey() []byte { return slices.Clone(e.pseudonymKey) }
 
 // Close closes the state. Run must have returned.
 func (e *Engine) Close() error { return e.st.Close() }

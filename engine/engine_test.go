@@ -679,3 +679,22 @@ func gaugeOf(t *testing.T, reg *prometheus.Registry, name, value string) float64
 	t.Fatalf("no gauge %s{%s}", name, value)
 	return 0
 }
+
+// The pseudonym key is created once, kept in the state, and the same after
+// a restart, so the identity log's pseudonyms correlate across runs.
+func TestPseudonymKeyIsKept(t *testing.T) {
+	dir := t.TempDir()
+	e, stop := start(t, dir)
+	k1 := e.PseudonymKey()
+	stop()
+	e, stop = start(t, dir)
+	defer stop()
+	if k2 := e.PseudonymKey(); len(k1) < 16 || !bytes.Equal(k1, k2) {
+		t.Fatalf("pseudonym key %x, after a restart %x", k1, k2)
+	}
+	other, stopOther := start(t, t.TempDir())
+	defer stopOther()
+	if bytes.Equal(other.PseudonymKey(), k1) {
+		t.Error("two states share a pseudonym key")
+	}
+}

@@ -201,16 +201,11 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 	if err != nil {
 		return nil, err
 	}
-	kcfg := kafka.DefaultConfig()
-	kcfg.Brokers, kcfg.TopicPrefix, kcfg.Conn = o.Brokers, o.TopicPrefix, kconn
-	kSink, err := kafka.New(kcfg, log, reg)
-	if err != nil {
-		return nil, err
-	}
-	undo = append(undo, func() { kSink.Close(context.Background()) })
-	outs := []sinks.Sink{kSink}
+	// The Kafka sink is built once the engine is open: its pseudonyms are
+	// keyed with a secret the engine keeps in its state.
+	sinkNames := []string{kafka.SinkName}
 	if chSink != nil {
-		outs = append(outs, chSink)
+		sinkNames = append(sinkNames, chSink.Name())
 	}
 
 	ecfg := engine.DefaultConfig(o.Data)
@@ -221,9 +216,7 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 	ecfg.Store.SyncWrites = !o.NoSync
 	ecfg.Store.Logger = log
 	ecfg.Background = background
-	for _, s := range outs {
-		ecfg.Sinks = append(ecfg.Sinks, s.Name())
-	}
+	ecfg.Sinks = sinkNames
 	if o.EncryptionKey != "" {
 		if ecfg.Store.EncryptionKey, err = os.ReadFile(o.EncryptionKey); err != nil {
 			return nil, fmt.Errorf("encryption key: %w", err)
@@ -234,6 +227,19 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 		return nil, err
 	}
 	undo = append(undo, func() { eng.Close() })
+
+	kcfg := kafka.DefaultConfig()
+	kcfg.Brokers, kcfg.TopicPrefix, kcfg.Conn = o.Brokers, o.TopicPrefix, kconn
+	kcfg.PseudonymKey = eng.PseudonymKey()
+	kSink, err := kafka.New(kcfg, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { kSink.Close(context.Background()) })
+	outs := []sinks.Sink{kSink}
+	if chSink != nil {
+		outs = append(outs, chSink)
+	}
 
 	ccfg := consumer.DefaultConfig()
 	ccfg.Brokers, ccfg.TopicPrefix = o.Brokers, o.TopicPrefix

@@ -1,6 +1,7 @@
 package canon
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
@@ -62,12 +63,16 @@ func (i Identifier) ShortHash() string {
 	return hex.EncodeToString(sum[:4])
 }
 
-// Pseudonym replaces the value with a stable hash of it, for records that
-// outlive an erasure (an append-only log): the same identifier always gives
-// the same pseudonym, so records still correlate, but the value is gone.
-func (i Identifier) Pseudonym() Identifier {
-	sum := sha256.Sum256([]byte("spine-pseudonym:" + i.Key()))
-	return Identifier{Type: i.Type, Value: "sha256:" + hex.EncodeToString(sum[:16])}
+// Pseudonym replaces the value with a keyed hash of it (HMAC-SHA256 with
+// key), for records that outlive an erasure (an append-only log): the same
+// identifier always gives the same pseudonym under one key, so records
+// still correlate, but the value is gone, and without the key it cannot be
+// found again by hashing candidate values (a phone number's space is small
+// enough to try whole).
+func (i Identifier) Pseudonym(key []byte) Identifier {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("spine-pseudonym:" + i.Key()))
+	return Identifier{Type: i.Type, Value: "hmac:" + hex.EncodeToString(m.Sum(nil)[:16])}
 }
 
 // LogValue implements slog.LogValuer: the type plus a short hash, never the value.

@@ -29,6 +29,11 @@ type Config struct {
 	// consumer. They are applied before the sink's own options, which win
 	// where they overlap.
 	Conn []kgo.Opt
+	// PseudonymKey keys the pseudonyms that replace identifier values in
+	// the identity log (canon.Identifier.Pseudonym); at least 16 bytes.
+	// It must stay the same across runs for pseudonyms to correlate: the
+	// engine keeps one in its state (engine.Engine.PseudonymKey).
+	PseudonymKey []byte
 }
 
 // DefaultConfig returns the defaults: a broker on 127.0.0.1:9092, topics
@@ -60,6 +65,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessageBytes <= 0 || c.MaxMessageBytes > 1<<30 {
 		fmt.Fprintf(&b, "MaxMessageBytes (%d) must be in 1..%d\n", c.MaxMessageBytes, 1<<30)
+	}
+	if len(c.PseudonymKey) < 16 {
+		fmt.Fprintf(&b, "PseudonymKey has %d bytes; it needs at least 16\n", len(c.PseudonymKey))
 	}
 	if c.DeliveryTimeout < time.Second {
 		fmt.Fprintf(&b, "DeliveryTimeout (%v) must be >= 1s\n", c.DeliveryTimeout)

@@ -69,7 +69,10 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Sink, error)
 }
 
 // Name implements sinks.Sink.
-func (s *Sink) Name() string { return "kafka" }
+func (s *Sink) Name() string { return SinkName }
+
+// SinkName is the name the sink tails the change log under.
+const SinkName = "kafka"
 
 // Write produces the records for batch and returns once all are
 // acknowledged. Changes other than profile, delete, log and erase are not
@@ -149,7 +152,7 @@ func (s *Sink) appendRecords(recs []*kgo.Record, c *canon.Change) ([]*kgo.Record
 		if key == "" {
 			key = string(c.Log.Type)
 		}
-		v, err := json.Marshal(pseudonymous(c))
+		v, err := json.Marshal(pseudonymous(c, s.cfg.PseudonymKey))
 		if err != nil {
 			return nil, fmt.Errorf("kafka: change %d: encode log record: %w", c.Seq, err)
 		}
@@ -227,14 +230,14 @@ func (s *Sink) Close(ctx context.Context) error {
 }
 
 // pseudonymous returns the log change with its identifier replaced by a
-// pseudonym: spine.identity is an append-only log that an erasure cannot
-// reach, so it never carries an identifier's value.
-func pseudonymous(c *canon.Change) *canon.Change {
+// pseudonym keyed with key: spine.identity is an append-only log that an
+// erasure cannot reach, so it never carries an identifier's value.
+func pseudonymous(c *canon.Change, key []byte) *canon.Change {
 	if c.Log == nil || c.Log.Identifier == nil {
 		return c
 	}
 	out, log := *c, *c.Log
-	id := c.Log.Identifier.Pseudonym()
+	id := c.Log.Identifier.Pseudonym(key)
 	log.Identifier = &id
 	out.Log = &log
 	return &out

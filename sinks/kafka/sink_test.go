@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -18,10 +20,13 @@ import (
 
 const waitLimit = 30 * time.Second
 
+var testKey = []byte("pseudonym-key-for-tests-0123456789")
+
 func newSink(t *testing.T, addr string, mod func(*Config)) *Sink {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Brokers = []string{addr}
+	cfg.PseudonymKey = testKey
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -159,14 +164,15 @@ func TestConfigValidate(t *testing.T) {
 	if err == nil {
 		t.Fatal("Validate() = nil, want errors")
 	}
-	for _, want := range []string{"Brokers", "TopicPrefix", "MaxMessageBytes", "DeliveryTimeout", "Conn[1]"} {
+	for _, want := range []string{"Brokers", "TopicPrefix", "MaxMessageBytes", "DeliveryTimeout", "Conn[1]", "PseudonymKey"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %q, want a line about %s", err, want)
 		}
 	}
 	def := DefaultConfig()
+	def.PseudonymKey = testKey
 	if err := def.Validate(); err != nil {
-		t.Errorf("DefaultConfig().Validate() = %v", err)
+		t.Errorf("DefaultConfig() with a key: Validate() = %v", err)
 	}
 }
 
@@ -203,8 +209,15 @@ func TestIdentityLogCarriesNoValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := kafkatest.Consume(t, addr, "spine.identity", 1, waitLimit)
-	if v := string(recs[0].Value); strings.Contains(v, "erin@mail.io") || !strings.Contains(v, id.Pseudonym().Value) {
+	if v := string(recs[0].Value); strings.Contains(v, "erin@mail.io") || !strings.Contains(v, id.Pseudonym(testKey).Value) {
 		t.Errorf("identity record = %s: want the pseudonym, not the value", v)
+	}
+	// The pseudonym is keyed: hashing candidate values without the key
+	// does not find it, and another key gives another pseudonym.
+	p := id.Pseudonym(testKey).Value
+	unkeyed := sha256.Sum256([]byte("spine-pseudonym:" + id.Key()))
+	if strings.Contains(p, hex.EncodeToString(unkeyed[:16])) || p == id.Pseudonym([]byte("another-key-0123456789")).Value || p != id.Pseudonym(testKey).Value {
+		t.Errorf("pseudonym %s is not a stable keyed hash", p)
 	}
 	if c.Log.Identifier.Value != "erin@mail.io" {
 		t.Error("Write modified the shared change record")
