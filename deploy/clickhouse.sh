@@ -65,13 +65,27 @@ port_in_use() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# free_port prints a port nobody listens on, other than the one in $1.
-# Another process may take it before the server binds: start then fails
-# visibly and a rerun picks other ports.
+# ephemeral_low prints the first port of the kernel's ephemeral range. The
+# kernel hands ports from there on to outgoing connections (a test's
+# clients, a broker's), which a listen check cannot see and a bind then
+# collides with, so the server's ports are taken below it.
+ephemeral_low() {
+	local lo=32768
+	if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
+		read -r lo _ </proc/sys/net/ipv4/ip_local_port_range || lo=32768
+	fi
+	echo "$lo"
+}
+
+# free_port prints a port nobody listens on, below the ephemeral range,
+# other than the one in $1. Another process may still take it before the
+# server binds: start then tries other ports.
 free_port() {
-	local p i
+	local p i hi
+	hi=$(ephemeral_low)
+	((hi > 20100)) || hi=60000 # an unusual range: take any
 	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % (hi - 20000)))
 		[[ $p == "${1:-}" ]] && continue
 		port_in_use "$p" || {
 			echo "$p"
@@ -192,28 +206,40 @@ cmd_start() {
 
 	as_root mkdir -p "$dir"
 	as_root mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/log"
-	tcp=$(free_port)
-	http=$(free_port "$tcp")
-	# The configs go through a temp dir because DIR may already belong to
-	# clickhouse from an earlier start while we run through sudo.
-	local staging
-	staging=$(mktemp -d)
-	write_config "$staging" "$dir" "$tcp" "$http"
-	as_root install -m 0644 "$staging/config.xml" "$staging/users.xml" "$dir/"
-	rm -rf "$staging"
-	as_root rm -f "$dir/ch.pid" "$dir/env"
-	as_root chown -R clickhouse:clickhouse "$dir"
+	local attempt staging
+	for ((attempt = 1; attempt <= 3; attempt++)); do
+		tcp=$(free_port)
+		http=$(free_port "$tcp")
+		# The configs go through a temp dir because DIR may already belong
+		# to clickhouse from an earlier start while we run through sudo.
+		staging=$(mktemp -d)
+		write_config "$staging" "$dir" "$tcp" "$http"
+		as_root install -m 0644 "$staging/config.xml" "$staging/users.xml" "$dir/"
+		rm -rf "$staging"
+		as_root rm -f "$dir/ch.pid" "$dir/env"
+		as_root truncate -s 0 "$dir/log/clickhouse-server.err.log" 2>/dev/null || true
+		as_root chown -R clickhouse:clickhouse "$dir"
 
-	# --daemon detaches the server and points its stdio at /dev/null, so a
-	# caller that reads our output (a test harness) does not wait on it.
-	as_root setpriv --reuid=clickhouse --regid=clickhouse --init-groups \
-		"$SERVER_BIN" --config-file="$dir/config.xml" --pid-file="$dir/ch.pid" --daemon
+		# --daemon detaches the server and points its stdio at /dev/null,
+		# so a caller that reads our output (a test harness) does not wait
+		# on it.
+		as_root setpriv --reuid=clickhouse --regid=clickhouse --init-groups \
+			"$SERVER_BIN" --config-file="$dir/config.xml" --pid-file="$dir/ch.pid" --daemon
 
-	for ((i = 0; i < START_TIMEOUT_S * 10; i++)); do
-		if ping_http "$http"; then
-			break
-		fi
-		sleep 0.1
+		for ((i = 0; i < START_TIMEOUT_S * 10; i++)); do
+			if ping_http "$http"; then
+				break
+			fi
+			# A server that lost the race for a port exits at once: try
+			# other ports rather than wait out the timeout.
+			if ((i >= 20)) && ! server_pid "$dir" >/dev/null &&
+				as_root grep -q "Address already in use" "$dir/log/clickhouse-server.err.log" 2>/dev/null; then
+				echo "clickhouse.sh: port $tcp or $http was taken before the server bound it; trying others" >&2
+				continue 2
+			fi
+			sleep 0.1
+		done
+		break
 	done
 	if ! ping_http "$http"; then
 		echo "clickhouse.sh: server did not answer /ping within ${START_TIMEOUT_S}s; error log tail:" >&2
