@@ -11,16 +11,19 @@ import (
 
 // joinAccount makes a profile a member of the event's B2B account and
 // applies the account traits the event carries (later event time wins).
+// With pid empty (a parked event, which names no profile) it only creates
+// the account and applies the traits: a profile the event later counts for
+// joins it when refolded.
 func (e *Engine) joinAccount(tx *store.Txn, ev *canon.Event, pid string) error {
 	a, err := tx.Account(ev.GroupID)
 	if err != nil {
 		return err
 	}
-	if a == nil {
-		a = &store.Account{ID: ev.GroupID}
-	}
 	changed := false
-	if !slices.Contains(a.Members, pid) && len(a.Members) < store.MaxAccountMembers {
+	if a == nil {
+		a, changed = &store.Account{ID: ev.GroupID}, true
+	}
+	if pid != "" && !slices.Contains(a.Members, pid) && len(a.Members) < store.MaxAccountMembers {
 		a.Members = append(a.Members, pid)
 		changed = true
 	}

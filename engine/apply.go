@@ -181,8 +181,27 @@ func (e *Engine) applyEvent(tx *store.Txn, ev *canon.Event, encoded store.Encode
 		e.m.dropped.WithLabelValues(string(ev.Channel), "erased_subject").Inc()
 		e.m.erasures.Add(float64(len(res.Erased)))
 		return res.Touched, nil
+	case res.Comp == 0 && len(ev.Identifiers) > 0:
+		// Every identifier is quarantined: junk shared by many, which
+		// names nobody. The event is parked: filed under its first
+		// identifier with no profile, and written for analytics without
+		// one (an order still counts in its channel's revenue). If an
+		// admin releases the value, it is folded into the value's
+		// profile (graph.Release); its message id is marked seen, so a
+		// redelivery changes nothing either way.
+		e.m.parked.WithLabelValues(string(ev.Channel)).Inc()
+		anchor := e.graph.Sort(ev.Identifiers)[0].Identifier
+		rec := &canon.EventRecord{Event: *ev, Anchor: anchor}
+		if err := tx.PutEventRecord(graph.ParkedKey(anchor.Key()), rec, false, encoded); err != nil {
+			return nil, err
+		}
+		if ev.GroupID != "" {
+			if err := e.joinAccount(tx, ev, ""); err != nil {
+				return nil, err
+			}
+		}
+		return res.Touched, nil
 	case res.Comp == 0:
-		e.m.dropped.WithLabelValues(string(ev.Channel), "quarantined").Inc()
 		return res.Touched, nil
 	}
 	st, err := tx.Profile(res.Comp)

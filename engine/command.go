@@ -50,7 +50,7 @@ func (e *Engine) do(c *canon.Command) (canon.Result, error) {
 				return fmt.Errorf("%w: release needs an identifier", canon.ErrInvalid)
 			}
 			var found bool
-			found, err = e.graph.Release(tx, *c.Identifier)
+			touched, found, err = e.graph.Release(tx, *c.Identifier)
 			if err == nil && !found {
 				err = fmt.Errorf("%w: identifier is not quarantined", canon.ErrNotFound)
 			}

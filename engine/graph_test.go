@@ -1025,3 +1025,82 @@ func TestCIAMErasureSparesAnotherRegisteredCustomer(t *testing.T) {
 		t.Errorf("u1 after an erasure naming its email only: %v", err)
 	}
 }
+
+// An order carrying nothing but a quarantined value (the store's number
+// typed at the till) names nobody: it is parked, with no profile, and
+// written for analytics without one, so it is not lost; a redelivery
+// changes nothing. Once an admin releases the value, the value's profile
+// counts it, and exports it.
+func TestQuarantinedOnlyEventIsParked(t *testing.T) {
+	e := openWith(t, nil)
+	store := id(canon.Phone, "+14155550100")
+	for n := 1; n <= 6; n++ {
+		apply(t, e, ev(canon.POS, fmt.Sprint("v", n), canon.KindOrder, n, obs(canon.LoyaltyID, fmt.Sprint("L", n))))
+		apply(t, e, ev(canon.POS, fmt.Sprint("t", n), canon.KindOrder, 100+n, obs(canon.Phone, store.Value), obs(canon.LoyaltyID, fmt.Sprint("L", n))))
+	}
+	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 1 {
+		t.Fatalf("setup: quarantined %+v", qs)
+	}
+	before := lookup(t, e, canon.Phone, store.Value)
+	parked := ev(canon.POS, "p1", canon.KindOrder, 200, obs(canon.Phone, store.Value))
+	parked.GroupID = "acct-shop"
+	apply(t, e, parked)
+	apply(t, e, parked) // redelivered
+	var rows int
+	for _, c := range changes(t, e) {
+		if c.Kind == canon.ChangeEvent && c.Event.MessageID == "p1" {
+			rows++
+			if c.Event.ProfileID != "" || c.Event.Anchor != store {
+				t.Errorf("parked event record %+v", c.Event)
+			}
+		}
+	}
+	if rows != 1 {
+		t.Fatalf("%d change records of the parked order, want 1", rows)
+	}
+	if p := lookup(t, e, canon.Phone, store.Value); total(p) != total(before) {
+		t.Fatalf("the quarantined number's profile counts %d purchases, had %d", total(p), total(before))
+	}
+	if _, err := e.Account(t.Context(), "acct-shop"); err != nil {
+		t.Errorf("the account the parked order names: %v", err)
+	}
+
+	do(t, e, canon.Command{Kind: canon.CmdRelease, Identifier: &store})
+	p := lookup(t, e, canon.Phone, store.Value)
+	if total(p) != total(before)+1 {
+		t.Fatalf("after the release the number's profile counts %d purchases, want %d", total(p), total(before)+1)
+	}
+	x, err := e.ExportProfile(t.Context(), p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(x.Events, func(ev canon.Event) bool { return ev.MessageID == "p1" }) {
+		t.Errorf("the export of %s lacks the released order", p.ID)
+	}
+	checkInvariants(t, e)
+}
+
+// A value quarantined before any profile held it, released with parked
+// events, gets a profile of its own that counts them.
+func TestReleaseGivesParkedEventsAProfile(t *testing.T) {
+	e := openWith(t, nil)
+	junk := id(canon.Email, "shared@family.io")
+	for i, name := range []string{"ann", "bob", "cid", "dee", "eve", "fay", "gus", "hal", "ida", "jon", "kim", "lou"} {
+		x := ev(canon.Web, fmt.Sprint("n", i), canon.KindIdentify, i, obs(canon.AnonymousID, fmt.Sprint("a", i)), obs(canon.Email, junk.Value))
+		x.Traits = map[string]any{"first_name": name}
+		apply(t, e, x)
+	}
+	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 1 || *qs[0].Identifier != junk {
+		t.Fatalf("setup: quarantined %+v", qs)
+	}
+	apply(t, e, ev(canon.POS, "p1", canon.KindOrder, 50, obs(canon.Email, junk.Value)))
+	do(t, e, canon.Command{Kind: canon.CmdRelease, Identifier: &junk})
+	p, err := e.Lookup(t.Context(), junk)
+	if err != nil {
+		t.Fatalf("the released value: %v", err)
+	}
+	if total(p) < 1 {
+		t.Errorf("its profile counts %d purchases, want the parked order", total(p))
+	}
+	checkInvariants(t, e)
+}

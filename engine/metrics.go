@@ -23,6 +23,7 @@ type metrics struct {
 	purged      prometheus.Counter
 	purging     prometheus.Gauge
 	missed      *prometheus.GaugeVec
+	parked      *prometheus.CounterVec
 }
 
 // newMetrics registers the engine's metrics; disk reports the state
@@ -48,6 +49,9 @@ func newMetrics(reg prometheus.Registerer, disk func() store.Disk) *metrics {
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "spine_engine_backlog_records", Help: "Change records the slowest sink has not acknowledged.",
 		}),
+		parked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spine_engine_parked_events_total", Help: "Events whose identifiers were all quarantined, by channel: filed with no profile and written for analytics without one; a release of the value folds them into its profile.",
+		}, []string{"channel"}),
 		missed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "spine_sink_missed_changes", Help: "Change records trimmed before the sink acknowledged them, found at start (it was not configured for longer than --max-backlog allows); its destination lacks them.",
 		}, []string{"sink"}),
@@ -64,7 +68,7 @@ func newMetrics(reg prometheus.Registerer, disk func() store.Disk) *metrics {
 			Name: "spine_store_key_filter_usable", Help: "1 while a key filter spares Badger reads; 0 while loading or once past its size (raise --key-filter-mb).",
 		}, []string{"filter"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "spine_engine_dropped_total", Help: "Events not applied: an erased person's late events, or only quarantined identifiers.",
+			Name: "spine_engine_dropped_total", Help: "Events not applied: an erased person's late events.",
 		}, []string{"channel", "reason"}),
 		erasures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "spine_engine_erasures_total", Help: "Profiles erased.",
@@ -80,7 +84,7 @@ func newMetrics(reg prometheus.Registerer, disk func() store.Disk) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.filterKeys, m.filterUsed, m.dropped, m.erasures, m.vlogGC, m.purged, m.purging, m.missed,
+		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.filterKeys, m.filterUsed, m.dropped, m.erasures, m.vlogGC, m.purged, m.purging, m.missed, m.parked,
 			diskCollector{disk: disk, desc: prometheus.NewDesc("spine_engine_state_bytes",
 				"Bytes the state directory takes on disk, by kind: tables, value_log, wal, other.", []string{"kind"}, nil)})
 	}

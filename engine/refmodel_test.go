@@ -35,12 +35,16 @@ type refModel struct {
 	// event is filed under the highest-priority of its identifiers that
 	// ended in the event's profile, and a profile counts what is filed
 	// under its identifiers.
-	filed     map[canon.Identifier]map[canon.Channel]int64
-	evs       map[canon.Identifier][]*canon.Event // the events filed under each identifier
-	orders    map[canon.Identifier]int64          // orders filed under each identifier
-	groups    map[canon.Identifier]map[string]int // B2B accounts named by events filed there
-	accounts  map[string]bool                     // accounts ever joined
-	seen      map[string]bool                     // channel, NUL, message id
+	filed    map[canon.Identifier]map[canon.Channel]int64
+	evs      map[canon.Identifier][]*canon.Event // the events filed under each identifier
+	orders   map[canon.Identifier]int64          // orders filed under each identifier
+	groups   map[canon.Identifier]map[string]int // B2B accounts named by events filed there
+	accounts map[string]bool                     // accounts ever joined
+	// parked are the events whose identifiers were all quarantined, by
+	// their highest-priority one: they count for its profile while it is
+	// not quarantined.
+	parked    map[canon.Identifier][]*canon.Event
+	seen      map[string]bool // channel, NUL, message id
 	cands     map[idPair]bool
 	conflicts uint64
 	// refusals counts the refused links of each value since it was last
@@ -86,6 +90,7 @@ func newRefModel(c graph.Config) *refModel {
 		erased: map[canon.Identifier]bool{}, quar: map[canon.Identifier]bool{}, names: map[canon.Identifier]map[string]bool{},
 		filed: map[canon.Identifier]map[canon.Channel]int64{}, evs: map[canon.Identifier][]*canon.Event{}, seen: map[string]bool{}, cands: map[idPair]bool{},
 		orders: map[canon.Identifier]int64{}, groups: map[canon.Identifier]map[string]int{}, accounts: map[string]bool{},
+		parked:    map[canon.Identifier][]*canon.Event{},
 		mentioned: map[canon.Identifier]bool{}, refusals: map[canon.Identifier]int{}, refusedNow: map[canon.Identifier]bool{},
 	}
 	for i, t := range c.Types {
@@ -327,6 +332,13 @@ func (m *refModel) applyEvent(ev *canon.Event) {
 		obs = append(obs, o)
 	}
 	if len(obs) == 0 {
+		if len(ev.Identifiers) > 0 {
+			q := m.sortObs(ev.Identifiers)[0].Identifier
+			m.parked[q] = append(m.parked[q], ev)
+			if ev.GroupID != "" {
+				m.accounts[ev.GroupID] = true // named: the account exists
+			}
+		}
 		return
 	}
 	// Step 1: the anchor: the first known identifier that is not a
@@ -539,6 +551,9 @@ func (m *refModel) eraseComp(ms []canon.Identifier) {
 		delete(m.evs, id)
 		delete(m.orders, id)
 		delete(m.groups, id)
+		if !m.quar[id] {
+			delete(m.parked, id) // its since its release; junk's are nobody's
+		}
 		delete(m.known, id)
 		delete(m.trust, id)
 		delete(m.names, id)
@@ -595,6 +610,9 @@ func (m *refModel) release(id canon.Identifier) errClass {
 	if !m.quar[id] {
 		return classNotFound
 	}
+	if !m.known[id] && len(m.parked[id]) > 0 {
+		m.add(canon.Observation{Identifier: id, Trust: canon.Observed}) // a profile for its parked events
+	}
 	delete(m.quar, id)
 	delete(m.names, id)
 	delete(m.refusals, id)
@@ -608,8 +626,20 @@ func (m *refModel) events(ms []canon.Identifier) map[canon.Channel]int64 {
 		for ch, n := range m.filed[id] {
 			out[ch] += n
 		}
+		for _, ev := range m.counted(id) {
+			out[ev.Channel]++
+		}
 	}
 	return out
+}
+
+// counted returns the events parked under id that count for its profile:
+// all of them, unless it is quarantined.
+func (m *refModel) counted(id canon.Identifier) []*canon.Event {
+	if m.quar[id] {
+		return nil
+	}
+	return m.parked[id]
 }
 
 // quietLog drops the engine's and Badger's logs in the property test.
@@ -624,6 +654,12 @@ func (m *refModel) account(g string) (members int, orders int64) {
 		for _, id := range ms {
 			in = in || m.groups[id][g] > 0
 			n += m.orders[id]
+			for _, ev := range m.counted(id) {
+				in = in || ev.GroupID == g
+				if ev.Kind == canon.KindOrder {
+					n++
+				}
+			}
 		}
 		if in {
 			members++

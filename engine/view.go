@@ -141,7 +141,13 @@ func (e *Engine) ExportProfile(ctx context.Context, pid string) (*Export, error)
 		}
 		out.Profile = st.Profile
 		for _, gi := range g.Identifiers {
-			err := r.Events(canon.Identifier{Type: gi.Type, Value: gi.Value}.Key(), func(ev *canon.Event) error {
+			keys := []string{canon.Identifier{Type: gi.Type, Value: gi.Value}.Key()}
+			if !gi.Quarantined {
+				// Events parked under it while it was quarantined count
+				// for the person since its release.
+				keys = append(keys, graph.ParkedKey(keys[0]))
+			}
+			collect := func(ev *canon.Event) error {
 				out.EventsTotal++
 				if len(out.Events) < maxExportEvents {
 					out.Events = append(out.Events, *ev)
@@ -154,7 +160,13 @@ func (e *Engine) ExportProfile(ctx context.Context, pid string) (*Export, error)
 					out.ConsentHistory = append(out.ConsentHistory, ConsentChange{Purpose: p, Value: v, Time: ev.Time, Source: src})
 				}
 				return nil
-			})
+			}
+			var err error
+			for _, k := range keys {
+				if err = r.Events(k, collect); err != nil {
+					break
+				}
+			}
 			if err != nil {
 				return err
 			}

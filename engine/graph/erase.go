@@ -88,6 +88,13 @@ func (g *Graph) Erase(tx *store.Txn, comp uint64, reason string) (*Erasure, erro
 			if err := tx.MarkErased(h); err != nil {
 				return nil, err
 			}
+			// Events parked under it while it was quarantined count
+			// for the person since its release: they go with it.
+			n, err := tx.EraseEvents(ParkedKey(key))
+			if err != nil {
+				return nil, err
+			}
+			out.Events += n
 			tx.SetID(key, 0)
 			// The identifier maps to no profile any more: sinks delete
 			// its rows, and the rows of events filed under it, whatever

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/spinecdp/spine/engine/profile"
 	"github.com/spinecdp/spine/engine/store"
@@ -168,6 +169,14 @@ func (g *Graph) CheckInvariants(s *store.Store) error {
 		err := r.ScanEvents(func(k string, seq uint64, e *canon.Event) error {
 			if seq <= purging[k] {
 				return nil
+			}
+			if q, ok := strings.CutPrefix(k, parkedPrefix); ok {
+				// Parked: no one's while the value is quarantined, then
+				// its profile's.
+				if ids[q]&quarantineBit != 0 {
+					return nil
+				}
+				k = q
 			}
 			c := Comp(ids[k])
 			if profiles[c] == nil {

@@ -3,6 +3,7 @@ package graph
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -32,6 +33,18 @@ func relabel(tx *store.Txn, key string, comp uint64) error {
 	tx.SetID(key, comp|v&quarantineBit)
 	return nil
 }
+
+// parkedPrefix starts the key events are parked under. Identifier keys
+// start with their type, so none starts like it.
+const parkedPrefix = "\x00parked\x00"
+
+// ParkedKey is the key an event is filed under when every identifier it
+// carries is quarantined (junk shared by many, which names nobody): idkey
+// is the key of its highest-priority one. Parked events count for no
+// profile while the value is quarantined; once an admin releases it, they
+// count for the value's profile (refolds read them beside the value's own
+// events, Release refolds), and its erasure erases them.
+func ParkedKey(idkey string) string { return parkedPrefix + idkey }
 
 // Comp strips the quarantine flag from an identifier's index entry.
 func Comp(v uint64) uint64 { return v &^ quarantineBit }
@@ -108,18 +121,37 @@ func (g *Graph) quarantine(tx *store.Txn, id canon.Identifier, q *store.Quaranti
 
 // Release lifts a quarantine and forgets its counts. It reports false when
 // the value was not quarantined.
-func (g *Graph) Release(tx *store.Txn, id canon.Identifier) (bool, error) {
+//
+// Events that carried no identifier but quarantined ones were filed under
+// the value with no profile (parked, see the engine's applyEvent): the
+// released value's profile is refolded with them, or, when the value has
+// none and parked events wait under it, a profile is created for it. It
+// returns the components whose profiles changed.
+func (g *Graph) Release(tx *store.Txn, id canon.Identifier) ([]uint64, bool, error) {
 	q, err := tx.Quarantine(id.Key())
 	if err != nil || q == nil || !q.Quarantined {
-		return false, err
+		return nil, false, err
 	}
 	comp, _, err := entry(tx, id.Key())
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	tx.SetID(id.Key(), comp) // 0 when its profile was erased: unknown again
 	if err := tx.DeleteQuarantine(id.Key()); err != nil {
-		return false, err
+		return nil, false, err
+	}
+	if comp == 0 {
+		parked := false
+		err := tx.Reader().Events(ParkedKey(id.Key()), func(*canon.Event) error {
+			parked = true
+			return errStop
+		})
+		if err != nil && err != errStop {
+			return nil, false, err
+		}
+		if parked {
+			comp = g.create(tx, canon.Observation{Identifier: id, Trust: canon.Observed}, q.Since).Comp
+		}
 	}
 	owner := ""
 	if st, err := tx.Profile(comp); err == nil && st != nil {
@@ -128,5 +160,12 @@ func (g *Graph) Release(tx *store.Txn, id canon.Identifier) (bool, error) {
 	tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{
 		Type: canon.LogRelease, ProfileID: owner, Identifier: &id, Reason: "released by an admin",
 	}})
-	return true, nil
+	if comp == 0 {
+		return nil, true, nil
+	}
+	touched, err := g.rebuild(tx, comp, &id, nil, true)
+	return touched, true, err
 }
+
+// errStop ends a walk early.
+var errStop = errors.New("stop")

@@ -109,11 +109,7 @@ func (g *Graph) rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 				}
 				tx.Emit(canon.Change{Kind: canon.ChangeMapping, Mapping: &canon.Mapping{Identifier: id, ProfileID: ns.ID}})
 			}
-			err := r.Events(id.Key(), func(e *canon.Event) error {
-				ns.AddEvent(e)
-				return nil
-			})
-			if err != nil {
+			if err := foldEvents(tx, r, id.Key(), ns); err != nil {
 				return nil, err
 			}
 		}
@@ -136,6 +132,22 @@ func (g *Graph) rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 		}})
 	}
 	return out, nil
+}
+
+// foldEvents folds into st the events filed under the identifier key idkey
+// and, unless it is quarantined, those parked under it (ParkedKey).
+func foldEvents(tx *store.Txn, r *store.Reader, idkey string, st *profile.State) error {
+	add := func(e *canon.Event) error {
+		st.AddEvent(e)
+		return nil
+	}
+	if err := r.Events(idkey, add); err != nil {
+		return err
+	}
+	if _, q, err := entry(tx, idkey); err != nil || q {
+		return err
+	}
+	return r.Events(ParkedKey(idkey), add)
 }
 
 // absorbedByPart hands out the ids st absorbed: each to the part holding
