@@ -19,6 +19,13 @@ import (
 // clickhouseSink opens the ClickHouse sink on a fresh database, and
 // returns it with a function that runs a count query there.
 func clickhouseSink(t *testing.T) (*clickhouse.Sink, func(q string) uint64) {
+	s, count, _ := clickhouseSinkConn(t)
+	return s, count
+}
+
+// clickhouseSinkConn is clickhouseSink that also returns a function
+// running a statement in the sink's database.
+func clickhouseSinkConn(t *testing.T) (*clickhouse.Sink, func(q string) uint64, func(q string)) {
 	t.Helper()
 	addr := clickhousetest.Addr(t)
 	cfg := clickhouse.DefaultConfig(addr)
@@ -42,13 +49,18 @@ func clickhouseSink(t *testing.T) (*clickhouse.Sink, func(q string) uint64) {
 		_ = s.Close(context.Background())
 	})
 	return s, func(q string) uint64 {
-		t.Helper()
-		var n uint64
-		if err := conn.QueryRow(t.Context(), q).Scan(&n); err != nil {
-			t.Fatalf("%s: %v", q, err)
+			t.Helper()
+			var n uint64
+			if err := conn.QueryRow(t.Context(), q).Scan(&n); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			return n
+		}, func(q string) {
+			t.Helper()
+			if err := conn.Exec(t.Context(), q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
 		}
-		return n
-	}
 }
 
 // writeChanges hands the engine's change log to the sink, one commit (the
@@ -136,5 +148,41 @@ func TestWithheldPersonIdentifiersStayOutOfClickHouse(t *testing.T) {
 	// Before the withdrawal, rows were written as usual.
 	if n := count("SELECT count() FROM identity_map WHERE id_value = 'u1'"); n == 0 {
 		t.Error("no identity-map row of u1 from before the withdrawal")
+	}
+}
+
+// A batch with an erasure that fails after some of its deletions were
+// submitted (here the accounts table, the last one deleted from, is away)
+// is written again by the sink loop: the retry finds the person's event
+// rows gone, and must still recount their days.
+func TestErasureRetryRecountsRollups(t *testing.T) {
+	s, count, exec := clickhouseSinkConn(t)
+	e := openWith(t, nil)
+	apply(t, e, ev(canon.Web, "x1", canon.KindOrder, 1, obs(canon.Email, "xavier@mail.io")))
+	apply(t, e, ev(canon.Web, "y1", canon.KindOrder, 2, obs(canon.Email, "yuri@mail.io")))
+	before := changes(t, e)
+	writeChanges(t, s, before)
+	if n := count("SELECT toUInt64(sum(events)) FROM rollup_channel_daily FINAL"); n != 2 {
+		t.Fatalf("setup: the roll-up counts %d events", n)
+	}
+	x := lookup(t, e, canon.Email, "xavier@mail.io")
+	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: x.ID})
+	batch := changes(t, e)[len(before):]
+
+	exec("RENAME TABLE accounts TO accounts_away")
+	if err := s.Write(t.Context(), batch); err == nil {
+		t.Fatal("the write with the accounts table away succeeded")
+	}
+	exec("RENAME TABLE accounts_away TO accounts")
+	// The submitted deletions run in the background.
+	for deadline := time.Now().Add(30 * time.Second); count("SELECT count() FROM events_daily WHERE message_id = 'x1'") != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("setup: the first attempt's deletions did not run")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	writeChanges(t, s, batch)
+	if n := count("SELECT toUInt64(sum(events)) FROM rollup_channel_daily FINAL"); n != 1 {
+		t.Errorf("after the retried erasure the roll-up counts %d events, want 1", n)
 	}
 }

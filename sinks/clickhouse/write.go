@@ -74,8 +74,15 @@ func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
 			// their rows are gone.
 			var erasedDays []time.Time
 			if erasedDays, err = s.daysOf(ctx, c.Erase.ProfileIDs, w.removed); err == nil {
+				// Kept for the recount at once, not only at the end of this
+				// Write: if it fails after the deletions were submitted, the
+				// retry finds the rows gone and these days no more.
+				if s.recount.days == nil {
+					s.recount.days = map[time.Time]bool{}
+				}
 				for _, d := range erasedDays {
 					days[d] = true
+					s.recount.days[d] = true
 				}
 				erasures++
 			}
