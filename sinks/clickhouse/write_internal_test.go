@@ -63,3 +63,30 @@ func TestEventRowProperties(t *testing.T) {
 		t.Errorf("no properties: %q", got)
 	}
 }
+
+// BenchmarkEventRow builds an events row from a change that carries its
+// properties' JSON (from the engine's window) and from one that does not
+// (read back from storage), for the same typical web event.
+//
+//	go test -run '^$' -bench BenchmarkEventRow -benchmem -count 3 ./sinks/clickhouse/
+func BenchmarkEventRow(b *testing.B) {
+	props := map[string]any{"product_id": "sku-123", "price": 19.99, "currency": "EUR", "category": "shoes",
+		"context": map[string]any{"ip": "192.0.2.1", "user_agent": "Mozilla/5.0"}}
+	rec := &canon.EventRecord{Event: canon.Event{Channel: canon.Web, MessageID: "0d9f7a3e-1c2b-4e5f-8a9b-123456789abc", Kind: canon.KindTrack,
+		Name: "Product Viewed", Identifiers: []canon.Observation{{Identifier: canon.Identifier{Type: canon.AnonymousID, Value: "a-123456789"}}},
+		Props: props}, ProfileID: "prf_1", Anchor: canon.Identifier{Type: canon.AnonymousID, Value: "a-123456789"}}
+	raw := []byte(jsonString(props))
+	for _, tc := range []struct {
+		name string
+		c    canon.Change
+	}{
+		{"carried", canon.Change{Seq: 1, Kind: canon.ChangeEvent, Event: rec, RawProps: raw}},
+		{"encoded", canon.Change{Seq: 1, Kind: canon.ChangeEvent, Event: rec}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				_ = eventRow(schemas.Modern, &tc.c)
+			}
+		})
+	}
+}
