@@ -100,7 +100,11 @@ func (e *Engine) applyTxn(events []canon.Event, encoded []store.EncodedEvent, po
 				if restricted == nil {
 					restricted = map[string]bool{}
 				}
-				restricted[st.ID] = true
+				// Ids it absorbed in this transaction named it in
+				// changes before the merge.
+				for _, id := range append([]string{st.ID}, st.MergedFrom...) {
+					restricted[id] = true
+				}
 			}
 		}
 		restrictIdentity(tx, restricted)

@@ -69,7 +69,9 @@ func (e *Engine) do(c *canon.Command) (canon.Result, error) {
 			}
 			if st != nil {
 				if e.finalize(tx, st) {
-					restricted[st.ID] = true
+					for _, id := range append([]string{st.ID}, st.MergedFrom...) {
+						restricted[id] = true
+					}
 				}
 				// An erasure rewrites other people's profiles (without
 				// references to the erased one): never hand those back.

@@ -1104,3 +1104,101 @@ func TestReleaseGivesParkedEventsAProfile(t *testing.T) {
 	}
 	checkInvariants(t, e)
 }
+
+// After a split and the erasure of the part that left, the profile that
+// kept the id names no identifier of the erased person as a founder (the
+// invariants check it, built with -tags invariants).
+func TestSplitThenEraseLeavesNoFounderValue(t *testing.T) {
+	e := openWith(t, nil)
+	apply(t, e, ev(canon.Web, "1", canon.KindIdentify, 1, obs(canon.Email, "xavier@mail.io"), obs(canon.AnonymousID, "a1")))
+	apply(t, e, ev(canon.Web, "2", canon.KindIdentify, 2, obs(canon.UserID, "u1"), obs(canon.AnonymousID, "a1")))
+	p := lookup(t, e, canon.UserID, "u1")
+	do(t, e, canon.Command{Kind: canon.CmdUnlink, Pair: &canon.Pair{A: id(canon.Email, "xavier@mail.io"), B: id(canon.AnonymousID, "a1")}})
+	q := lookup(t, e, canon.Email, "xavier@mail.io")
+	if q.ID == p.ID {
+		t.Fatal("setup: no split")
+	}
+	checkInvariants(t, e)
+	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: q.ID})
+	checkInvariants(t, e)
+}
+
+// An id absorbed from a profile created for a value later quarantined
+// (junk names no one) is not handed to the junk value's lone profile.
+func TestAbsorbedIDOfJunkFounder(t *testing.T) {
+	e := openWith(t, nil)
+	shared := "info@shop.io"
+	apply(t, e, ev(canon.Web, "1", canon.KindIdentify, 1, obs(canon.UserID, "u1"), obs(canon.AnonymousID, "a0")))
+	apply(t, e, ev(canon.Web, "2", canon.KindIdentify, 2, obs(canon.Email, shared), obs(canon.AnonymousID, "a9")))
+	b := lookup(t, e, canon.AnonymousID, "a9").ID
+	apply(t, e, ev(canon.Web, "3", canon.KindIdentify, 3, obs(canon.Email, shared), obs(canon.AnonymousID, "a0")))
+	for i := 2; i <= 4; i++ {
+		apply(t, e, ev(canon.POS, fmt.Sprint("q", i), canon.KindOrder, 10+i, obs(canon.UserID, fmt.Sprint("u", i)), obs(canon.Email, shared)))
+	}
+	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 1 {
+		t.Fatalf("setup: quarantined %+v", qs)
+	}
+	junk := lookup(t, e, canon.Email, shared)
+	if got, err := e.Profile(t.Context(), b); err != nil || got.ID == junk.ID {
+		t.Errorf("GET %s answers the junk value's profile %s (%v)", b, got.ID, err)
+	}
+	checkInvariants(t, e)
+}
+
+// A person kept out of analytics who absorbs, in the same transaction, a
+// profile created earlier in it: every identity-map record of the
+// transaction naming either profile is withheld.
+func TestRestrictedAbsorbsProfileOfSameTransaction(t *testing.T) {
+	e := openWith(t, nil)
+	c := ev(canon.CIAM, "c1", canon.KindConsentUpdated, 1, obs(canon.UserID, "u1"))
+	c.Consent = map[string]bool{"analytics": false}
+	apply(t, e, c)
+	if err := e.Apply(t.Context(), canon.Batch{Events: []canon.Event{
+		ev(canon.Web, "w1", canon.KindPage, 2, obs(canon.AnonymousID, "a5"), obs(canon.Email, "secret@mail.io")),
+		ev(canon.Web, "w2", canon.KindIdentify, 3, obs(canon.UserID, "u1"), obs(canon.AnonymousID, "a5")),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ch := range changes(t, e) {
+		if ch.Kind == canon.ChangeMapping && ch.Mapping.Identifier.Value == "secret@mail.io" {
+			n++
+			if !ch.Restricted {
+				t.Errorf("mapping of the withheld person's email to %s is not withheld", ch.Mapping.ProfileID)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no mapping of the email")
+	}
+}
+
+// A value released with a parked event counts it; quarantined again, it
+// counts it no more.
+func TestRequarantineUncountsParkedEvents(t *testing.T) {
+	e := openWith(t, nil)
+	junk := id(canon.Email, "shared@family.io")
+	names := []string{"ann", "bob", "cid", "dee", "eve", "fay", "gus", "hal", "ida", "jon", "kim", "lou"}
+	for i, name := range names {
+		x := ev(canon.Web, "n"+name, canon.KindIdentify, i, obs(canon.AnonymousID, "a"+name), obs(canon.Email, junk.Value))
+		x.Traits = map[string]any{"first_name": name}
+		apply(t, e, x)
+	}
+	apply(t, e, ev(canon.POS, "p1", canon.KindOrder, 50, obs(canon.Email, junk.Value)))
+	do(t, e, canon.Command{Kind: canon.CmdRelease, Identifier: &junk})
+	if p := lookup(t, e, canon.Email, junk.Value); p.Computed.OrderCount != 1 {
+		t.Fatalf("after the release: %d orders", p.Computed.OrderCount)
+	}
+	for i, name := range names {
+		x := ev(canon.Support, "m"+name, canon.KindTicketOpened, 100+i, obs(canon.Email, junk.Value))
+		x.Traits = map[string]any{"first_name": name + "x"}
+		apply(t, e, x)
+	}
+	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 1 {
+		t.Fatalf("setup: not quarantined again: %+v", qs)
+	}
+	if p := lookup(t, e, canon.Email, junk.Value); p.Computed.OrderCount != 0 {
+		t.Errorf("quarantined again, the value's profile counts %d orders", p.Computed.OrderCount)
+	}
+	checkInvariants(t, e)
+}

@@ -121,6 +121,16 @@ func (g *Graph) CheckInvariants(s *store.Store) error {
 					bad("profile %s (component %d): id %s has alias to %d", st.ID, c, pid, aliases[pid])
 				}
 			}
+			// A profile names as founders only identifiers it holds, so
+			// an erased person's value never stays in another's state.
+			for pid, f := range st.Founders {
+				if !seen[f] {
+					bad("profile %s names %q, which it does not hold, as the founder of %s", st.ID, f, pid)
+				}
+				if pid != st.ID && !slices.Contains(st.MergedFrom, pid) {
+					bad("profile %s has a founder for %s, which is not one of its ids", st.ID, pid)
+				}
+			}
 		}
 		for pid, c := range aliases {
 			st := profiles[c]

@@ -141,12 +141,8 @@ func (g *Graph) Release(tx *store.Txn, id canon.Identifier) ([]uint64, bool, err
 		return nil, false, err
 	}
 	if comp == 0 {
-		parked := false
-		err := tx.Reader().Events(ParkedKey(id.Key()), func(*canon.Event) error {
-			parked = true
-			return errStop
-		})
-		if err != nil && err != errStop {
+		parked, err := hasEvents(tx, ParkedKey(id.Key()))
+		if err != nil {
 			return nil, false, err
 		}
 		if parked {
@@ -169,3 +165,16 @@ func (g *Graph) Release(tx *store.Txn, id canon.Identifier) ([]uint64, bool, err
 
 // errStop ends a walk early.
 var errStop = errors.New("stop")
+
+// hasEvents reports whether any event is filed under idkey.
+func hasEvents(tx *store.Txn, idkey string) (bool, error) {
+	found := false
+	err := tx.Reader().Events(idkey, func(*canon.Event) error {
+		found = true
+		return errStop
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return false, err
+	}
+	return found, nil
+}

@@ -106,10 +106,16 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 		}
 		others = append(others, c)
 	}
-	if len(edges) == 0 && len(others) == 0 {
+	// Events parked under the value counted for its profile since a
+	// release; quarantined again, they count for no one: refold.
+	parked, err := hasEvents(tx, ParkedKey(key))
+	if err != nil {
+		return nil, err
+	}
+	if len(edges) == 0 && len(others) == 0 && !parked {
 		return nil, nil // nothing glued, nothing moved out
 	}
-	parts, err := g.rebuild(tx, comp, &id, nil, len(others) > 0)
+	parts, err := g.rebuild(tx, comp, &id, nil, len(others) > 0 || parked)
 	return append(parts, others...), err
 }
 

@@ -75,7 +75,10 @@ func (g *Graph) rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 	var out []uint64
 	var others []string
 	conflicts := splitConflicts(st.Conflicts, parts)
-	absorbed := absorbedByPart(st, parts, keep)
+	absorbed, err := absorbedByPart(tx, st, parts, keep)
+	if err != nil {
+		return nil, err
+	}
 	r := tx.Scan() // the parts' events, one iterator for them all
 	defer r.Close()
 	for i, p := range parts {
@@ -83,7 +86,7 @@ func (g *Graph) rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 		if i == keep {
 			ns = profile.New(st.ID, comp, st.Created)
 			ns.MergedFrom = absorbed[i]
-			ns.Founders = founders(st, st.ID, absorbed[i])
+			ns.Founders = founders(st, p, st.ID, absorbed[i])
 		} else {
 			id, merged := newProfileID(), absorbed[i]
 			if len(merged) > 0 {
@@ -91,7 +94,7 @@ func (g *Graph) rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 			}
 			ns = profile.New(id, tx.NewComp(), tx.NewCreated())
 			ns.MergedFrom = merged
-			ns.Founders = founders(st, id, merged)
+			ns.Founders = founders(st, p, id, merged)
 			if ns.Founders[id] == "" {
 				ns.Founders[id] = canon.Identifier{Type: p[0].Type, Value: p[0].Value}.Key()
 			}
@@ -152,10 +155,10 @@ func foldEvents(tx *store.Txn, r *store.Reader, idkey string, st *profile.State)
 
 // absorbedByPart hands out the ids st absorbed: each to the part holding
 // the identifier it was created for, and those whose identifier is in no
-// part, or not known, to the part keep. A part's list comes in its
-// identifiers' order (the first is the id of the earliest-listed
-// founder), then in the profile's order.
-func absorbedByPart(st *profile.State, parts [][]canon.ProfileIdentifier, keep int) [][]string {
+// part, is quarantined (junk names no one's profile), or is not known, to
+// the part keep. A part's list comes in its identifiers' order (the first
+// is the id of the earliest-listed founder), then in the profile's order.
+func absorbedByPart(tx *store.Txn, st *profile.State, parts [][]canon.ProfileIdentifier, keep int) ([][]string, error) {
 	at := map[string][2]int{} // identifier key -> part, position in it
 	for i, p := range parts {
 		for j, pi := range p {
@@ -169,6 +172,13 @@ func absorbedByPart(st *profile.State, parts [][]canon.ProfileIdentifier, keep i
 	byPart := make([][]owned, len(parts))
 	for k, id := range st.MergedFrom {
 		where, ok := at[st.Founders[id]]
+		if ok {
+			if _, q, err := entry(tx, st.Founders[id]); err != nil {
+				return nil, err
+			} else if q {
+				ok = false
+			}
+		}
 		if !ok {
 			where = [2]int{keep, len(at) + k}
 		}
@@ -184,14 +194,19 @@ func absorbedByPart(st *profile.State, parts [][]canon.ProfileIdentifier, keep i
 	if keep < len(out) {
 		slices.Sort(out[keep]) // the kept profile's merged_from stays sorted
 	}
-	return out
+	return out, nil
 }
 
-// founders returns the entries of st.Founders for id and merged.
-func founders(st *profile.State, id string, merged []string) map[string]string {
+// founders returns the entries of st.Founders for id and merged whose
+// identifier is in the part p: a profile names only identifiers it holds,
+// so erasing a person leaves no value of theirs in another's state.
+func founders(st *profile.State, p []canon.ProfileIdentifier, id string, merged []string) map[string]string {
 	out := map[string]string{}
 	for _, a := range append([]string{id}, merged...) {
-		if f, ok := st.Founders[a]; ok {
+		f, ok := st.Founders[a]
+		if ok && slices.ContainsFunc(p, func(pi canon.ProfileIdentifier) bool {
+			return canon.Identifier{Type: pi.Type, Value: pi.Value}.Key() == f
+		}) {
 			out[a] = f
 		}
 	}

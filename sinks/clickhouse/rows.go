@@ -116,6 +116,12 @@ func eventRow(d schemas.Dialect, c *canon.Change) *row {
 	if e.Anchor.Type != "" {
 		at, ah = e.Anchor.Type, valueHash(e.Anchor.Value)
 	}
+	if e.ProfileID == "" {
+		// A parked event (only quarantined identifiers) is nobody's: no
+		// anchor, so that queries resolving events through the identity
+		// map (events_resolved) give it to no profile.
+		at, ah = "", 0
+	}
 	r.add("anchor_type", string(at))
 	r.add("anchor_hash", ah)
 	var micros int64

@@ -90,3 +90,21 @@ func BenchmarkEventRow(b *testing.B) {
 		})
 	}
 }
+
+// A parked event (no profile: its identifiers were all quarantined) gets
+// no anchor, so the identity map resolves it to no one.
+func TestParkedEventRowHasNoAnchor(t *testing.T) {
+	phone := canon.Identifier{Type: canon.Phone, Value: "+14155550100"}
+	rec := &canon.EventRecord{Event: canon.Event{Channel: canon.POS, MessageID: "p1", Kind: canon.KindOrder,
+		Identifiers: []canon.Observation{{Identifier: phone}}}, Anchor: phone}
+	r := eventRow(schemas.Modern, &canon.Change{Kind: canon.ChangeEvent, Event: rec})
+	at, ah := r.vals[slices.Index(r.names, "anchor_type")], r.vals[slices.Index(r.names, "anchor_hash")]
+	if at != "" || ah != uint64(0) {
+		t.Errorf("parked event anchored on %v/%v", at, ah)
+	}
+	rec.ProfileID = "prf_1"
+	r = eventRow(schemas.Modern, &canon.Change{Kind: canon.ChangeEvent, Event: rec})
+	if at := r.vals[slices.Index(r.names, "anchor_type")]; at != string(canon.Phone) {
+		t.Errorf("an event of a profile anchored on %v", at)
+	}
+}
