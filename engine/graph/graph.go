@@ -348,7 +348,7 @@ func (g *Graph) load(tx *store.Txn, comp uint64) (*profile.State, error) {
 // create starts a profile holding one identifier.
 func (g *Graph) create(tx *store.Txn, o canon.Observation, at time.Time) *profile.State {
 	st := profile.New(newProfileID(), tx.NewComp(), tx.NewCreated())
-	st.Founders = map[string]string{st.ID: o.Key()}
+	st.Founder = o.Key()
 	tx.SetAlias(st.ID, st.Comp)
 	g.join(tx, st, o, at)
 	return st
@@ -396,7 +396,8 @@ func (g *Graph) merge(tx *store.Txn, a, b *profile.State, via canon.Observation,
 		tx.SetAlias(id, big.Comp)
 	}
 	big.Absorb(small)
-	big.ID, big.Created = keepID, keepCreated
+	big.TakeID(keepID)
+	big.Created = keepCreated
 	big.MergedFrom = slices.DeleteFunc(big.MergedFrom, func(s string) bool { return s == keepID })
 	if !slices.Contains(big.MergedFrom, goneID) {
 		big.MergedFrom = append(big.MergedFrom, goneID)

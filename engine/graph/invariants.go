@@ -123,12 +123,15 @@ func (g *Graph) CheckInvariants(s *store.Store) error {
 			}
 			// A profile names as founders only identifiers it holds, so
 			// an erased person's value never stays in another's state.
+			if f := st.Founder; f != "" && !seen[f] {
+				bad("profile %s names %q, which it does not hold, as its founder", st.ID, f)
+			}
 			for pid, f := range st.Founders {
 				if !seen[f] {
 					bad("profile %s names %q, which it does not hold, as the founder of %s", st.ID, f, pid)
 				}
-				if pid != st.ID && !slices.Contains(st.MergedFrom, pid) {
-					bad("profile %s has a founder for %s, which is not one of its ids", st.ID, pid)
+				if !slices.Contains(st.MergedFrom, pid) {
+					bad("profile %s has a founder for %s, which it did not absorb", st.ID, pid)
 				}
 			}
 		}

@@ -86,18 +86,16 @@ func (g *Graph) rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 		if i == keep {
 			ns = profile.New(st.ID, comp, st.Created)
 			ns.MergedFrom = absorbed[i]
-			ns.Founders = founders(st, p, st.ID, absorbed[i])
+			ns.Founder, ns.Founders = founders(st, p, st.Founder, absorbed[i])
 		} else {
 			id, merged := newProfileID(), absorbed[i]
+			founder := canon.Identifier{Type: p[0].Type, Value: p[0].Value}.Key()
 			if len(merged) > 0 {
-				id, merged = merged[0], slices.Sorted(slices.Values(merged[1:]))
+				id, founder, merged = merged[0], st.Founders[merged[0]], slices.Sorted(slices.Values(merged[1:]))
 			}
 			ns = profile.New(id, tx.NewComp(), tx.NewCreated())
 			ns.MergedFrom = merged
-			ns.Founders = founders(st, p, id, merged)
-			if ns.Founders[id] == "" {
-				ns.Founders[id] = canon.Identifier{Type: p[0].Type, Value: p[0].Value}.Key()
-			}
+			ns.Founder, ns.Founders = founders(st, p, founder, merged)
 			for _, a := range append([]string{id}, merged...) {
 				tx.SetAlias(a, ns.Comp)
 			}
@@ -197,20 +195,29 @@ func absorbedByPart(tx *store.Txn, st *profile.State, parts [][]canon.ProfileIde
 	return out, nil
 }
 
-// founders returns the entries of st.Founders for id and merged whose
-// identifier is in the part p: a profile names only identifiers it holds,
-// so erasing a person leaves no value of theirs in another's state.
-func founders(st *profile.State, p []canon.ProfileIdentifier, id string, merged []string) map[string]string {
-	out := map[string]string{}
-	for _, a := range append([]string{id}, merged...) {
-		f, ok := st.Founders[a]
-		if ok && slices.ContainsFunc(p, func(pi canon.ProfileIdentifier) bool {
+// founders returns own, when the part p holds it, and the entries of
+// st.Founders for merged whose identifier p holds: a profile names only
+// identifiers it holds, so erasing a person leaves no value of theirs in
+// another's state.
+func founders(st *profile.State, p []canon.ProfileIdentifier, own string, merged []string) (string, map[string]string) {
+	held := func(f string) bool {
+		return f != "" && slices.ContainsFunc(p, func(pi canon.ProfileIdentifier) bool {
 			return canon.Identifier{Type: pi.Type, Value: pi.Value}.Key() == f
-		}) {
+		})
+	}
+	if !held(own) {
+		own = ""
+	}
+	var out map[string]string
+	for _, a := range merged {
+		if f := st.Founders[a]; held(f) {
+			if out == nil {
+				out = map[string]string{}
+			}
 			out[a] = f
 		}
 	}
-	return out
+	return own, out
 }
 
 // parts returns the connected parts of a profile's identifiers over their

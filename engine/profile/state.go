@@ -29,12 +29,14 @@ type Internal struct {
 	FirstOrders []time.Time `json:"first_orders,omitempty"`
 	// Conflicts are the most recent refused links, for the graph view.
 	Conflicts []canon.LogRecord `json:"conflicts,omitempty"`
-	// Founders names, for the profile's id and each id it absorbed, the
-	// key of the identifier that id was created for. A split hands each
-	// absorbed id back to the part holding that identifier, so an old id
-	// goes on naming the person it was made for. Profiles stored before
-	// it was kept have none; their absorbed ids stay with the part that
-	// keeps the profile id.
+	// Founder is the key of the identifier the profile's id was created
+	// for, and Founders the same for each id it absorbed (none for most
+	// profiles, which absorbed none). A split hands each absorbed id back
+	// to the part holding that identifier, so an old id goes on naming the
+	// person it was made for. Profiles stored before they were kept have
+	// none; their absorbed ids stay with the part that keeps the profile
+	// id.
+	Founder  string            `json:"founder,omitempty"`
 	Founders map[string]string `json:"founders,omitempty"`
 }
 
@@ -247,16 +249,39 @@ func (s *State) Absorb(o *State) {
 			s.MergedFrom = append(s.MergedFrom, id)
 		}
 	}
+	s.addFounder(o.ID, o.Founder)
 	for id, f := range o.Founders {
-		if _, ok := s.Founders[id]; !ok {
-			if s.Founders == nil {
-				s.Founders = map[string]string{}
-			}
-			s.Founders[id] = f
-		}
+		s.addFounder(id, f)
 	}
 	slices.Sort(s.MergedFrom)
 	s.Version = max(s.Version, o.Version)
+}
+
+// addFounder records f as the founder of the absorbed id, unless one is
+// known or f is empty.
+func (s *State) addFounder(id, f string) {
+	if f == "" || id == s.ID {
+		return
+	}
+	if _, ok := s.Founders[id]; ok {
+		return
+	}
+	if s.Founders == nil {
+		s.Founders = map[string]string{}
+	}
+	s.Founders[id] = f
+}
+
+// TakeID makes id, one the profile absorbed or its own, the profile's id
+// (a merge's survivor rule picks the other side's): the founders follow.
+func (s *State) TakeID(id string) {
+	if id == s.ID {
+		return
+	}
+	old, oldFounder := s.ID, s.Founder
+	s.ID, s.Founder = id, s.Founders[id]
+	delete(s.Founders, id)
+	s.addFounder(old, oldFounder)
 }
 
 // SourceAPI is the consent source of changes made through the API.
