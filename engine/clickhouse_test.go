@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -184,5 +185,34 @@ func TestErasureRetryRecountsRollups(t *testing.T) {
 	writeChanges(t, s, batch)
 	if n := count("SELECT toUInt64(sum(events)) FROM rollup_channel_daily FINAL"); n != 1 {
 		t.Errorf("after the retried erasure the roll-up counts %d events, want 1", n)
+	}
+}
+
+// An order carrying only a quarantined value (the store's number typed at
+// the till) reaches ClickHouse as nobody's: its row has no profile and no
+// anchor, events_resolved gives it to no profile, and the channel's
+// roll-up still counts the order.
+func TestParkedEventInClickHouse(t *testing.T) {
+	s, count := clickhouseSink(t)
+	e := openWith(t, nil)
+	phone := "+14155550100"
+	for n := 1; n <= 6; n++ {
+		apply(t, e, ev(canon.POS, fmt.Sprint("v", n), canon.KindOrder, n, obs(canon.LoyaltyID, fmt.Sprint("L", n))))
+		apply(t, e, ev(canon.POS, fmt.Sprint("t", n), canon.KindOrder, 100+n, obs(canon.Phone, phone), obs(canon.LoyaltyID, fmt.Sprint("L", n))))
+	}
+	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 1 {
+		t.Fatalf("setup: quarantined %+v", qs)
+	}
+	apply(t, e, ev(canon.POS, "p1", canon.KindOrder, 200, obs(canon.Phone, phone)))
+	writeChanges(t, s, changes(t, e))
+
+	if n := count("SELECT count() FROM events FINAL WHERE message_id = 'p1' AND profile_id = '' AND anchor_type = '' AND anchor_hash = 0"); n != 1 {
+		t.Errorf("the parked order's row: %d rows without profile and anchor, want 1", n)
+	}
+	if n := count("SELECT count() FROM events_resolved WHERE message_id = 'p1' AND profile_id != ''"); n != 0 {
+		t.Errorf("events_resolved gives the parked order to a profile (%d rows)", n)
+	}
+	if n := count("SELECT toUInt64(sum(orders)) FROM rollup_channel_daily FINAL WHERE channel = 'pos'"); n != 13 {
+		t.Errorf("the pos roll-up counts %d orders, want all 13, the parked one included", n)
 	}
 }

@@ -123,10 +123,10 @@ func (g *Graph) quarantine(tx *store.Txn, id canon.Identifier, q *store.Quaranti
 // the value was not quarantined.
 //
 // Events that carried no identifier but quarantined ones were filed under
-// the value with no profile (parked, see the engine's applyEvent): the
-// released value's profile is refolded with them, or, when the value has
-// none and parked events wait under it, a profile is created for it. It
-// returns the components whose profiles changed.
+// the value with no profile (parked, see the engine's applyEvent): when
+// any wait, the released value's profile is refolded with them, or one is
+// created for the value if it has none. It returns the components whose
+// profiles changed.
 func (g *Graph) Release(tx *store.Txn, id canon.Identifier) ([]uint64, bool, error) {
 	q, err := tx.Quarantine(id.Key())
 	if err != nil || q == nil || !q.Quarantined {
@@ -140,14 +140,12 @@ func (g *Graph) Release(tx *store.Txn, id canon.Identifier) ([]uint64, bool, err
 	if err := tx.DeleteQuarantine(id.Key()); err != nil {
 		return nil, false, err
 	}
-	if comp == 0 {
-		parked, err := hasEvents(tx, ParkedKey(id.Key()))
-		if err != nil {
-			return nil, false, err
-		}
-		if parked {
-			comp = g.create(tx, canon.Observation{Identifier: id, Trust: canon.Observed}, q.Since).Comp
-		}
+	parked, err := hasEvents(tx, ParkedKey(id.Key()))
+	if err != nil {
+		return nil, false, err
+	}
+	if comp == 0 && parked {
+		comp = g.create(tx, canon.Observation{Identifier: id, Trust: canon.Observed}, q.Since).Comp
 	}
 	owner := ""
 	if st, err := tx.Profile(comp); err == nil && st != nil {
@@ -156,8 +154,8 @@ func (g *Graph) Release(tx *store.Txn, id canon.Identifier) ([]uint64, bool, err
 	tx.Emit(canon.Change{Kind: canon.ChangeLog, Log: &canon.LogRecord{
 		Type: canon.LogRelease, ProfileID: owner, Identifier: &id, Reason: "released by an admin",
 	}})
-	if comp == 0 {
-		return nil, true, nil
+	if comp == 0 || !parked {
+		return nil, true, nil // nothing parked: no profile changes
 	}
 	touched, err := g.rebuild(tx, comp, &id, nil, true)
 	return touched, true, err
