@@ -216,3 +216,46 @@ func TestParkedEventInClickHouse(t *testing.T) {
 		t.Errorf("the pos roll-up counts %d orders, want all 13, the parked one included", n)
 	}
 }
+
+// A family address glues eleven visitors until their distinct first names
+// quarantine it; the visits filed under it go to each visitor's cookie.
+// Their rows in ClickHouse follow: each visit is on its visitor, anchored
+// on the cookie, and erasing one visitor leaves no copy of their visit,
+// not even the first row, written under the address and the glued profile.
+func TestRefiledEventsInClickHouse(t *testing.T) {
+	s, count := clickhouseSink(t)
+	e := openWith(t, nil)
+	for i := range 11 {
+		x := ev(canon.Web, fmt.Sprint("n", i), canon.KindIdentify, i, obs(canon.Email, "family@x.io"), obs(canon.AnonymousID, fmt.Sprint("c", i)))
+		x.Traits = map[string]any{"first_name": fmt.Sprint("Name", i)}
+		apply(t, e, x)
+	}
+	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 1 {
+		t.Fatalf("setup: quarantined %+v", qs)
+	}
+	// One batch, so both rows of each visit are in one part that no merge
+	// collapses before the erasure (ClickHouse 18.16 keeps both at insert).
+	before := changes(t, e)
+	if err := s.Write(t.Context(), before); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 11 {
+		p := lookup(t, e, canon.AnonymousID, fmt.Sprint("c", i))
+		q := fmt.Sprintf("SELECT count() FROM events FINAL WHERE message_id = 'n%d' AND profile_id = '%s' AND anchor_type = 'anonymous_id'", i, p.ID)
+		if n := count(q); n != 1 {
+			t.Errorf("visit n%d: %d rows on its visitor's profile and cookie, want 1", i, n)
+		}
+	}
+
+	victim := lookup(t, e, canon.AnonymousID, "c3")
+	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: victim.ID})
+	writeChanges(t, s, changes(t, e)[len(before):])
+	for _, table := range []string{"events", "events_daily"} {
+		if n := count("SELECT count() FROM " + table + " WHERE message_id = 'n3'"); n != 0 {
+			t.Errorf("after erasing visitor 3: %d rows of their visit in %s, want 0", n, table)
+		}
+		if n := count("SELECT count() FROM " + table + " FINAL WHERE message_id = 'n4'"); n != 1 {
+			t.Errorf("after erasing visitor 3: visitor 4's visit has %d rows in %s, want 1", n, table)
+		}
+	}
+}

@@ -575,7 +575,8 @@ func (e *Engine) finalize(tx *store.Txn, st *profile.State) (restricted bool) {
 
 // restrictIdentity marks the transaction's identity-map and identity-log
 // records of the given profiles (those kept out of analytics), so that
-// analytics sinks write none of their identifiers either.
+// analytics sinks write none of their identifiers either, and the records
+// of events refiled to them.
 func restrictIdentity(tx *store.Txn, profiles map[string]bool) {
 	if len(profiles) == 0 {
 		return
@@ -586,6 +587,10 @@ func restrictIdentity(tx *store.Txn, profiles map[string]bool) {
 		case c.Mapping != nil && profiles[c.Mapping.ProfileID]:
 			c.Restricted = true
 		case c.Log != nil && profiles[c.Log.ProfileID]:
+			c.Restricted = true
+		case c.Event != nil && c.Event.Refiled && profiles[c.Event.ProfileID]:
+			// An event moved to the person in this transaction; new events
+			// carry the restriction of the time they happened.
 			c.Restricted = true
 		}
 	}

@@ -116,7 +116,41 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 		return nil, nil // nothing glued, nothing moved out
 	}
 	parts, err := g.rebuild(tx, comp, &id, nil, len(others) > 0 || parked)
-	return append(parts, others...), err
+	if err != nil {
+		return nil, err
+	}
+	if err := g.emitRefiled(tx, moved); err != nil {
+		return nil, err
+	}
+	return append(parts, others...), nil
+}
+
+// emitRefiled records each moved event again with its new anchor and the
+// profile that holds the anchor now, so that sinks replace the record they
+// hold under the quarantined value: analysts see the event on its person,
+// and erasing that person finds it.
+func (g *Graph) emitRefiled(tx *store.Txn, moved []store.Refiled) error {
+	for _, m := range moved {
+		anchor, ok := canon.ParseKey(m.To)
+		if !ok {
+			continue // not an identifier's key: nothing a sink could anchor on
+		}
+		c, _, err := entry(tx, m.To)
+		if err != nil {
+			return err
+		}
+		if c == 0 {
+			continue
+		}
+		st, err := g.load(tx, c)
+		if err != nil {
+			return err
+		}
+		tx.Emit(canon.Change{Kind: canon.ChangeEvent, Event: &canon.EventRecord{
+			Event: *m.Event, ProfileID: st.ID, Anchor: anchor, Refiled: true,
+		}})
+	}
+	return nil
 }
 
 // firstHeld returns the key of a profile's first identifier, other than

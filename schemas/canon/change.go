@@ -68,6 +68,11 @@ type EventRecord struct {
 	Event
 	ProfileID string     `json:"profile_id"`
 	Anchor    Identifier `json:"anchor"`
+	// Refiled marks a record of an event emitted before under another
+	// anchor: its anchor was quarantined and the event now belongs to
+	// another of its identifiers. It replaces the earlier record (same
+	// channel and message id, higher seq).
+	Refiled bool `json:"refiled,omitempty"`
 }
 
 // Deletion says a profile id no longer exists.

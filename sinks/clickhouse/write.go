@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -229,6 +231,9 @@ func (w *writer) flush(ctx context.Context) error {
 		}
 		w.ins[t] = nil
 	}
+	if err := w.s.deleteStrays(ctx, w.erased, w.removed); err != nil {
+		return err
+	}
 	if err := w.s.deleteRemoved(ctx, w.removed); err != nil {
 		return err
 	}
@@ -316,6 +321,83 @@ func (s *Sink) deleteRemoved(ctx context.Context, removed map[canon.IDType]map[u
 		}
 	}
 	return nil
+}
+
+// deleteStrays deletes the other copies of the events an erasure deletes.
+// An event refiled after its anchor was quarantined has a newer row with
+// its person's profile and anchor, and an older one with neither, which
+// the erasure's predicates (profile id, anchor hash) leave behind and
+// FINAL would show again once the newer row is gone. The copies are
+// found by the event's dedup key and deleted by its hash, so that no
+// message id appears in mutation text; usually there are none and no
+// mutation runs.
+func (s *Sink) deleteStrays(ctx context.Context, ids map[string]bool, removed map[canon.IDType]map[uint64]bool) error {
+	keys := map[string]bool{}
+	for pred := range erasedEvents(ids, removed, s.cfg.MaxDeleteKeys) {
+		q := "SELECT DISTINCT toString(cityHash64(channel, message_id)) FROM " + tableEvents +
+			" WHERE (channel, message_id) IN (SELECT channel, message_id FROM " + tableEvents + " WHERE " + pred + ")" +
+			" AND NOT (" + pred + ")"
+		if err := s.stringSet(ctx, q, keys); err != nil {
+			return fmt.Errorf("clickhouse: find other copies of erased events: %w", err)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	list := slices.Sorted(maps.Keys(keys))
+	for chunk := range chunks(list, s.cfg.MaxDeleteKeys) {
+		where := "cityHash64(channel, message_id) IN (" + strings.Join(chunk, ", ") + ")"
+		for _, t := range []string{tableEvents, tableEventsDaily} {
+			if err := s.conn.Exec(ctx, "ALTER TABLE "+t+" DELETE WHERE "+where); err != nil {
+				return fmt.Errorf("clickhouse: erase other copies from %s: %w", t, classify(err))
+			}
+		}
+	}
+	s.log.Info("clickhouse erasure found other copies of events", "events", len(keys))
+	return nil
+}
+
+// erasedEvents yields, in pieces of at most n keys, the predicates by
+// which an erasure deletes events rows: by profile id and by the anchor
+// hash of a removed identifier.
+func erasedEvents(ids map[string]bool, removed map[canon.IDType]map[uint64]bool, n int) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		list := make([]string, 0, len(ids))
+		for id := range ids {
+			list = append(list, quote(id))
+		}
+		sort.Strings(list)
+		for chunk := range chunks(list, n) {
+			if !yield("profile_id IN (" + strings.Join(chunk, ", ") + ")") {
+				return
+			}
+		}
+		for t, hashes := range removedByType(removed) {
+			for chunk := range chunks(hashes, n) {
+				if !yield("anchor_type = " + quote(t) + " AND anchor_hash IN (" + strings.Join(chunk, ", ") + ")") {
+					return
+				}
+			}
+		}
+	}
+}
+
+// stringSet runs a query whose one column is a String and adds its values
+// to out.
+func (s *Sink) stringSet(ctx context.Context, query string, out map[string]bool) error {
+	rows, err := s.conn.Query(ctx, query)
+	if err != nil {
+		return classify(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		out[v] = true
+	}
+	return rows.Err()
 }
 
 // removedByType yields the removed identifiers' value hashes as decimal
