@@ -15,6 +15,7 @@ FROM
             profile_id,
             arrayMap(x -> x.2, arraySort(groupArray((event_time, toString(channel), message_id)))) AS chans
         FROM events_resolved
+        WHERE profile_id != '' -- parked events are no one's
         GROUP BY profile_id
     )
     WHERE arrayUniq(chans) > 1

@@ -8,7 +8,7 @@ SELECT
     sum(amount_micros) AS revenue_micros,
     arraySort(groupUniqArray(toString(channel))) AS channels
 FROM events_resolved
-WHERE kind = 'order'
+WHERE kind = 'order' AND profile_id != '' -- a parked order is no one's
 GROUP BY profile_id, currency
 ORDER BY revenue_micros DESC, profile_id, currency
 LIMIT 100

@@ -573,3 +573,22 @@ func streamCounts(from, to int) counts {
 	c.profiles, c.mappings = uint64(len(profiles)), uint64(len(mappings))
 	return c
 }
+
+// A parked order (its identifiers all quarantined: no profile, no anchor)
+// counts in its channel's events, orders and revenue, and as no one in
+// every count of people.
+func TestParkedEventIsNoOne(t *testing.T) {
+	s, conn := openAnalytics(t, nil)
+	parked := sale(canon.POS, "t-parked", "", canon.KindOrder, t0.Add(2*time.Hour), "USD", 1_000_000)
+	if err := s.Write(t.Context(), append(salesHistory(), changes(100, parked)...)); err != nil {
+		t.Fatal(err)
+	}
+	checkTable(t, conn, "people", namedQuery(t, "people"), []string{"2 2"})
+	checkTable(t, conn, "revenue", namedQuery(t, "revenue_per_customer"), []string{"EUR 1 2 12500000 12500000", "USD 1 1 5500000 5500000"})
+	checkTable(t, conn, "journeys", namedQuery(t, "journeys"), []string{"web > pos 1", "web > pos > support 1"})
+	checkTable(t, conn, "top customers", namedQuery(t, "top_customers"),
+		[]string{"p-a EUR 2 12500000 [pos]", "p-b USD 1 5500000 [pos]"})
+	channels := slices.Clone(wantChannels)
+	channels[0] = "2026-03-14 pos 3 2 3" // one more event and order, no one more
+	checkTable(t, conn, "channels", namedQuery(t, "dashboard_channels"), channels)
+}

@@ -34,7 +34,9 @@ import (
 
 // refreshChannelSQL recomputes rollup_channel_daily for days. Revenue is
 // grouped per currency in the inner query and folded into parallel arrays
-// sorted by currency (18.16's sumMap takes numeric keys only).
+// sorted by currency (18.16's sumMap takes numeric keys only). A parked
+// event (no profile) counts in events, orders and money but is no one in
+// profiles; uniqExactStateIf keeps the column's state type.
 func refreshChannelSQL(days []time.Time, version uint64, now time.Time) string {
 	return `INSERT INTO rollup_channel_daily (day, channel, events, profiles, orders, currencies, revenue_micros, refund_micros, version, refreshed_at)
 SELECT day, channel, events, profiles, orders,
@@ -46,7 +48,7 @@ FROM
         arraySort(groupArrayIf((currency, rev, ref), currency != '')) AS money
     FROM
     (
-        SELECT day, channel, currency, count() AS n, uniqExactState(profile_id) AS p,
+        SELECT day, channel, currency, count() AS n, uniqExactStateIf(profile_id, profile_id != '') AS p,
             countIf(kind = 'order') AS o,
             sumIf(amount_micros, kind = 'order') AS rev,
             sumIf(amount_micros, kind = 'refund') AS ref
