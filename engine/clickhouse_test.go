@@ -188,6 +188,47 @@ func TestErasureRetryRecountsRollups(t *testing.T) {
 	}
 }
 
+// The same failed erasure, but the process stops before it is written
+// again: the next process's sink finds the person's rows gone, and must
+// still recount the days they were on.
+func TestErasureRecountSurvivesRestart(t *testing.T) {
+	s, count, exec := clickhouseSinkConn(t)
+	e := openWith(t, nil)
+	apply(t, e, ev(canon.Web, "x1", canon.KindOrder, 1, obs(canon.Email, "xavier@mail.io")))
+	apply(t, e, ev(canon.Web, "y1", canon.KindOrder, 2, obs(canon.Email, "yuri@mail.io")))
+	before := changes(t, e)
+	writeChanges(t, s, before)
+	x := lookup(t, e, canon.Email, "xavier@mail.io")
+	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: x.ID})
+	batch := changes(t, e)[len(before):]
+
+	exec("RENAME TABLE accounts TO accounts_away")
+	if err := s.Write(t.Context(), batch); err == nil {
+		t.Fatal("the write with the accounts table away succeeded")
+	}
+	exec("RENAME TABLE accounts_away TO accounts")
+	for deadline := time.Now().Add(30 * time.Second); count("SELECT count() FROM events_daily WHERE message_id = 'x1'") != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("setup: the first attempt's deletions did not run")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	cfg := clickhouse.DefaultConfig(clickhousetest.Addr(t))
+	cfg.Database = s.Database()
+	cfg.Dialect = clickhouse.DialectAuto
+	cfg.RollupInterval = 0
+	next, err := clickhouse.Open(t.Context(), cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close(context.Background())
+	writeChanges(t, next, batch)
+	if n := count("SELECT toUInt64(sum(events)) FROM rollup_channel_daily FINAL"); n != 1 {
+		t.Errorf("after the erasure written by the next process the roll-up counts %d events, want 1", n)
+	}
+}
+
 // An order carrying only a quarantined value (the store's number typed at
 // the till) reaches ClickHouse as nobody's: its row has no profile and no
 // anchor, events_resolved gives it to no profile, and the channel's

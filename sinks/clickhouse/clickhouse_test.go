@@ -110,7 +110,7 @@ func TestMigrateTwice(t *testing.T) {
 		t.Errorf("schema_migrations has %d rows, want %d (one per migration, applied once)", n, len(applied))
 	}
 	got := strings1(t, conn, "SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name")
-	want := []string{"accounts", "events", "events_daily", "events_daily_mv", "events_resolved", "identity_map", "merges", "profiles",
+	want := []string{"accounts", "events", "events_daily", "events_daily_mv", "events_resolved", "identity_map", "merges", "profiles", "recount_requests",
 		"rollup_channel_daily", "rollup_consent_daily", "rollup_identity_daily", "rollup_lifecycle_daily", "schema_migrations"}
 	if !slices.Equal(got, want) {
 		t.Errorf("tables = %v, want %v", got, want)

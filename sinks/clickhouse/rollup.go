@@ -215,14 +215,17 @@ func (s *Sink) Flush(ctx context.Context) error {
 	return nil
 }
 
-// uncountedDaysSQL finds the days whose newest event row is newer than the
-// newest roll-up row of that day: a recount of a day takes the last seq
-// written as its version and reads every row of the day written before
-// it, so these are exactly the days not recounted since a row of theirs
-// was written. Days are compared one by one, so a recount that stopped
-// between two chunks of days is found too.
+// uncountedDaysSQL finds the days whose newest event row, or newest
+// erasure's recount request, is newer than the newest roll-up row of that
+// day: a recount of a day takes the last seq written as its version and
+// reads every row of the day written before it, so these are exactly the
+// days not recounted since a row of theirs was written or deleted. Days
+// are compared one by one, so a recount that stopped between two chunks
+// of days is found too.
 const uncountedDaysSQL = `SELECT day FROM
-(SELECT day, max(seq) AS top FROM ` + tableEventsDaily + ` GROUP BY day) AS written
+(SELECT day, max(seq) AS top FROM
+    (SELECT day, seq FROM ` + tableEventsDaily + ` UNION ALL SELECT day, seq FROM ` + tableRecountRequests + `)
+GROUP BY day) AS written
 ANY LEFT JOIN
 (SELECT day, max(version) AS counted FROM rollup_channel_daily GROUP BY day) AS recounted
 USING (day)

@@ -20,6 +20,9 @@ const (
 	// tableEventsDaily is filled by a materialized view on events; the
 	// sink only deletes from it (erasure).
 	tableEventsDaily = "events_daily"
+	// tableRecountRequests holds the days an erasure's recount is owed
+	// (rollup.go).
+	tableRecountRequests = "recount_requests"
 )
 
 // row collects one row's column names next to its values, so the two can

@@ -76,9 +76,13 @@ func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
 			// their rows are gone.
 			var erasedDays []time.Time
 			if erasedDays, err = s.daysOf(ctx, c.Erase.ProfileIDs, w.removed); err == nil {
+				err = s.requestRecount(ctx, erasedDays, c.Seq)
+			}
+			if err == nil {
 				// Kept for the recount at once, not only at the end of this
 				// Write: if it fails after the deletions were submitted, the
-				// retry finds the rows gone and these days no more.
+				// retry finds the rows gone and these days no more. A
+				// restart finds them in recount_requests.
 				if s.recount.days == nil {
 					s.recount.days = map[time.Time]bool{}
 				}
@@ -475,6 +479,26 @@ func (s *Sink) daysOf(ctx context.Context, ids []string, removed map[canon.IDTyp
 		return nil, fmt.Errorf("clickhouse: days of erased events: %w", err)
 	}
 	return out, nil
+}
+
+// requestRecount records, before an erasure's deletions are submitted,
+// that days must be recounted as of seq, so that a process stopped before
+// the recount leaves the request to the next start (uncountedDaysSQL).
+func (s *Sink) requestRecount(ctx context.Context, days []time.Time, seq uint64) error {
+	if len(days) == 0 {
+		return nil
+	}
+	rows := make([]*row, len(days))
+	for i, d := range days {
+		r := &row{dialect: s.dialect}
+		r.add("day", d)
+		r.add("seq", seq)
+		rows[i] = r
+	}
+	if err := s.insert(ctx, tableRecountRequests, rows); err != nil {
+		return fmt.Errorf("clickhouse: request the recount of erased days: %w", err)
+	}
+	return nil
 }
 
 // days runs a query whose one column is a day.
