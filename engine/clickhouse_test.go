@@ -28,11 +28,8 @@ func clickhouseSink(t *testing.T) (*clickhouse.Sink, func(q string) uint64) {
 // running a statement in the sink's database.
 func clickhouseSinkConn(t *testing.T) (*clickhouse.Sink, func(q string) uint64, func(q string)) {
 	t.Helper()
-	addr := clickhousetest.Addr(t)
-	cfg := clickhouse.DefaultConfig(addr)
-	cfg.Database = clickhousetest.Database("spine_engine_")
-	cfg.Dialect = clickhouse.DialectAuto
-	cfg.RollupInterval = 0
+	cfg := sinkConfig(t, clickhousetest.Database("spine_engine_"))
+	addr := cfg.Addr
 	s, err := clickhouse.Open(t.Context(), cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +59,16 @@ func clickhouseSinkConn(t *testing.T) (*clickhouse.Sink, func(q string) uint64, 
 				t.Fatalf("%s: %v", q, err)
 			}
 		}
+}
+
+// sinkConfig is the tests' sink configuration for database: roll-ups
+// recounted after every batch.
+func sinkConfig(t *testing.T, database string) clickhouse.Config {
+	cfg := clickhouse.DefaultConfig(clickhousetest.Addr(t))
+	cfg.Database = database
+	cfg.Dialect = clickhouse.DialectAuto
+	cfg.RollupInterval = 0
+	return cfg
 }
 
 // writeChanges hands the engine's change log to the sink, one commit (the
@@ -154,78 +161,50 @@ func TestWithheldPersonIdentifiersStayOutOfClickHouse(t *testing.T) {
 
 // A batch with an erasure that fails after some of its deletions were
 // submitted (here the accounts table, the last one deleted from, is away)
-// is written again by the sink loop: the retry finds the person's event
-// rows gone, and must still recount their days.
+// is written again, by the sink loop or, after a restart, by the next
+// process's sink: either finds the person's event rows gone, and must
+// still recount their days.
 func TestErasureRetryRecountsRollups(t *testing.T) {
-	s, count, exec := clickhouseSinkConn(t)
-	e := openWith(t, nil)
-	apply(t, e, ev(canon.Web, "x1", canon.KindOrder, 1, obs(canon.Email, "xavier@mail.io")))
-	apply(t, e, ev(canon.Web, "y1", canon.KindOrder, 2, obs(canon.Email, "yuri@mail.io")))
-	before := changes(t, e)
-	writeChanges(t, s, before)
-	if n := count("SELECT toUInt64(sum(events)) FROM rollup_channel_daily FINAL"); n != 2 {
-		t.Fatalf("setup: the roll-up counts %d events", n)
-	}
-	x := lookup(t, e, canon.Email, "xavier@mail.io")
-	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: x.ID})
-	batch := changes(t, e)[len(before):]
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprint("restart=", restart), func(t *testing.T) {
+			s, count, exec := clickhouseSinkConn(t)
+			e := openWith(t, nil)
+			apply(t, e, ev(canon.Web, "x1", canon.KindOrder, 1, obs(canon.Email, "xavier@mail.io")))
+			apply(t, e, ev(canon.Web, "y1", canon.KindOrder, 2, obs(canon.Email, "yuri@mail.io")))
+			before := changes(t, e)
+			writeChanges(t, s, before)
+			if n := count("SELECT toUInt64(sum(events)) FROM rollup_channel_daily FINAL"); n != 2 {
+				t.Fatalf("setup: the roll-up counts %d events", n)
+			}
+			x := lookup(t, e, canon.Email, "xavier@mail.io")
+			do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: x.ID})
+			batch := changes(t, e)[len(before):]
 
-	exec("RENAME TABLE accounts TO accounts_away")
-	if err := s.Write(t.Context(), batch); err == nil {
-		t.Fatal("the write with the accounts table away succeeded")
-	}
-	exec("RENAME TABLE accounts_away TO accounts")
-	// The submitted deletions run in the background.
-	for deadline := time.Now().Add(30 * time.Second); count("SELECT count() FROM events_daily WHERE message_id = 'x1'") != 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("setup: the first attempt's deletions did not run")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	writeChanges(t, s, batch)
-	if n := count("SELECT toUInt64(sum(events)) FROM rollup_channel_daily FINAL"); n != 1 {
-		t.Errorf("after the retried erasure the roll-up counts %d events, want 1", n)
-	}
-}
-
-// The same failed erasure, but the process stops before it is written
-// again: the next process's sink finds the person's rows gone, and must
-// still recount the days they were on.
-func TestErasureRecountSurvivesRestart(t *testing.T) {
-	s, count, exec := clickhouseSinkConn(t)
-	e := openWith(t, nil)
-	apply(t, e, ev(canon.Web, "x1", canon.KindOrder, 1, obs(canon.Email, "xavier@mail.io")))
-	apply(t, e, ev(canon.Web, "y1", canon.KindOrder, 2, obs(canon.Email, "yuri@mail.io")))
-	before := changes(t, e)
-	writeChanges(t, s, before)
-	x := lookup(t, e, canon.Email, "xavier@mail.io")
-	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: x.ID})
-	batch := changes(t, e)[len(before):]
-
-	exec("RENAME TABLE accounts TO accounts_away")
-	if err := s.Write(t.Context(), batch); err == nil {
-		t.Fatal("the write with the accounts table away succeeded")
-	}
-	exec("RENAME TABLE accounts_away TO accounts")
-	for deadline := time.Now().Add(30 * time.Second); count("SELECT count() FROM events_daily WHERE message_id = 'x1'") != 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("setup: the first attempt's deletions did not run")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-
-	cfg := clickhouse.DefaultConfig(clickhousetest.Addr(t))
-	cfg.Database = s.Database()
-	cfg.Dialect = clickhouse.DialectAuto
-	cfg.RollupInterval = 0
-	next, err := clickhouse.Open(t.Context(), cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer next.Close(context.Background())
-	writeChanges(t, next, batch)
-	if n := count("SELECT toUInt64(sum(events)) FROM rollup_channel_daily FINAL"); n != 1 {
-		t.Errorf("after the erasure written by the next process the roll-up counts %d events, want 1", n)
+			exec("RENAME TABLE accounts TO accounts_away")
+			if err := s.Write(t.Context(), batch); err == nil {
+				t.Fatal("the write with the accounts table away succeeded")
+			}
+			exec("RENAME TABLE accounts_away TO accounts")
+			// The submitted deletions run in the background.
+			for deadline := time.Now().Add(30 * time.Second); count("SELECT count() FROM events_daily WHERE message_id = 'x1'") != 0; {
+				if time.Now().After(deadline) {
+					t.Fatal("setup: the first attempt's deletions did not run")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if restart {
+				next, err := clickhouse.Open(t.Context(), sinkConfig(t, s.Database()), nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer next.Close(context.Background())
+				s = next
+			}
+			writeChanges(t, s, batch)
+			if n := count("SELECT toUInt64(sum(events)) FROM rollup_channel_daily FINAL"); n != 1 {
+				t.Errorf("after the erasure written again the roll-up counts %d events, want 1", n)
+			}
+		})
 	}
 }
 
