@@ -143,43 +143,50 @@ func EncodeEvent(e *canon.Event) (EncodedEvent, error) {
 	return EncodedEvent{JSON: b, Props: props}, nil
 }
 
-// encodeEventRecord returns the encoding of an event and the JSON of its
-// record; event is the event as EncodeEvent encoded it, or the zero value.
-func encodeEventRecord(rec *canon.EventRecord, event EncodedEvent) (_ EncodedEvent, record []byte, err error) {
-	if event.JSON == nil {
-		if event, err = EncodeEvent(&rec.Event); err != nil {
-			return EncodedEvent{}, nil, err
-		}
-	}
-	place, err := marshal(eventPlace{ProfileID: rec.ProfileID, Anchor: rec.Anchor})
-	if err != nil {
-		return EncodedEvent{}, nil, fmt.Errorf("store: encode event: %w", err)
-	}
-	return event, joinObjects(event.JSON, place), nil
+// pageRef is where a change record in the stored log finds what it
+// carries: the stored event (its filing key and seq), or the stored
+// profile (its component and version). The writer stores each event and
+// profile anyway; a second copy in the log was a third of all bytes
+// written. Sinks that keep up read the records from memory, with their
+// payload; one that reads the log resolves the reference at its snapshot
+// (Reader.Changes), and what is gone by then (a newer profile version, an
+// event erased or moved) comes back Superseded.
+type pageRef struct {
+	K    string `json:"k,omitempty"` // event: the identifier key it is filed under
+	N    uint64 `json:"n,omitempty"` // event: its filing seq
+	C    uint64 `json:"c,omitempty"` // profile: its component
+	V    uint64 `json:"v,omitempty"` // profile: its version
+	size int    // event: its stored JSON's length, for the change window's budget
 }
 
-// appendChange appends a change record's JSON to dst. When payload is
-// given it is the JSON of the record's event or profile, already encoded
-// for storage.
-func appendChange(dst []byte, c canon.Change, payload []byte) ([]byte, error) {
-	if payload == nil {
+// appendChange appends a change record's JSON to dst: the whole record,
+// or with ref its head, for an event the profile and anchor it resolved
+// to, and the reference.
+func appendChange(dst []byte, c canon.Change, ref *pageRef) ([]byte, error) {
+	if ref == nil {
 		v, err := marshal(c)
 		return append(dst, v...), err
 	}
-	var key string
-	switch {
-	case c.Event != nil:
-		key, c.Event = "event", nil
-	case c.Profile != nil:
-		key, c.Profile = "profile", nil
-	default:
-		return dst, fmt.Errorf("store: change %d has no payload for its encoding", c.Seq)
+	var place []byte
+	if c.Event != nil {
+		var err error
+		if place, err = marshal(eventPlace{ProfileID: c.Event.ProfileID, Anchor: c.Event.Anchor}); err != nil {
+			return dst, err
+		}
 	}
+	c.Event, c.Profile = nil, nil
 	head, err := marshal(c)
 	if err != nil {
 		return dst, err
 	}
-	return appendMember(dst, head, key, payload), nil
+	r, err := marshal(ref)
+	if err != nil {
+		return dst, err
+	}
+	if place != nil {
+		head = appendMember(nil, head, "event", place)
+	}
+	return appendMember(dst, head, "ref", r), nil
 }
 
 // evidenceV1 starts the binary encoding of a link's evidence. Links are two

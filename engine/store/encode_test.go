@@ -51,18 +51,16 @@ func TestSplicedEncodings(t *testing.T) {
 	}
 	whole, _ := json.Marshal(st)
 	sameJSON(t, "state", state, whole)
+	whole, _ = json.Marshal(&st.Profile)
+	sameJSON(t, "profile", prof, whole)
 	var back profile.State
 	if err := json.Unmarshal(state, &back); err != nil || back.Comp != 7 || back.Created != 3 || back.ID != "prf_1" || len(back.Conflicts) != 1 {
 		t.Errorf("state decodes to %+v, %v", back, err)
 	}
+	// A change record in the stored log refers to the profile.
 	p := st.Profile
 	c := canon.Change{Seq: 42, Kind: canon.ChangeProfile, At: at, Restricted: true, Profile: &p}
-	spliced, err := appendChange(nil, c, prof)
-	if err != nil {
-		t.Fatal(err)
-	}
-	whole, _ = json.Marshal(c)
-	sameJSON(t, "profile change", spliced, whole)
+	checkRefRecord(t, c, &pageRef{C: 7, V: 42})
 
 	rec := &canon.EventRecord{
 		Event: canon.Event{Channel: canon.POS, MessageID: "m1", Kind: canon.KindOrder, Time: at,
@@ -70,7 +68,7 @@ func TestSplicedEncodings(t *testing.T) {
 			Amount:      &canon.Money{Currency: "EUR", Micros: 12_500_000}, Traits: map[string]any{"city": "Oslo"}},
 		ProfileID: "prf_1", Anchor: canon.Identifier{Type: canon.LoyaltyID, Value: "L1"},
 	}
-	ev, full, err := encodeEventRecord(rec, EncodedEvent{})
+	ev, err := EncodeEvent(&rec.Event)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,17 +77,6 @@ func TestSplicedEncodings(t *testing.T) {
 	}
 	whole, _ = json.Marshal(&rec.Event)
 	sameJSON(t, "event", ev.JSON, whole)
-	whole, _ = json.Marshal(rec)
-	sameJSON(t, "event record", full, whole)
-	pre, err := EncodeEvent(&rec.Event)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ev2, full2, err := encodeEventRecord(rec, pre); err != nil || string(ev2.JSON) != string(pre.JSON) {
-		t.Errorf("pre-encoded event: %s, %v", ev2.JSON, err)
-	} else {
-		sameJSON(t, "record of a pre-encoded event", full2, whole)
-	}
 
 	// Properties are spliced into the event, and apart they are the map's
 	// JSON.
@@ -106,19 +93,48 @@ func TestSplicedEncodings(t *testing.T) {
 	if _, err := EncodeEvent(&canon.Event{Props: map[string]any{"bad": make(chan int)}}); err == nil {
 		t.Error("properties that cannot be encoded gave no error")
 	}
+	// An event's record in the stored log holds where the event resolved
+	// and the reference; a record without one is whole.
 	c = canon.Change{Seq: 43, Kind: canon.ChangeEvent, At: at, Event: rec}
-	spliced, err = appendChange(nil, c, full)
+	checkRefRecord(t, c, &pageRef{K: rec.Anchor.Key(), N: 9})
+	whole, _ = json.Marshal(c)
+	plain, err := appendChange(nil, c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	whole, _ = json.Marshal(c)
-	sameJSON(t, "event change", spliced, whole)
+	sameJSON(t, "event change without a reference", plain, whole)
 
 	if got := joinObjects([]byte(`{}`), []byte(`{"a":1}`)); string(got) != `{"a":1}` {
 		t.Errorf("joinObjects({}, {a}) = %s", got)
 	}
 	if got := appendMember([]byte(`[`), []byte(`{}`), "k", []byte(`[1]`)); string(got) != `[{"k":[1]}` {
 		t.Errorf("appendMember({}) = %s", got)
+	}
+}
+
+// checkRefRecord encodes c with ref as the stored log does and decodes it
+// back: the record's own fields, an event's profile and anchor, and the
+// reference survive; the payload does not.
+func checkRefRecord(t *testing.T, c canon.Change, ref *pageRef) {
+	t.Helper()
+	b, err := appendChange(nil, c, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back pageChange
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if back.Seq != c.Seq || back.Kind != c.Kind || !back.At.Equal(c.At) || back.Restricted != c.Restricted || back.Profile != nil ||
+		back.Ref == nil || back.Ref.K != ref.K || back.Ref.N != ref.N || back.Ref.C != ref.C || back.Ref.V != ref.V {
+		t.Errorf("record %s decodes to %+v (ref %+v)", b, back.Change, back.Ref)
+	}
+	if c.Event != nil {
+		if back.Event == nil || back.Event.ProfileID != c.Event.ProfileID || back.Event.Anchor != c.Event.Anchor || back.Event.MessageID != "" {
+			t.Errorf("event record %s decodes to %+v", b, back.Event)
+		}
+	} else if back.Event != nil {
+		t.Errorf("record %s decodes with an event", b)
 	}
 }
 

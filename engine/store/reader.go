@@ -173,10 +173,10 @@ func (r *Reader) Changes(after uint64, max int) ([]canon.Change, error) {
 	defer it.Close()
 	var out []canon.Change
 	for it.Seek(start); it.Valid() && len(out) < max; it.Next() {
-		var page []canon.Change
+		var page []pageChange
 		err := it.Item().Value(func(b []byte) error {
 			if len(b) > 0 && b[0] == '{' { // one record per key
-				page = make([]canon.Change, 1)
+				page = make([]pageChange, 1)
 				return json.Unmarshal(b, &page[0])
 			}
 			return json.Unmarshal(b, &page)
@@ -184,11 +184,65 @@ func (r *Reader) Changes(after uint64, max int) ([]canon.Change, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: decode change: %w", err)
 		}
-		for _, c := range page {
-			if c.Seq > after && len(out) < max {
-				out = append(out, c)
+		for _, pc := range page {
+			if pc.Seq <= after || len(out) == max {
+				continue
 			}
+			if pc.Ref != nil {
+				if err := r.resolve(&pc.Change, pc.Ref); err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, pc.Change)
 		}
 	}
 	return out, nil
+}
+
+// pageChange is a change record as the stored log holds it: whole, or
+// with a reference to its payload (see pageRef).
+type pageChange struct {
+	canon.Change
+	Ref *pageRef `json:"ref,omitempty"`
+}
+
+// resolve fills in the payload of a change stored with a reference, as of
+// the reader's snapshot, or marks it Superseded when the payload is gone:
+// the profile is at another version or deleted, the event was moved or
+// erased (its purge pending or done).
+func (r *Reader) resolve(c *canon.Change, ref *pageRef) error {
+	gone := func() error {
+		c.Event, c.Profile, c.Superseded = nil, nil, true
+		return nil
+	}
+	switch {
+	case c.Kind == canon.ChangeEvent && c.Event != nil:
+		if floor, err := purgeFloor(r.tx, ref.K); err != nil {
+			return err
+		} else if floor >= ref.N {
+			return gone()
+		}
+		item, err := r.tx.get(keyEvent(ref.K, ref.N))
+		if errNotFound(err) {
+			return gone()
+		}
+		if err != nil {
+			return fmt.Errorf("store: read the event of change %d: %w", c.Seq, err)
+		}
+		if err := item.Value(func(b []byte) error { return json.Unmarshal(b, &c.Event.Event) }); err != nil {
+			return fmt.Errorf("store: decode the event of change %d: %w", c.Seq, err)
+		}
+	case c.Kind == canon.ChangeProfile:
+		st, _, err := getProfile(r.tx, ref.C)
+		if err != nil {
+			return err
+		}
+		if st == nil || st.Version != ref.V {
+			return gone()
+		}
+		c.Profile = &st.Profile
+	default:
+		return fmt.Errorf("store: change %d of kind %q has a reference", c.Seq, c.Kind)
+	}
+	return nil
 }

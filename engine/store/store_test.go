@@ -1209,3 +1209,137 @@ func TestEncryptionAtRest(t *testing.T) {
 		t.Errorf("LoadProfile after reopening = %v, %v", st, err)
 	}
 }
+
+// The stored log keeps one copy of each event and profile: an event's and
+// a profile's records refer to what the store holds anyway, and a reader
+// of the log gets them whole while they stand, and Superseded once a
+// newer version replaced the profile or the event was erased or moved.
+func TestStoredLogRefersToEventsAndProfiles(t *testing.T) {
+	s := openStore(t, "", nil)
+	ann, ben := canon.Identifier{Type: canon.Email, Value: "ann@x.io"}, canon.Identifier{Type: canon.Email, Value: "ben@x.io"}
+	ev := func(msg string, anchor canon.Identifier) *canon.EventRecord {
+		return &canon.EventRecord{Event: canon.Event{Channel: canon.Web, MessageID: msg, Kind: canon.KindTrack, Time: now,
+			Props: map[string]any{"secret": "s-" + msg}}, ProfileID: "p-1", Anchor: anchor}
+	}
+	var st *profile.State
+	update(t, s, func(tx *Txn) error {
+		st = profile.New("p-1", tx.NewComp(), 1)
+		st.Traits = map[string]any{"name": "Ann"}
+		st.Version = 1
+		tx.PutProfile(st)
+		tx.Emit(canon.Change{Kind: canon.ChangeProfile, Profile: &st.Profile})
+		if err := tx.PutEventRecord(ann.Key(), ev("m1", ann), false, EncodedEvent{}); err != nil {
+			return err
+		}
+		if err := tx.PutEventRecord(ben.Key(), ev("m2", ben), false, EncodedEvent{}); err != nil {
+			return err
+		}
+		return tx.PutEventRecord(ben.Key(), ev("m3", ben), false, EncodedEvent{})
+	})
+	stored := func() []canon.Change {
+		t.Helper()
+		var out []canon.Change
+		if err := s.View(func(r *Reader) error {
+			var err error
+			out, err = r.Changes(0, 100)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	got := stored()
+	if len(got) != 4 || got[0].Profile == nil || got[0].Profile.Traits["name"] != "Ann" || got[0].Superseded {
+		t.Fatalf("stored changes: %+v", got)
+	}
+	for i, msg := range []string{"m1", "m2", "m3"} {
+		e := got[i+1].Event
+		if got[i+1].Superseded || e == nil || e.MessageID != msg || e.Props["secret"] != "s-"+msg || e.ProfileID != "p-1" || e.Time.IsZero() {
+			t.Errorf("stored event change %d: %+v", i, got[i+1])
+		}
+	}
+	// One copy: the log's page holds no event's properties.
+	if err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pLog}, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(v, []byte("s-m1")) || bytes.Contains(v, []byte(`"Ann"`)) {
+				t.Errorf("the stored log holds a second copy: %s", v)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A newer profile version, Ann's event erased, one of Ben's moved.
+	update(t, s, func(tx *Txn) error {
+		st.Version = 2
+		tx.PutProfile(st)
+		tx.Emit(canon.Change{Kind: canon.ChangeProfile, Profile: &st.Profile})
+		if _, err := tx.EraseEvents(ann.Key()); err != nil {
+			return err
+		}
+		_, err := tx.RefileEvents(ben.Key(), 1, func(*canon.Event) (string, error) {
+			return canon.Identifier{Type: canon.UserID, Value: "u-ben"}.Key(), nil
+		})
+		return err
+	})
+	got = stored()
+	if len(got) != 5 {
+		t.Fatalf("stored changes after: %d, want 5", len(got))
+	}
+	for i, want := range []bool{true, true, true, false, false} {
+		c := got[i]
+		if c.Superseded != want || (want && (c.Event != nil || c.Profile != nil)) {
+			t.Errorf("change %d (%s): superseded %v, want %v: %+v", c.Seq, c.Kind, c.Superseded, want, c)
+		}
+	}
+	if got[3].Event == nil || got[3].Event.MessageID != "m3" || got[4].Profile == nil || got[4].Profile.Version != 2 {
+		t.Errorf("the standing records: %+v, %+v", got[3].Event, got[4].Profile)
+	}
+}
+
+// An erased identifier's events that wait for Purge are still stored; the
+// log's records of them come back Superseded all the same.
+func TestStoredLogSkipsEventsAwaitingPurge(t *testing.T) {
+	s := openStore(t, "", func(o *Options) { o.MemTableBytes = 1 << 20 })
+	meter := canon.Identifier{Type: canon.DeviceID, Value: "meter"}
+	n := s.purgeRoom.n + 5
+	for from := 0; from < n; from += s.purgeRoom.n {
+		update(t, s, func(tx *Txn) error {
+			for i := from; i < min(from+s.purgeRoom.n, n); i++ {
+				rec := &canon.EventRecord{Event: canon.Event{Channel: canon.IoT, MessageID: fmt.Sprint("m", i), Time: now}, ProfileID: "p-1", Anchor: meter}
+				if err := tx.PutEventRecord(meter.Key(), rec, false, EncodedEvent{}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	update(t, s, func(tx *Txn) error { _, err := tx.EraseEvents(meter.Key()); return err })
+	if left := storedEvents(t, s, meter.Key()); s.Purging() != 1 || left == 0 {
+		t.Fatalf("setup: purging %d, %d events await it", s.Purging(), left)
+	}
+	if err := s.View(func(r *Reader) error {
+		got, err := r.Changes(0, n+1)
+		if err != nil {
+			return err
+		}
+		if len(got) != n {
+			t.Fatalf("%d stored changes, want %d", len(got), n)
+		}
+		for _, c := range got {
+			if !c.Superseded || c.Event != nil {
+				t.Fatalf("change %d of an erased event: %+v", c.Seq, c)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -31,9 +31,9 @@ type Txn struct {
 	profiles  map[uint64]*profile.State // nil value: deleted
 	dirtyP    map[uint64]bool
 	changes   []canon.Change
-	payloads  map[uint64][]byte // seq -> JSON of the change's event, encoded once
-	purging   int64             // erased identifiers marked for Purge, less those it finished
-	purgeRoom room              // deletes of filed events this transaction may still make
+	refs      map[uint64]pageRef // seq -> where the stored log finds an event change's event
+	purging   int64              // erased identifiers marked for Purge, less those it finished
+	purgeRoom room               // deletes of filed events this transaction may still make
 
 	seq, comp, created, evseq, live uint64
 }
@@ -240,18 +240,21 @@ func (t *Txn) PutEvent(idkey string, e *canon.Event) error {
 // record; the event is encoded once for both. encoded is rec.Event as
 // EncodeEvent encoded it, or the zero value to encode it here.
 func (t *Txn) PutEventRecord(idkey string, rec *canon.EventRecord, restricted bool, encoded EncodedEvent) error {
-	ev, full, err := encodeEventRecord(rec, encoded)
-	if err != nil {
-		return err
+	ev := encoded
+	if ev.JSON == nil {
+		var err error
+		if ev, err = EncodeEvent(&rec.Event); err != nil {
+			return err
+		}
 	}
 	if err := t.fileEvent(idkey, ev.JSON); err != nil {
 		return err
 	}
 	seq := t.Emit(canon.Change{Kind: canon.ChangeEvent, Event: rec, Restricted: restricted, RawProps: ev.Props})
-	if t.payloads == nil {
-		t.payloads = map[uint64][]byte{}
+	if t.refs == nil {
+		t.refs = map[uint64]pageRef{}
 	}
-	t.payloads[seq] = full
+	t.refs[seq] = pageRef{K: idkey, N: t.evseq, size: len(ev.JSON)}
 	return nil
 }
 
@@ -559,8 +562,8 @@ func (t *Txn) commit() error {
 	// The JSON of each profile as written, by id: its change record, when
 	// it is of the same version, carries the same bytes.
 	type encoded struct {
-		version uint64
-		json    []byte
+		comp, version uint64
+		json          []byte
 	}
 	profJSON := make(map[string]encoded, len(t.dirtyP))
 	var toEncode []*profile.State
@@ -589,7 +592,7 @@ func (t *Txn) commit() error {
 			return err
 		}
 		written[st.Comp] = sized{cachedProfile{st, prof}, stateBytes(len(v)) + int64(len(prof))}
-		profJSON[st.ID] = encoded{st.Version, prof}
+		profJSON[st.ID] = encoded{st.Comp, st.Version, prof}
 	}
 	for key := range t.dirtyU64 {
 		var err error
@@ -607,26 +610,26 @@ func (t *Txn) commit() error {
 	}
 	// The transaction's change records are stored as one page: one Badger
 	// entry instead of one per record (they are a third of all entries).
+	// An event's record, and a profile's of the version the transaction
+	// stores, refer to the stored event or profile instead of holding a
+	// second copy (see pageRef).
 	sizes := make([]int, len(t.changes))
 	if len(t.changes) > 0 {
-		// Sized for the payloads plus a guess at each record's head, so
-		// the page is allocated once.
-		n := 2
-		payloads := make([][]byte, len(t.changes))
+		refs := make([]*pageRef, len(t.changes))
 		for i, c := range t.changes {
-			payload := t.payloads[c.Seq]
+			if r, ok := t.refs[c.Seq]; ok && c.Event != nil {
+				refs[i] = &r
+			}
 			if p := c.Profile; p != nil {
 				if e, ok := profJSON[p.ID]; ok && e.version == p.Version {
-					payload = e.json
+					refs[i] = &pageRef{C: e.comp, V: e.version}
 					// Sinks that write the profile as JSON take these
 					// bytes instead of encoding it again.
-					t.changes[i].Raw = payload
+					t.changes[i].Raw = e.json
 				}
 			}
-			payloads[i] = payload
-			n += len(payload) + 160
 		}
-		page := make([]byte, 1, n)
+		page := make([]byte, 1, 2+len(t.changes)*256)
 		page[0] = '['
 		for i, c := range t.changes {
 			if i > 0 {
@@ -634,12 +637,15 @@ func (t *Txn) commit() error {
 			}
 			start := len(page)
 			var err error
-			if page, err = appendChange(page, c, payloads[i]); err != nil {
+			if page, err = appendChange(page, c, refs[i]); err != nil {
 				return fmt.Errorf("store: encode change: %w", err)
 			}
 			// The window holds the record and, for a profile, its JSON;
-			// for an event, its properties' JSON.
+			// for an event, the event and its properties' JSON.
 			sizes[i] = len(page) - start + len(c.Raw) + len(c.RawProps)
+			if refs[i] != nil {
+				sizes[i] += refs[i].size
+			}
 		}
 		page = append(page, ']')
 		if err := t.set(keyLogPage(t.changes[0].Seq, t.seq), page); err != nil {

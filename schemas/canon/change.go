@@ -29,6 +29,12 @@ type Change struct {
 	// analytics: analytics sinks write no new rows of theirs beyond what
 	// the policy allows. Operational sinks (the profile stream) ignore it.
 	Restricted bool `json:"restricted,omitempty"`
+	// Superseded is set on an event or profile change read back from the
+	// stored log after what it carried was replaced or removed: a newer
+	// version of the profile (or its deletion), an event erased or moved
+	// to another identifier (which a later record carries). It has no
+	// payload, and sinks skip it.
+	Superseded bool `json:"superseded,omitempty"`
 
 	Event   *EventRecord `json:"event,omitempty"`
 	Profile *Profile     `json:"profile,omitempty"`

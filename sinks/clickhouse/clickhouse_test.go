@@ -122,6 +122,12 @@ func TestWrite(t *testing.T) {
 	if err := s.Write(t.Context(), history()); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
+	// Records read back from the log after newer ones replaced them are
+	// skipped.
+	superseded := changes(100, canon.Change{Kind: canon.ChangeEvent, Superseded: true}, canon.Change{Kind: canon.ChangeProfile, Superseded: true})
+	if err := s.Write(t.Context(), superseded); err != nil {
+		t.Fatalf("Write of superseded records: %v", err)
+	}
 	want := map[string]uint64{"events": 5, "profiles": 3, "identity_map": 5, "merges": 3}
 	for _, tb := range tables {
 		if n := count(t, conn, "SELECT count() FROM "+tb+" FINAL"); n != want[tb] {

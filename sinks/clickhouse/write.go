@@ -41,6 +41,8 @@ func (s *Sink) Write(ctx context.Context, batch []canon.Change) error {
 		c := &batch[i]
 		var err error
 		switch {
+		case c.Superseded:
+			// Read back from the log after a newer record replaced it.
 		case superseded[i]:
 			profilesChanged = true
 		case c.Kind == canon.ChangeEvent && c.Event != nil && c.Restricted:

@@ -126,6 +126,9 @@ func (s *Sink) appendRecords(recs []*kgo.Record, c *canon.Change) ([]*kgo.Record
 			{Key: HeaderSeq, Value: strconv.AppendUint(nil, c.Seq, 10)},
 		}
 	}
+	if c.Superseded {
+		return recs, nil // a newer record carries what it did
+	}
 	profiles, identity := s.cfg.profilesTopic(), s.cfg.identityTopic()
 	switch c.Kind {
 	case canon.ChangeProfile:

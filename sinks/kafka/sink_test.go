@@ -64,6 +64,7 @@ func TestWriteProfilesTombstonesAndIdentityLog(t *testing.T) {
 		{Seq: 5, Kind: canon.ChangeDelete, At: at, Delete: &canon.Deletion{ProfileID: "p2", Reason: "absorbed", Survivor: "p1"}},
 		{Seq: 6, Kind: canon.ChangeProfile, At: at, Profile: profile("p1", 2)},
 		{Seq: 7, Kind: canon.ChangeErase, At: at, Erase: &canon.Erasure{ProfileIDs: []string{"p1", "p2"}, Hashes: []string{"h1"}, At: at}},
+		{Seq: 8, Kind: canon.ChangeProfile, At: at, Superseded: true}, // read back after a newer version: skipped
 	}
 	if err := s.Write(t.Context(), batch); err != nil {
 		t.Fatalf("Write: %v", err)
