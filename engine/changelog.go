@@ -38,6 +38,9 @@ func (e *Engine) Read(ctx context.Context, sink string, max int) ([]canon.Change
 			if err != nil {
 				return nil, fmt.Errorf("engine: read changes: %w", err)
 			}
+			if n := superseded(out); n > 0 {
+				e.m.superseded.WithLabelValues(sink).Add(float64(n))
+			}
 			if len(out) > 0 {
 				return out, nil
 			}
@@ -48,6 +51,17 @@ func (e *Engine) Read(ctx context.Context, sink string, max int) ([]canon.Change
 		case <-changed:
 		}
 	}
+}
+
+// superseded counts the records of cs read back without their payload.
+func superseded(cs []canon.Change) int {
+	n := 0
+	for i := range cs {
+		if cs[i].Superseded {
+			n++
+		}
+	}
+	return n
 }
 
 // Ack records that a sink wrote every change up to upTo.

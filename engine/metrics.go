@@ -24,6 +24,7 @@ type metrics struct {
 	purging     prometheus.Gauge
 	missed      *prometheus.GaugeVec
 	parked      *prometheus.CounterVec
+	superseded  *prometheus.CounterVec
 }
 
 // newMetrics registers the engine's metrics; disk reports the state
@@ -52,6 +53,9 @@ func newMetrics(reg prometheus.Registerer, disk func() store.Disk) *metrics {
 		parked: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "spine_engine_parked_events_total", Help: "Events whose identifiers were all quarantined, by channel: filed with no profile and written for analytics without one; a release of the value folds them into its profile.",
 		}, []string{"channel"}),
+		superseded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spine_sink_superseded_changes_total", Help: "Event and profile change records a sink read from the stored log after a newer record replaced what they carried (a newer profile version, an event erased or moved), by sink: handed over without payload and skipped.",
+		}, []string{"sink"}),
 		missed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "spine_sink_missed_changes", Help: "Change records trimmed before the sink acknowledged them, found at start (it was not configured for longer than --max-backlog allows); its destination lacks them.",
 		}, []string{"sink"}),
@@ -84,7 +88,7 @@ func newMetrics(reg prometheus.Registerer, disk func() store.Disk) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.filterKeys, m.filterUsed, m.dropped, m.erasures, m.vlogGC, m.purged, m.purging, m.missed, m.parked,
+		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.filterKeys, m.filterUsed, m.dropped, m.erasures, m.vlogGC, m.purged, m.purging, m.missed, m.parked, m.superseded,
 			diskCollector{disk: disk, desc: prometheus.NewDesc("spine_engine_state_bytes",
 				"Bytes the state directory takes on disk, by kind: tables, value_log, wal, other.", []string{"kind"}, nil)})
 	}

@@ -146,9 +146,7 @@ func (g *Graph) emitRefiled(tx *store.Txn, moved []store.Refiled) error {
 		if err != nil {
 			return err
 		}
-		tx.Emit(canon.Change{Kind: canon.ChangeEvent, Event: &canon.EventRecord{
-			Event: *m.Event, ProfileID: st.ID, Anchor: anchor, Refiled: true,
-		}})
+		tx.EmitRefiled(m, &canon.EventRecord{Event: *m.Event, ProfileID: st.ID, Anchor: anchor, Refiled: true})
 	}
 	return nil
 }

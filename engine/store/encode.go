@@ -156,7 +156,7 @@ type pageRef struct {
 	N    uint64 `json:"n,omitempty"` // event: its filing seq
 	C    uint64 `json:"c,omitempty"` // profile: its component
 	V    uint64 `json:"v,omitempty"` // profile: its version
-	size int    // event: its stored JSON's length, for the change window's budget
+	size int    // the payload's stored JSON length, for the change window's budget
 }
 
 // appendChange appends a change record's JSON to dst: the whole record,

@@ -33,8 +33,8 @@ type Options struct {
 	// DedupTTL is how long message ids are remembered for duplicate detection.
 	DedupTTL time.Duration
 	// RecentChangeBytes bounds the newest change records kept in memory
-	// for sinks: their encoded size, plus the profile JSON a profile
-	// change carries for the sinks (about 1.6× the records alone).
+	// for sinks: each record's encoded size with its event or profile,
+	// plus the profile JSON a profile change carries for the sinks.
 	RecentChangeBytes int64
 	// SyncWrites makes every commit durable on return (fsync).
 	SyncWrites bool
@@ -116,6 +116,7 @@ type Store struct {
 
 	// Counters, owned by the writer, persisted with every commit.
 	seq, comp, created, evseq uint64
+	lastChanges               int           // change records of the last commit: the next one's first guess
 	live                      atomic.Uint64 // profiles that exist
 	purging                   atomic.Int64  // erased identifiers whose filed events Purge is to delete
 	purgeRoom                 room          // deletes of filed events one transaction takes (purgeBatch)

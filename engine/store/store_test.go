@@ -1217,6 +1217,7 @@ func TestEncryptionAtRest(t *testing.T) {
 func TestStoredLogRefersToEventsAndProfiles(t *testing.T) {
 	s := openStore(t, "", nil)
 	ann, ben := canon.Identifier{Type: canon.Email, Value: "ann@x.io"}, canon.Identifier{Type: canon.Email, Value: "ben@x.io"}
+	uben := canon.Identifier{Type: canon.UserID, Value: "u-ben"}
 	ev := func(msg string, anchor canon.Identifier) *canon.EventRecord {
 		return &canon.EventRecord{Event: canon.Event{Channel: canon.Web, MessageID: msg, Kind: canon.KindTrack, Time: now,
 			Props: map[string]any{"secret": "s-" + msg}}, ProfileID: "p-1", Anchor: anchor}
@@ -1284,14 +1285,26 @@ func TestStoredLogRefersToEventsAndProfiles(t *testing.T) {
 		if _, err := tx.EraseEvents(ann.Key()); err != nil {
 			return err
 		}
-		_, err := tx.RefileEvents(ben.Key(), 1, func(*canon.Event) (string, error) {
-			return canon.Identifier{Type: canon.UserID, Value: "u-ben"}.Key(), nil
+		moved, err := tx.RefileEvents(ben.Key(), 1, func(*canon.Event) (string, error) {
+			return uben.Key(), nil
 		})
-		return err
+		if err != nil || len(moved) != 1 {
+			return fmt.Errorf("RefileEvents = %v, %v", moved, err)
+		}
+		tx.EmitRefiled(moved[0], &canon.EventRecord{Event: *moved[0].Event, ProfileID: "p-1", Anchor: uben, Refiled: true})
+		return nil
 	})
 	got = stored()
-	if len(got) != 5 {
-		t.Fatalf("stored changes after: %d, want 5", len(got))
+	if len(got) != 6 {
+		t.Fatalf("stored changes after: %d, want 6", len(got))
+	}
+	if r := got[5]; r.Superseded || r.Event == nil || r.Event.MessageID != "m2" || r.Event.Props["secret"] != "s-m2" || r.Event.Anchor != uben {
+		t.Errorf("the refiled event's record: %+v", r)
+	}
+	// Ben's new identifier erased: the refiled record goes too.
+	update(t, s, func(tx *Txn) error { _, err := tx.EraseEvents(uben.Key()); return err })
+	if got = stored(); len(got) != 6 || !got[5].Superseded || got[5].Event != nil {
+		t.Errorf("the refiled event's record after its erasure: %+v", got[5])
 	}
 	for i, want := range []bool{true, true, true, false, false} {
 		c := got[i]
@@ -1341,5 +1354,58 @@ func TestStoredLogSkipsEventsAwaitingPurge(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+	// The value comes back to someone before the purge ends: the record
+	// of their event, filed after the erasure, stands.
+	update(t, s, func(tx *Txn) error {
+		rec := &canon.EventRecord{Event: canon.Event{Channel: canon.IoT, MessageID: "after", Time: now}, ProfileID: "p-2", Anchor: meter}
+		return tx.PutEventRecord(meter.Key(), rec, false, EncodedEvent{})
+	})
+	if err := s.View(func(r *Reader) error {
+		got, err := r.Changes(uint64(n), 10)
+		if err != nil {
+			return err
+		}
+		if len(got) != 1 || got[0].Superseded || got[0].Event == nil || got[0].Event.MessageID != "after" {
+			t.Errorf("the record of the event filed after the erasure: %+v", got)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Pages written before records referred to their payload hold whole
+// records, in an array or one per key; they read back as they were.
+func TestStoredLogReadsWholeRecords(t *testing.T) {
+	s := openStore(t, "", nil)
+	p := canon.Profile{ID: "p-1", Version: 1, Traits: map[string]any{"name": "Ann"}}
+	rec := &canon.EventRecord{Event: canon.Event{Channel: canon.Web, MessageID: "m1", Time: now, Props: map[string]any{"k": "v"}}, ProfileID: "p-1"}
+	var page []byte
+	page = append(page, '[')
+	page, _ = appendChange(page, canon.Change{Seq: 1, Kind: canon.ChangeProfile, At: now, Profile: &p}, nil)
+	page = append(page, ',')
+	page, _ = appendChange(page, canon.Change{Seq: 2, Kind: canon.ChangeEvent, At: now, Event: rec}, nil)
+	page = append(page, ']')
+	single, _ := appendChange(nil, canon.Change{Seq: 3, Kind: canon.ChangeEvent, At: now, Event: rec}, nil)
+	wtx := s.db.NewTransactionAt(s.ts, true)
+	if err := wtx.Set(keyLogPage(1, 2), page); err != nil {
+		t.Fatal(err)
+	}
+	if err := wtx.Set(keyLogPage(3, 3), single); err != nil {
+		t.Fatal(err)
+	}
+	s.ts++
+	if err := wtx.CommitAt(s.ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := &Reader{tx: kv{tx: s.db.NewTransactionAt(s.ts, false)}}
+	got, err := r.Changes(0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Profile == nil || got[0].Profile.Traits["name"] != "Ann" || got[1].Event == nil || got[1].Event.Props["k"] != "v" ||
+		got[2].Event == nil || got[2].Event.MessageID != "m1" || got[1].Superseded || got[2].Superseded {
+		t.Errorf("whole records read back as %+v", got)
 	}
 }

@@ -47,6 +47,9 @@ func (s *Store) newTxn(now time.Time) *Txn {
 		profiles: map[uint64]*profile.State{}, dirtyP: map[uint64]bool{},
 		seq: s.seq, comp: s.comp, created: s.created, evseq: s.evseq, live: s.live.Load(),
 		purgeRoom: s.purgeRoom,
+		// The window takes each commit's records, so the slice is new
+		// every time; sized like the last one's, it is allocated once.
+		changes: make([]canon.Change, 0, s.lastChanges),
 	}
 	readTs := s.ts
 	if f := s.inflight; f != nil {
@@ -268,6 +271,19 @@ func (t *Txn) fileEvent(idkey string, v []byte) error {
 type Refiled struct {
 	Event *canon.Event
 	To    string
+	seq   uint64 // its filing seq under To
+	size  int    // its stored JSON's length
+}
+
+// EmitRefiled appends the change record of an event RefileEvents moved,
+// which refers to the event where it is filed now, like PutEventRecord's.
+func (t *Txn) EmitRefiled(m Refiled, rec *canon.EventRecord) uint64 {
+	seq := t.Emit(canon.Change{Kind: canon.ChangeEvent, Event: rec})
+	if t.refs == nil {
+		t.refs = map[uint64]pageRef{}
+	}
+	t.refs[seq] = pageRef{K: m.To, N: m.seq, size: m.size}
+	return seq
 }
 
 // RefileEvents moves events filed under idkey, the oldest max of them:
@@ -319,7 +335,7 @@ func (t *Txn) RefileEvents(idkey string, max int, dest func(e *canon.Event) (str
 		if err := t.fileEvent(to, s.val); err != nil {
 			return nil, err
 		}
-		out = append(out, Refiled{Event: s.ev, To: to})
+		out = append(out, Refiled{Event: s.ev, To: to, seq: t.evseq, size: len(s.val)})
 	}
 	return out, nil
 }
@@ -622,7 +638,9 @@ func (t *Txn) commit() error {
 			}
 			if p := c.Profile; p != nil {
 				if e, ok := profJSON[p.ID]; ok && e.version == p.Version {
-					refs[i] = &pageRef{C: e.comp, V: e.version}
+					// The window holds the profile decoded, about the
+					// size of its JSON, besides the JSON.
+					refs[i] = &pageRef{C: e.comp, V: e.version, size: len(e.json)}
 					// Sinks that write the profile as JSON take these
 					// bytes instead of encoding it again.
 					t.changes[i].Raw = e.json
@@ -640,8 +658,8 @@ func (t *Txn) commit() error {
 			if page, err = appendChange(page, c, refs[i]); err != nil {
 				return fmt.Errorf("store: encode change: %w", err)
 			}
-			// The window holds the record and, for a profile, its JSON;
-			// for an event, the event and its properties' JSON.
+			// The window holds the record with its payload and, for a
+			// profile, its JSON; for an event, its properties' JSON.
 			sizes[i] = len(page) - start + len(c.Raw) + len(c.RawProps)
 			if refs[i] != nil {
 				sizes[i] += refs[i].size
@@ -668,6 +686,9 @@ func (t *Txn) commit() error {
 		return err
 	}
 	s.seq, s.comp, s.created, s.evseq = t.seq, t.comp, t.created, t.evseq
+	if len(t.changes) > 0 {
+		s.lastChanges = len(t.changes)
+	}
 	s.live.Store(t.live)
 	s.purging.Add(t.purging)
 	s.ts++
