@@ -233,14 +233,23 @@ func (r *Reader) resolve(c *canon.Change, ref *pageRef) error {
 			return fmt.Errorf("store: decode the event of change %d: %w", c.Seq, err)
 		}
 	case c.Kind == canon.ChangeProfile:
-		st, _, err := getProfile(r.tx, ref.C)
-		if err != nil {
-			return err
-		}
-		if st == nil || st.Version != ref.V {
+		item, err := r.tx.get(keyProfile(ref.C))
+		if errNotFound(err) {
 			return gone()
 		}
-		c.Profile = &st.Profile
+		if err != nil {
+			return fmt.Errorf("store: read the profile of change %d: %w", c.Seq, err)
+		}
+		// The stored state is the public profile's members and the
+		// engine's own: decoding the profile alone skips the rest.
+		var p canon.Profile
+		if err := item.Value(func(b []byte) error { return json.Unmarshal(b, &p) }); err != nil {
+			return fmt.Errorf("store: decode the profile of change %d: %w", c.Seq, err)
+		}
+		if p.Version != ref.V {
+			return gone()
+		}
+		c.Profile = &p
 	default:
 		return fmt.Errorf("store: change %d of kind %q has a reference", c.Seq, c.Kind)
 	}
