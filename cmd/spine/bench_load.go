@@ -107,11 +107,17 @@ func (b *benchRun) lookupLoad(ctx context.Context, ids []canon.Identifier) error
 	if err != nil {
 		return fmt.Errorf("lookup load: %w", err)
 	}
-	stdout, err := cmd.StdoutPipe()
+	// A pipe of our own, not StdoutPipe: startChild waits for the child
+	// at once, and Wait closes a StdoutPipe when the child exits, which
+	// would lose the samples it wrote last (read: file already closed).
+	stdout, childOut, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("lookup load: %w", err)
 	}
+	defer stdout.Close()
+	cmd.Stdout = childOut
 	exited, err := startChild(cmd)
+	_ = childOut.Close() // the child holds its copy; EOF comes when it exits
 	if err != nil {
 		return fmt.Errorf("lookup load: start the child: %w", err)
 	}
@@ -156,7 +162,15 @@ func (b *benchRun) feedLookupChild(ctx context.Context, w io.Writer, cfg *lookup
 	for {
 		if ph := b.phase.Load(); ph != last {
 			if _, err := fmt.Fprintf(w, "%d\n", ph); err != nil {
-				return fmt.Errorf("lookup load: send the phase: %w", err)
+				// A child that stopped on its own (its budget spent)
+				// closes its end first; only a child still reporting
+				// makes this an error.
+				select {
+				case <-read:
+					return nil
+				case <-time.After(time.Second):
+					return fmt.Errorf("lookup load: send the phase: %w", err)
+				}
 			}
 			last = ph
 		}
