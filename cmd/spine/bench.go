@@ -601,6 +601,9 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 		_ = b.waitBacklog(limCtx)
 		time.Sleep(300 * time.Millisecond) // one more round of the ClickHouse watcher
 	}
+	// Probes sent just before the phase ended may not be visible yet; the
+	// slowest must not go uncounted as unseen (the wait is bounded).
+	b.waitProbes(limCtx, 10*time.Second)
 	stopLoops()
 	loops.Wait()
 	fmt.Fprintln(b.out)

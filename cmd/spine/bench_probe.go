@@ -112,6 +112,27 @@ func (b *benchRun) watchProbes(ctx context.Context) {
 	})
 }
 
+// waitProbes waits, at most limit, until every probe is lookup-visible
+// and, with ClickHouse, in the events table.
+func (b *benchRun) waitProbes(ctx context.Context, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		b.probes.mu.Lock()
+		left := 0
+		for _, q := range b.probes.pending {
+			left += len(q)
+		}
+		if b.wh != nil {
+			left += len(b.probes.all) - b.probes.chNext
+		}
+		b.probes.mu.Unlock()
+		if left == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // watchProbesCH asks ClickHouse every 100 ms which of the oldest unseen
 // probes the events table holds.
 func (b *benchRun) watchProbesCH(ctx context.Context) {
