@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"runtime"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 
@@ -101,13 +103,6 @@ func encodeStates(states []*profile.State, background func()) ([]encodedState, e
 	return out, err
 }
 
-// eventPlace is what canon.EventRecord adds to its event; its tags are
-// canon.EventRecord's (TestSplicedEncodings holds them equal).
-type eventPlace struct {
-	ProfileID string           `json:"profile_id"`
-	Anchor    canon.Identifier `json:"anchor"`
-}
-
 // EncodedEvent is an event's JSON as the store files it, and apart the
 // JSON of its properties, which the event's change record carries for
 // sinks (canon.Change.RawProps).
@@ -167,26 +162,90 @@ func appendChange(dst []byte, c canon.Change, ref *pageRef) ([]byte, error) {
 		v, err := marshal(c)
 		return append(dst, v...), err
 	}
-	var place []byte
+	return appendRefRecord(dst, &c, ref), nil
+}
+
+// appendRefRecord writes a referring record by hand: every event of a
+// commit has one, and the general encoder took three encodings and a copy
+// for its few fixed members. The members are canon.Change's and
+// canon.EventRecord's (TestSplicedEncodings decodes them back).
+func appendRefRecord(dst []byte, c *canon.Change, ref *pageRef) []byte {
+	dst = append(dst, `{"seq":`...)
+	dst = strconv.AppendUint(dst, c.Seq, 10)
+	dst = append(dst, `,"kind":`...)
+	dst = appendJSONString(dst, string(c.Kind))
+	dst = append(dst, `,"at":"`...)
+	dst = c.At.AppendFormat(dst, time.RFC3339Nano) // as time.Time's MarshalJSON
+	dst = append(dst, '"')
+	if c.Restricted {
+		dst = append(dst, `,"restricted":true`...)
+	}
 	if c.Event != nil {
-		var err error
-		if place, err = marshal(eventPlace{ProfileID: c.Event.ProfileID, Anchor: c.Event.Anchor}); err != nil {
-			return dst, err
+		dst = append(dst, `,"event":{"profile_id":`...)
+		dst = appendJSONString(dst, c.Event.ProfileID)
+		dst = append(dst, `,"anchor":{"type":`...)
+		dst = appendJSONString(dst, string(c.Event.Anchor.Type))
+		dst = append(dst, `,"value":`...)
+		dst = appendJSONString(dst, c.Event.Anchor.Value)
+		dst = append(dst, `}}`...)
+	}
+	if ref.K != "" {
+		dst = append(dst, `,"ref":{"k":`...)
+		dst = appendJSONString(dst, ref.K)
+		dst = append(dst, `,"n":`...)
+		dst = strconv.AppendUint(dst, ref.N, 10)
+	} else {
+		dst = append(dst, `,"ref":{"c":`...)
+		dst = strconv.AppendUint(dst, ref.C, 10)
+		dst = append(dst, `,"v":`...)
+		dst = strconv.AppendUint(dst, ref.V, 10)
+	}
+	return append(dst, `}}`...)
+}
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and
+// control characters escaped, invalid UTF-8 as U+FFFD (as encoding/json
+// does).
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xf])
+			}
+			i++
+			start = i
+			continue
 		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
 	}
-	c.Event, c.Profile = nil, nil
-	head, err := marshal(c)
-	if err != nil {
-		return dst, err
-	}
-	r, err := marshal(ref)
-	if err != nil {
-		return dst, err
-	}
-	if place != nil {
-		head = appendMember(nil, head, "event", place)
-	}
-	return appendMember(dst, head, "ref", r), nil
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 // evidenceV1 starts the binary encoding of a link's evidence. Links are two

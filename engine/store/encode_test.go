@@ -1,6 +1,7 @@
 package store
 
 import (
+	stdjson "encoding/json"
 	"fmt"
 	"reflect"
 	"testing"
@@ -135,6 +136,37 @@ func checkRefRecord(t *testing.T, c canon.Change, ref *pageRef) {
 		}
 	} else if back.Event != nil {
 		t.Errorf("record %s decodes with an event", b)
+	}
+}
+
+// appendJSONString gives what encoding/json gives for the same string,
+// once decoded: escapes, control characters, invalid UTF-8.
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"uote`, `back\slash`, "nul\x00type", "tab\tnl\ncr\r", "\x1f\x7f",
+		"ünïcödé ✓ 𝄞", "bad\xffutf8\xc3", "\u2028\u2029", "<html>&"} {
+		checkJSONString(t, s)
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	f.Add("email\x00a@b.io")
+	f.Add("bad\xff")
+	f.Fuzz(func(t *testing.T, s string) { checkJSONString(t, s) })
+}
+
+func checkJSONString(t *testing.T, s string) {
+	t.Helper()
+	got := appendJSONString(nil, s)
+	var back, want string
+	if err := json.Unmarshal(got, &back); err != nil {
+		t.Fatalf("%q encodes to %s, not JSON: %v", s, got, err)
+	}
+	ref, _ := stdjson.Marshal(s)
+	if err := stdjson.Unmarshal(ref, &want); err != nil {
+		t.Fatal(err)
+	}
+	if back != want {
+		t.Errorf("%q encodes to %s, which decodes to %q; encoding/json's to %q", s, got, back, want)
 	}
 }
 
