@@ -3,6 +3,7 @@ package store
 import (
 	stdjson "encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -242,5 +243,73 @@ func TestEncodeStatesInParallel(t *testing.T) {
 		}
 		sameJSON(t, fmt.Sprint("state ", i), got[i].state, state)
 		sameJSON(t, fmt.Sprint("profile ", i), got[i].prof, prof)
+	}
+}
+
+// EncodeEvent's hand-written JSON is what encoding the struct gives, for
+// random events with every member set or not and awkward strings.
+func TestEncodeEventMatches(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	strs := []string{"", "a", `q"uote`, "nul\x00", "ü✓𝄞", "bad\xff", "new\nline", "<&>"}
+	str := func() string { return strs[r.IntN(len(strs))] + fmt.Sprint(r.IntN(3)) }
+	id := func() canon.Identifier { return canon.Identifier{Type: canon.IDType(str()), Value: str()} }
+	for i := range 2000 {
+		e := canon.Event{Channel: canon.Channel(str()), MessageID: str(), Kind: canon.Kind(str()),
+			Time: time.Date(1970+r.IntN(100), 1, 1, 0, 0, 0, r.IntN(2)*r.IntN(1e9), time.UTC).Add(time.Duration(r.Int64N(1e15)))}
+		if r.IntN(2) == 0 {
+			e.Name = str()
+		}
+		for range r.IntN(4) {
+			e.Identifiers = append(e.Identifiers, canon.Observation{Identifier: id(), Trust: canon.Trust(1 + r.IntN(3))})
+		}
+		if r.IntN(3) == 0 {
+			e.Dropped = map[string]int{str(): r.IntN(5), str(): 1}
+		}
+		if r.IntN(3) == 0 {
+			e.Unlink = &canon.Pair{A: id(), B: id()}
+		}
+		if r.IntN(3) == 0 {
+			e.Link = &canon.Pair{A: id(), B: id()}
+		}
+		if r.IntN(2) == 0 {
+			e.Amount = &canon.Money{Currency: str(), Micros: r.Int64N(1e12) - 5e11}
+		}
+		if r.IntN(2) == 0 {
+			e.CSAT = r.IntN(6)
+		}
+		if r.IntN(2) == 0 {
+			e.GroupID = str()
+		}
+		if r.IntN(2) == 0 {
+			e.Traits = map[string]any{str(): str(), "n": float64(r.IntN(100))}
+		}
+		if r.IntN(2) == 0 {
+			e.Consent = map[string]bool{str(): r.IntN(2) == 0, "sms": true}
+		}
+		if r.IntN(2) == 0 {
+			e.Props = map[string]any{str(): []any{str(), true, nil}, "m": map[string]any{str(): 1.5}}
+		}
+		if r.IntN(4) == 0 {
+			e.GroupTraits = map[string]any{str(): str()}
+		}
+		enc, err := EncodeEvent(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole, err := json.Marshal(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got, want canon.Event
+		if err := json.Unmarshal(enc.JSON, &got); err != nil {
+			t.Fatalf("event %d: %s: %v", i, enc.JSON, err)
+		}
+		if err := json.Unmarshal(whole, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("event %d:\n got %s\nwant %s", i, enc.JSON, whole)
+		}
+		sameJSON(t, fmt.Sprint("event ", i), enc.JSON, whole)
 	}
 }
