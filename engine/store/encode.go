@@ -177,20 +177,7 @@ func appendEvent(b []byte, e *canon.Event, props, traits, groupTraits []byte) []
 		}
 		b = append(b, ']')
 	}
-	if len(e.Dropped) > 0 {
-		b = append(b, `,"dropped":{`...)
-		first := true
-		for k, n := range e.Dropped {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			b = strconv.AppendInt(b, int64(n), 10)
-		}
-		b = append(b, '}')
-	}
+	b = appendMap(b, `,"dropped":`, e.Dropped, func(b []byte, n int) []byte { return strconv.AppendInt(b, int64(n), 10) })
 	for _, p := range []struct {
 		key  string
 		pair *canon.Pair
@@ -223,20 +210,7 @@ func appendEvent(b []byte, e *canon.Event, props, traits, groupTraits []byte) []
 		b = append(b, `,"traits":`...)
 		b = append(b, traits...)
 	}
-	if len(e.Consent) > 0 {
-		b = append(b, `,"consent":{`...)
-		first := true
-		for k, v := range e.Consent {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			b = strconv.AppendBool(b, v)
-		}
-		b = append(b, '}')
-	}
+	b = appendMap(b, `,"consent":`, e.Consent, strconv.AppendBool)
 	if props != nil {
 		b = append(b, `,"properties":`...)
 		b = append(b, props...)
@@ -244,6 +218,27 @@ func appendEvent(b []byte, e *canon.Event, props, traits, groupTraits []byte) []
 	if groupTraits != nil {
 		b = append(b, `,"group_traits":`...)
 		b = append(b, groupTraits...)
+	}
+	return append(b, '}')
+}
+
+// appendMap writes key and m as a JSON object, members in any order, or
+// nothing when m is empty (omitempty).
+func appendMap[V any](b []byte, key string, m map[string]V, value func([]byte, V) []byte) []byte {
+	if len(m) == 0 {
+		return b
+	}
+	b = append(b, key...)
+	b = append(b, '{')
+	first := true
+	for k, v := range m {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = value(b, v)
 	}
 	return append(b, '}')
 }
