@@ -117,8 +117,8 @@ type EncodedEvent struct {
 // spliced in: sinks that store them as a JSON string take those bytes
 // instead of encoding the map again.
 func EncodeEvent(e *canon.Event) (EncodedEvent, error) {
-	if y := e.Time.Year(); y < 0 || y > 9999 {
-		// Not RFC 3339: the general encoder reports it.
+	if !rfc3339(e.Time) {
+		// The general encoder reports it.
 		b, err := marshal(e)
 		if err != nil {
 			return EncodedEvent{}, fmt.Errorf("store: encode event: %w", err)
@@ -273,11 +273,20 @@ type pageRef struct {
 // or with ref its head, for an event the profile and anchor it resolved
 // to, and the reference.
 func appendChange(dst []byte, c canon.Change, ref *pageRef) ([]byte, error) {
-	if ref == nil {
-		v, err := marshal(c)
+	if ref == nil || !rfc3339(c.At) {
+		v, err := marshal(c) // the general encoder reports a time it cannot write
 		return append(dst, v...), err
 	}
 	return appendRefRecord(dst, &c, ref), nil
+}
+
+// rfc3339 reports whether t has an RFC 3339 form, which time.Time's
+// MarshalJSON requires (and refuses to write otherwise): a four-digit year
+// and a zone offset under 24 hours. The hand-written encoders write only
+// such times.
+func rfc3339(t time.Time) bool {
+	_, off := t.Zone()
+	return t.Year() >= 0 && t.Year() <= 9999 && off > -24*3600 && off < 24*3600
 }
 
 // appendRefRecord writes a referring record by hand: every event of a
@@ -302,7 +311,11 @@ func appendRefRecord(dst []byte, c *canon.Change, ref *pageRef) []byte {
 		dst = appendJSONString(dst, string(c.Event.Anchor.Type))
 		dst = append(dst, `,"value":`...)
 		dst = appendJSONString(dst, c.Event.Anchor.Value)
-		dst = append(dst, `}}`...)
+		dst = append(dst, '}')
+		if c.Event.Refiled {
+			dst = append(dst, `,"refiled":true`...)
+		}
+		dst = append(dst, '}')
 	}
 	if ref.K != "" {
 		dst = append(dst, `,"ref":{"k":`...)

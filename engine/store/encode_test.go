@@ -99,6 +99,19 @@ func TestSplicedEncodings(t *testing.T) {
 	// and the reference; a record without one is whole.
 	c = canon.Change{Seq: 43, Kind: canon.ChangeEvent, At: at, Event: rec}
 	checkRefRecord(t, c, &pageRef{K: rec.Anchor.Key(), N: 9})
+	moved := *rec
+	moved.Refiled = true
+	checkRefRecord(t, canon.Change{Seq: 44, Kind: canon.ChangeEvent, At: at.In(time.FixedZone("x", 5*3600+1800)), Event: &moved}, &pageRef{K: "k\x00\"v\"", N: 10})
+	// Times without an RFC 3339 form are refused, as the general encoder
+	// refuses them, rather than written undecodable.
+	for _, bad := range []time.Time{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), at.In(time.FixedZone("y", 24*3600))} {
+		if _, err := appendChange(nil, canon.Change{Seq: 45, Kind: canon.ChangeEvent, At: bad, Event: rec}, &pageRef{K: "k", N: 1}); err == nil {
+			t.Errorf("a record at %v was written", bad)
+		}
+		if _, err := EncodeEvent(&canon.Event{Channel: canon.Web, MessageID: "m", Kind: canon.KindTrack, Time: bad}); err == nil {
+			t.Errorf("an event at %v was written", bad)
+		}
+	}
 	whole, _ = json.Marshal(c)
 	plain, err := appendChange(nil, c, nil)
 	if err != nil {
@@ -132,7 +145,7 @@ func checkRefRecord(t *testing.T, c canon.Change, ref *pageRef) {
 		t.Errorf("record %s decodes to %+v (ref %+v)", b, back.Change, back.Ref)
 	}
 	if c.Event != nil {
-		if back.Event == nil || back.Event.ProfileID != c.Event.ProfileID || back.Event.Anchor != c.Event.Anchor || back.Event.MessageID != "" {
+		if back.Event == nil || back.Event.ProfileID != c.Event.ProfileID || back.Event.Anchor != c.Event.Anchor || back.Event.Refiled != c.Event.Refiled || back.Event.MessageID != "" {
 			t.Errorf("event record %s decodes to %+v", b, back.Event)
 		}
 	} else if back.Event != nil {
@@ -258,6 +271,9 @@ func TestEncodeEventMatches(t *testing.T) {
 			Time: time.Date(1970+r.IntN(100), 1, 1, 0, 0, 0, r.IntN(2)*r.IntN(1e9), time.UTC).Add(time.Duration(r.Int64N(1e15)))}
 		if r.IntN(2) == 0 {
 			e.Name = str()
+		}
+		if r.IntN(3) == 0 {
+			e.Time = e.Time.In(time.FixedZone("z", (r.IntN(47)-23)*3600+r.IntN(2)*1800))
 		}
 		for range r.IntN(4) {
 			e.Identifiers = append(e.Identifiers, canon.Observation{Identifier: id(), Trust: canon.Trust(1 + r.IntN(3))})
