@@ -22,6 +22,7 @@ import (
 	"github.com/spinecdp/spine/ingest/msg"
 	"github.com/spinecdp/spine/ingest/normalize"
 	"github.com/spinecdp/spine/schemas"
+	"github.com/spinecdp/spine/schemas/canon"
 	"github.com/spinecdp/spine/sinks"
 	"github.com/spinecdp/spine/sinks/clickhouse"
 	"github.com/spinecdp/spine/sinks/httpapi"
@@ -227,6 +228,9 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 		return nil, err
 	}
 	undo = append(undo, func() { eng.Close() })
+	// Identifiers log as tags keyed with the state's secret (the prefix
+	// keeps them apart from the Kafka pseudonyms under the same key).
+	canon.SetLogKey(eng.PseudonymKey())
 
 	kcfg := kafka.DefaultConfig()
 	kcfg.Brokers, kcfg.TopicPrefix, kcfg.Conn = o.Brokers, o.TopicPrefix, kconn

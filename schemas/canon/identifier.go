@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 // IDType names a kind of identifier. The defaults are listed in priority
@@ -56,9 +58,29 @@ func ParseKey(key string) (Identifier, bool) {
 	return Identifier{Type: IDType(t), Value: v}, ok
 }
 
+// logKey keys the tags that stand for identifiers in logs (ShortHash), once
+// SetLogKey has run; until then the tags are unkeyed hashes.
+var logKey atomic.Pointer[[]byte]
+
+// SetLogKey keys, from now on, the tags that stand for identifiers in logs
+// and error messages. Without the key a tag cannot be matched by hashing
+// candidate values: a phone number's space is small enough to try whole,
+// and four bytes of an unkeyed hash narrow it to a few numbers. The
+// process sets it from its state's secret, so tags stay comparable across
+// restarts of one deployment and differ between deployments.
+func SetLogKey(key []byte) {
+	k := slices.Clone(key)
+	logKey.Store(&k)
+}
+
 // ShortHash is a short, stable, non-reversible tag for an identifier, for
-// logs and error messages that must not carry PII.
+// logs and error messages that must not carry PII (keyed, see SetLogKey).
 func (i Identifier) ShortHash() string {
+	if k := logKey.Load(); k != nil {
+		m := hmac.New(sha256.New, *k)
+		m.Write([]byte("spine-log:" + i.Key()))
+		return hex.EncodeToString(m.Sum(nil)[:4])
+	}
 	sum := sha256.Sum256([]byte("spine-log:" + i.Key()))
 	return hex.EncodeToString(sum[:4])
 }

@@ -24,7 +24,7 @@
 //
 // Responses that carry profiles are marked Cache-Control: no-store. Error
 // messages and logs never contain identifier values: identifiers are logged
-// through canon.Identifier.LogValue (type plus a short hash). Calls that touch
+// through canon.Identifier.LogValue (type plus a short keyed hash). Calls that touch
 // a person's rights or the graph (export, erase, consent, link, unlink,
 // release) and every authentication failure are written to the audit log, a
 // child of the injected logger with the attribute audit=true.
