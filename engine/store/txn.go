@@ -576,7 +576,8 @@ type flight struct {
 func (t *Txn) commit() error {
 	written := make(map[uint64]sized, len(t.dirtyP))
 	// The JSON of each profile as written, by id: its change record, when
-	// it is of the same version, carries the same bytes.
+	// it is of the same version, refers to the stored state in the log and
+	// carries these bytes in memory (canon.Change.Raw).
 	type encoded struct {
 		comp, version uint64
 		json          []byte
