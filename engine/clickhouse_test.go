@@ -159,6 +159,58 @@ func TestWithheldPersonIdentifiersStayOutOfClickHouse(t *testing.T) {
 	}
 }
 
+// A sink that reads the change log after a restart reads the stored log,
+// whose event and profile records refer to the state: the rows it writes
+// to ClickHouse carry the events whole (properties included) and the
+// newest profile, and an erased person's events and profiles come back
+// without payload, so they never reach the sink at all.
+func TestStoredLogIntoClickHouse(t *testing.T) {
+	s, count := clickhouseSink(t)
+	dir := t.TempDir()
+	e, stop := start(t, dir, "t")
+	x := ev(canon.Web, "x1", canon.KindTrack, 1, obs(canon.Email, "xavier@mail.io"))
+	x.Props = map[string]any{"plan": "x-secret"}
+	y := ev(canon.Web, "y1", canon.KindTrack, 2, obs(canon.Email, "yuri@mail.io"))
+	y.Props = map[string]any{"plan": "pro"}
+	apply(t, e, x, y)
+	apply(t, e, ev(canon.POS, "y2", canon.KindOrder, 3, obs(canon.Email, "yuri@mail.io")))
+	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: lookup(t, e, canon.Email, "xavier@mail.io").ID})
+	yuri := lookup(t, e, canon.Email, "yuri@mail.io")
+	stop()
+
+	e = open(t, dir, "t") // the in-memory window is empty after a restart
+	cs := changes(t, e)
+	superseded := 0
+	for _, c := range cs {
+		if c.Superseded {
+			superseded++
+		}
+		if c.Event != nil && c.Event.MessageID == "x1" {
+			t.Errorf("the erased person's event came back from the stored log: %+v", c.Event)
+		}
+		if c.Profile != nil && c.Profile.ID != yuri.ID {
+			t.Errorf("profile %s (not Yuri's) came back from the stored log", c.Profile.ID)
+		}
+	}
+	// Xavier's event and profile, and Yuri's first profile version.
+	if superseded < 3 {
+		t.Errorf("%d records came back superseded, want at least 3", superseded)
+	}
+	writeChanges(t, s, cs)
+	if n := count("SELECT count() FROM events FINAL WHERE message_id = 'y1' AND properties LIKE '%\"plan\":\"pro\"%' AND profile_id = '" + yuri.ID + "'"); n != 1 {
+		t.Errorf("Yuri's event row with its properties: %d, want 1", n)
+	}
+	if n := count("SELECT count() FROM events WHERE message_id IN ('y1', 'y2')"); n != 2 {
+		t.Errorf("Yuri's event rows: %d, want 2", n)
+	}
+	if n := count("SELECT count() FROM events WHERE message_id = 'x1' OR properties LIKE '%x-secret%'"); n != 0 {
+		t.Errorf("the erased person's event rows: %d, want 0", n)
+	}
+	if n := count(fmt.Sprintf("SELECT count() FROM profiles FINAL WHERE profile_id = '%s' AND version = %d AND order_count = 1", yuri.ID, yuri.Version)); n != 1 {
+		t.Errorf("Yuri's newest profile row: %d, want 1", n)
+	}
+}
+
 // A batch with an erasure that fails after some of its deletions were
 // submitted (here the accounts table, the last one deleted from, is away)
 // is written again, by the sink loop or, after a restart, by the next
