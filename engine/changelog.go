@@ -25,16 +25,22 @@ func (e *Engine) Read(ctx context.Context, sink string, max int) ([]canon.Change
 			return nil, fmt.Errorf("engine: read: sink %q is not registered", sink)
 		}
 		changed := e.st.Changed() // taken before reading, so no commit is missed
+		if cur < e.heldHigh.Load() {
+			// Erasures kept from a trim while the sink was away come
+			// first: all of them precede what the log still holds.
+			out, err := e.readStored(func(r *store.Reader) ([]canon.Change, error) { return r.Held(cur, max) })
+			if err != nil {
+				return nil, fmt.Errorf("engine: read kept erasures: %w", err)
+			}
+			if len(out) > 0 {
+				return out, nil
+			}
+		}
 		if e.st.LastSeq() > cur {
 			if out, ok := e.st.RecentChanges(cur, max); ok && len(out) > 0 {
 				return out, nil
 			}
-			var out []canon.Change
-			err := e.st.View(func(r *store.Reader) error {
-				var err error
-				out, err = r.Changes(cur, max)
-				return err
-			})
+			out, err := e.readStored(func(r *store.Reader) ([]canon.Change, error) { return r.Changes(cur, max) })
 			if err != nil {
 				return nil, fmt.Errorf("engine: read changes: %w", err)
 			}
@@ -51,6 +57,15 @@ func (e *Engine) Read(ctx context.Context, sink string, max int) ([]canon.Change
 		case <-changed:
 		}
 	}
+}
+
+// readStored returns what read finds in a snapshot of the state.
+func (e *Engine) readStored(read func(r *store.Reader) ([]canon.Change, error)) (out []canon.Change, err error) {
+	err = e.st.View(func(r *store.Reader) error {
+		out, err = read(r)
+		return err
+	})
+	return out, err
 }
 
 // superseded counts the records of cs read back without their payload.
@@ -111,13 +126,34 @@ func (e *Engine) storeCursors(tx *store.Txn) (trimmed uint64, err error) {
 			return 0, err
 		}
 	}
+	e.heldTried = [2]uint64{e.heldLow, e.heldHigh.Load()}
+	if e.heldTried[0] > 0 && e.readByAll() >= e.heldTried[0] {
+		// Every sink, configured or not, has read some kept erasures.
+		if e.heldTried[0], e.heldTried[1], err = tx.DropHeld(e.readByAll()); err != nil {
+			return 0, err
+		}
+	}
 	e.triedAt = e.trimAt
 	if !e.trimBehind() {
 		return e.trimmed, nil
 	}
 	low := e.trimUpTo()
-	if trimmed, err = tx.TrimLog(e.trimmed, low, trimBatch); err != nil {
+	// A sink not configured now that has not read up to low misses the
+	// trimmed records, all but the erasures, which are kept for it.
+	keepAfter := low
+	for _, c := range e.parked {
+		keepAfter = min(keepAfter, c)
+	}
+	var low0, high0 uint64
+	if trimmed, low0, high0, err = tx.TrimLog(e.trimmed, low, trimBatch, keepAfter); err != nil {
 		return 0, err
+	}
+	if low0 > 0 {
+		// A trim keeps seqs above any kept before.
+		if e.heldTried[0] == 0 {
+			e.heldTried[0] = low0
+		}
+		e.heldTried[1] = high0
 	}
 	if trimmed == e.trimmed {
 		// The low cursor is inside a page: nothing to delete until it
@@ -166,6 +202,8 @@ func (e *Engine) trimBehind() bool {
 
 func (e *Engine) cursorsStored(trimmed uint64) {
 	clear(e.unsaved)
+	e.heldLow = e.heldTried[0]
+	e.heldHigh.Store(e.heldTried[1])
 	e.trimmed = trimmed
 	e.trimAt = e.triedAt
 }
@@ -197,6 +235,16 @@ func (e *Engine) lowCursor() uint64 {
 	}
 	low := ^uint64(0)
 	for _, c := range e.cursors {
+		low = min(low, c)
+	}
+	return low
+}
+
+// readByAll is the seq every sink has read up to, configured in this run
+// or not.
+func (e *Engine) readByAll() uint64 {
+	low := e.ackedUpTo()
+	for _, c := range e.parked {
 		low = min(low, c)
 	}
 	return low

@@ -45,6 +45,14 @@ type Engine struct {
 	trimmed uint64            // change log deleted up to here
 	trimAt  uint64            // the low cursor of the last trim, writer-owned
 	triedAt uint64            // the low cursor of the trim in the open transaction
+
+	// Erasure records a trim kept for sinks that had not read them
+	// (store.Txn.TrimLog): the highest seq kept, which sinks' reads
+	// check, and the lowest, writer-owned; tried is the range after the
+	// open transaction.
+	heldHigh  atomic.Uint64
+	heldLow   uint64
+	heldTried [2]uint64
 }
 
 type request struct {
@@ -105,7 +113,12 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, err
 	var stored map[string]uint64
 	err = st.View(func(r *store.Reader) error {
 		var err error
-		stored, err = r.Cursors()
+		if stored, err = r.Cursors(); err != nil {
+			return err
+		}
+		var high uint64
+		e.heldLow, high, err = r.HeldRange()
+		e.heldHigh.Store(high)
 		return err
 	})
 	if err != nil {
@@ -125,7 +138,7 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, err
 		missed := uint64(0)
 		if c < e.trimmed {
 			missed = e.trimmed - c
-			msg := "sink missed change records: they were trimmed while it was not configured; its destination lacks them"
+			msg := "sink missed change records: they were trimmed while it was not configured; its destination lacks them, except erasures, which were kept for it"
 			if !known {
 				msg = "new sink: the change records before its first run were trimmed already; its destination starts after them"
 			}

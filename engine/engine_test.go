@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spinecdp/spine/engine"
+	"github.com/spinecdp/spine/engine/store"
 	"github.com/spinecdp/spine/schemas/canon"
 )
 
@@ -608,11 +609,7 @@ func TestAbsentSinkKeepsItsRecords(t *testing.T) {
 // further; when it returns, the records it missed are reported (log and
 // spine_sink_missed_changes), not skipped in silence.
 func TestAbsentSinkBeyondBacklogIsReported(t *testing.T) {
-	dir := t.TempDir()
-	cfg := engine.DefaultConfig(dir)
-	cfg.Store.SyncWrites = false
-	cfg.MaxBacklog = 1000
-	cfg.Sinks = []string{"kafka", "clickhouse"}
+	cfg := backlogConfig(t)
 	e, stop := startCfg(t, cfg, nil)
 	if err := e.Apply(t.Context(), canon.Batch{Events: []canon.Event{ev(canon.Web, "r0", canon.KindPage, 1, obs(canon.AnonymousID, "r0"))}}); err != nil {
 		t.Fatal(err)
@@ -621,21 +618,7 @@ func TestAbsentSinkBeyondBacklogIsReported(t *testing.T) {
 
 	cfg.Sinks = []string{"kafka"}
 	e, stop = startCfg(t, cfg, nil)
-	for i := range 8 {
-		events := make([]canon.Event, 200)
-		for j := range events {
-			n := fmt.Sprint("r", i, "-", j)
-			events[j] = ev(canon.Web, n, canon.KindPage, 1, obs(canon.AnonymousID, n))
-		}
-		if err := e.Apply(t.Context(), canon.Batch{Events: events}); err != nil {
-			t.Fatal(err)
-		}
-		got := readAllChanges(t, e, "kafka")
-		if err := e.Ack(t.Context(), "kafka", got[len(got)-1].Seq); err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(200 * time.Millisecond)
+	pastBacklog(t, e, "kafka")
 	stop()
 
 	var logs bytes.Buffer
@@ -654,6 +637,116 @@ func TestAbsentSinkBeyondBacklogIsReported(t *testing.T) {
 	// It lagged MaxBacklog at the most when the log was trimmed past it.
 	if last := ch[len(ch)-1].Seq; last-uint64(missed) > cfg.MaxBacklog+uint64(1000) {
 		t.Errorf("the log kept %d records for it, MaxBacklog is %d", last-uint64(missed), cfg.MaxBacklog)
+	}
+}
+
+// backlogConfig is a config for two sinks, kafka and clickhouse, and the
+// smallest MaxBacklog.
+func backlogConfig(t *testing.T) engine.Config {
+	cfg := engine.DefaultConfig(t.TempDir())
+	cfg.Store.SyncWrites = false
+	cfg.MaxBacklog = 1000
+	cfg.Sinks = []string{"kafka", "clickhouse"}
+	return cfg
+}
+
+// pastBacklog applies more than MaxBacklog records' worth of events, sink
+// reading and acknowledging all along, and returns what it read, once the
+// acks are stored and the log trimmed behind them.
+func pastBacklog(t *testing.T, e *engine.Engine, sink string) []canon.Change {
+	t.Helper()
+	var read []canon.Change
+	for i := range 8 {
+		events := make([]canon.Event, 200)
+		for j := range events {
+			n := fmt.Sprint("r", i, "-", j)
+			events[j] = ev(canon.Web, n, canon.KindPage, 1, obs(canon.AnonymousID, n))
+		}
+		apply(t, e, events...)
+		got := readAllChanges(t, e, sink)
+		read = append(read, got...)
+		if err := e.Ack(t.Context(), sink, got[len(got)-1].Seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // an ack is stored, and the log trimmed, within 50 ms
+	return read
+}
+
+// An erasure made while a sink was away, and trimmed from the log before
+// it came back, still reaches it: the trim keeps erasure records for
+// sinks that have not read them, and the returning sink reads them first.
+// Once every sink has, they go.
+func TestAbsentSinkGetsErasuresTrimmedMeanwhile(t *testing.T) {
+	cfg := backlogConfig(t)
+	e, stop := startCfg(t, cfg, nil)
+	apply(t, e, ev(canon.Web, "x1", canon.KindPage, 1, obs(canon.Email, "xavier@mail.io")))
+	x := lookup(t, e, canon.Email, "xavier@mail.io")
+	var acked uint64
+	for _, s := range cfg.Sinks {
+		got := readAllChanges(t, e, s)
+		acked = got[len(got)-1].Seq
+		if err := e.Ack(t.Context(), s, acked); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	stop()
+
+	// ClickHouse is away: Xavier is erased, and more than MaxBacklog
+	// records later the log is trimmed past the erasure.
+	cfg.Sinks = []string{"kafka"}
+	e, stop = startCfg(t, cfg, nil)
+	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: x.ID})
+	var erasure uint64
+	for _, c := range pastBacklog(t, e, "kafka") {
+		if c.Kind == canon.ChangeErase {
+			erasure = c.Seq
+		}
+	}
+	stop()
+	if erasure == 0 {
+		t.Fatal("the erasure made no change record")
+	}
+
+	reg := prometheus.NewRegistry()
+	cfg.Sinks = []string{"kafka", "clickhouse"}
+	e, stop = startReg(t, cfg, nil, reg)
+	trimmed := acked + uint64(gaugeOf(t, reg, "spine_sink_missed_changes", "clickhouse"))
+	if trimmed <= erasure {
+		t.Fatalf("the log was trimmed to %d, not past the erasure at %d", trimmed, erasure)
+	}
+	first := readAllChanges(t, e, "clickhouse")
+	if len(first) != 1 || first[0].Seq != erasure || first[0].Erase == nil || !slices.Contains(first[0].Erase.ProfileIDs, x.ID) {
+		t.Fatalf("clickhouse's first read: %d records from %d, want the erasure %d of %s alone", len(first), first[0].Seq, erasure, x.ID)
+	}
+	if err := e.Ack(t.Context(), "clickhouse", erasure); err != nil {
+		t.Fatal(err)
+	}
+	rest := readAllChanges(t, e, "clickhouse")
+	if len(rest) == 0 || rest[0].Seq != trimmed+1 {
+		t.Fatalf("after the erasure clickhouse reads from %d, want %d", rest[0].Seq, trimmed+1)
+	}
+	if err := e.Ack(t.Context(), "clickhouse", rest[len(rest)-1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	stop()
+
+	// Both sinks read it: it is kept no longer.
+	st, err := store.Open(cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.View(func(r *store.Reader) error {
+		low, high, err := r.HeldRange()
+		if low != 0 || high != 0 {
+			return fmt.Errorf("erasures %d..%d still kept after every sink read them", low, high)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -22,6 +22,7 @@ const (
 	pCand    = 'k'
 	pAccount = 'g'
 	pPurge   = 'z'
+	pHeld    = 'r'
 )
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
@@ -75,6 +76,10 @@ func parseLogKey(k []byte) (first, last uint64) {
 	}
 	return 0, 0
 }
+
+// keyHeld keys an erasure record kept after the log page that held it was
+// trimmed (Txn.TrimLog).
+func keyHeld(seq uint64) []byte { return binary.BigEndian.AppendUint64([]byte{pHeld}, seq) }
 
 func keyCursor(sink string) []byte { return append([]byte{pCursor}, sink...) }
 

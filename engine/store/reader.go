@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
@@ -174,12 +175,9 @@ func (r *Reader) Changes(after uint64, max int) ([]canon.Change, error) {
 	var out []canon.Change
 	for it.Seek(start); it.Valid() && len(out) < max; it.Next() {
 		var page []pageChange
-		err := it.Item().Value(func(b []byte) error {
-			if len(b) > 0 && b[0] == '{' { // one record per key
-				page = make([]pageChange, 1)
-				return json.Unmarshal(b, &page[0])
-			}
-			return json.Unmarshal(b, &page)
+		err := it.Item().Value(func(b []byte) (err error) {
+			page, err = decodePage(b)
+			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("store: decode change: %w", err)
@@ -197,6 +195,68 @@ func (r *Reader) Changes(after uint64, max int) ([]canon.Change, error) {
 		}
 	}
 	return out, nil
+}
+
+// decodePage decodes a stored log page.
+func decodePage(b []byte) ([]pageChange, error) {
+	if len(b) > 0 && b[0] == '{' { // one record per key
+		page := make([]pageChange, 1)
+		return page, json.Unmarshal(b, &page[0])
+	}
+	var page []pageChange
+	return page, json.Unmarshal(b, &page)
+}
+
+// errStop ends an iteration early.
+var errStop = errors.New("store: stop")
+
+// Held returns up to max erasure records with seq > after that a trim of
+// the change log kept (Txn.TrimLog), in seq order.
+func (r *Reader) Held(after uint64, max int) ([]canon.Change, error) {
+	var out []canon.Change
+	err := r.eachFrom([]byte{pHeld}, keyHeld(after+1), func(key []byte, it item) error {
+		if len(out) == max {
+			return errStop
+		}
+		var c canon.Change
+		if err := it.Value(func(b []byte) error { return json.Unmarshal(b, &c) }); err != nil {
+			return fmt.Errorf("store: decode kept erasure %x: %w", key, err)
+		}
+		out = append(out, c)
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return out, err
+}
+
+// HeldRange returns the lowest and highest seq of the erasure records a
+// trim kept, 0 and 0 when none is.
+func (r *Reader) HeldRange() (low, high uint64, err error) {
+	for _, reverse := range []bool{false, true} {
+		it := r.tx.iterate(badger.IteratorOptions{Prefix: []byte{pHeld}, Reverse: reverse})
+		if reverse {
+			it.Seek(keyHeld(^uint64(0)))
+		} else {
+			it.Rewind()
+		}
+		if !it.Valid() {
+			it.Close()
+			return 0, 0, nil
+		}
+		k := it.Item().KeyCopy(nil)
+		it.Close()
+		if len(k) != 9 {
+			return 0, 0, fmt.Errorf("store: malformed kept erasure key %x", k)
+		}
+		if reverse {
+			high = binary.BigEndian.Uint64(k[1:])
+		} else {
+			low = binary.BigEndian.Uint64(k[1:])
+		}
+	}
+	return low, high, nil
 }
 
 // pageChange is a change record as the stored log holds it: whole, or

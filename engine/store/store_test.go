@@ -344,7 +344,7 @@ func TestChangeLogReadAndTrim(t *testing.T) {
 	var last uint64
 	update(t, s, func(tx *Txn) error {
 		var err error
-		last, err = tx.TrimLog(0, 20, 12)
+		last, _, _, err = tx.TrimLog(0, 20, 12, 20)
 		return err
 	})
 	if last != 12 {
@@ -355,7 +355,7 @@ func TestChangeLogReadAndTrim(t *testing.T) {
 	}
 	update(t, s, func(tx *Txn) error {
 		var err error
-		last, err = tx.TrimLog(12, 30, 1000)
+		last, _, _, err = tx.TrimLog(12, 30, 1000, 30)
 		return err
 	})
 	if got := read(0, 100); last != 30 || len(got) != 0 {
@@ -1407,5 +1407,82 @@ func TestStoredLogReadsWholeRecords(t *testing.T) {
 	if len(got) != 3 || got[0].Profile == nil || got[0].Profile.Traits["name"] != "Ann" || got[1].Event == nil || got[1].Event.Props["k"] != "v" ||
 		got[2].Event == nil || got[2].Event.MessageID != "m1" || got[1].Superseded || got[2].Superseded {
 		t.Errorf("whole records read back as %+v", got)
+	}
+}
+
+// A trim keeps the erasure records a sink that read up to keepAfter has
+// not seen, and DropHeld lets them go once every sink has.
+func TestTrimKeepsErasures(t *testing.T) {
+	s := openStore(t, "", nil)
+	for i := range 10 { // pages of three: seq 3i+1 .. 3i+3, the middle one an erasure
+		update(t, s, func(tx *Txn) error {
+			tx.Emit(canon.Change{Kind: canon.ChangeMapping, Mapping: &canon.Mapping{Identifier: canon.Identifier{Type: canon.Email, Value: fmt.Sprint(i)}}})
+			tx.Emit(canon.Change{Kind: canon.ChangeErase, Erase: &canon.Erasure{ProfileIDs: []string{fmt.Sprint("p-", i)}, Hashes: []string{"h"}}})
+			tx.Emit(canon.Change{Kind: canon.ChangeDelete, Delete: &canon.Deletion{ProfileID: fmt.Sprint("p-", i), Reason: "erased"}})
+			return nil
+		})
+	}
+	held := func(after uint64) []uint64 {
+		t.Helper()
+		var seqs []uint64
+		if err := s.View(func(r *Reader) error {
+			out, err := r.Held(after, 100)
+			for _, c := range out {
+				if c.Kind != canon.ChangeErase || c.Erase == nil || len(c.Erase.ProfileIDs) != 1 {
+					return fmt.Errorf("kept record %d is %+v", c.Seq, c)
+				}
+				seqs = append(seqs, c.Seq)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return seqs
+	}
+	var low, high uint64
+	update(t, s, func(tx *Txn) error {
+		// A sink read up to 5: erasures 8, 11, 14 are kept, 2 and 5 are not.
+		var err error
+		_, low, high, err = tx.TrimLog(0, 15, 1000, 5)
+		return err
+	})
+	if got := held(0); !slices.Equal(got, []uint64{8, 11, 14}) || low != 8 || high != 14 {
+		t.Fatalf("after a trim to 15 for a sink at 5: kept %v (%d..%d), want [8 11 14]", got, low, high)
+	}
+	if got := held(8); !slices.Equal(got, []uint64{11, 14}) {
+		t.Errorf("Held(8) = %v, want [11 14]", got)
+	}
+	update(t, s, func(tx *Txn) error {
+		// Every sink read the trimmed part: nothing more is kept.
+		_, low, high, err := tx.TrimLog(15, 21, 1000, 21)
+		if low != 0 || high != 0 {
+			return fmt.Errorf("trim for sinks that read it all kept %d..%d", low, high)
+		}
+		return err
+	})
+	update(t, s, func(tx *Txn) error {
+		var err error
+		low, high, err = tx.DropHeld(11)
+		return err
+	})
+	if got := held(0); !slices.Equal(got, []uint64{14}) || low != 14 || high != 14 {
+		t.Fatalf("after DropHeld(11): kept %v (%d..%d), want [14]", got, low, high)
+	}
+	if err := s.View(func(r *Reader) error {
+		l, h, err := r.HeldRange()
+		if l != 14 || h != 14 {
+			return fmt.Errorf("HeldRange = %d, %d, want 14, 14", l, h)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	update(t, s, func(tx *Txn) error {
+		var err error
+		low, high, err = tx.DropHeld(30)
+		return err
+	})
+	if got := held(0); len(got) != 0 || low != 0 || high != 0 {
+		t.Fatalf("after DropHeld(30): kept %v (%d..%d)", got, low, high)
 	}
 }

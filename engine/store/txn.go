@@ -532,27 +532,96 @@ func (t *Txn) SetCursor(sink string, seq uint64) error {
 }
 
 // TrimLog deletes change-log records with seq in (from, to], whole pages
-// only, at most max records unless the first page alone holds more. It
-// returns the highest seq deleted (from when none was).
-func (t *Txn) TrimLog(from, to uint64, max int) (uint64, error) {
+// only, at most most records unless the first page alone holds more. It
+// returns the highest seq deleted (from when none was). The erasure
+// records among them with seq past keepAfter are kept (Reader.Held), for
+// a sink that has read up to keepAfter only: its destination still holds
+// the erased people's rows, and an erasure is the one record it must not
+// miss. heldLow and heldHigh are the lowest and highest seq kept, 0 when
+// none.
+func (t *Txn) TrimLog(from, to uint64, most int, keepAfter uint64) (last, heldLow, heldHigh uint64, err error) {
 	it := t.kv().iterate(badger.IteratorOptions{Prefix: []byte{pLog}})
 	var keys [][]byte
+	var keep []canon.Change
 	last, n := from, 0
 	for it.Seek(keyLogPage(from+1, 0)); it.Valid(); it.Next() {
 		first, end := parseLogKey(it.Item().Key())
-		if end > to || (len(keys) > 0 && n+int(end-first+1) > max) {
+		if end > to || (len(keys) > 0 && n+int(end-first+1) > most) {
 			break
+		}
+		if end > keepAfter {
+			err := it.Item().Value(func(b []byte) error {
+				if !bytes.Contains(b, erasureMark) {
+					return nil // most pages: no need to decode them
+				}
+				page, err := decodePage(b)
+				for _, pc := range page {
+					if pc.Kind == canon.ChangeErase && pc.Seq > max(from, keepAfter) {
+						keep = append(keep, pc.Change)
+					}
+				}
+				return err
+			})
+			if err != nil {
+				it.Close()
+				return from, 0, 0, fmt.Errorf("store: read the change log to trim: %w", err)
+			}
 		}
 		keys = append(keys, it.Item().KeyCopy(nil))
 		last, n = end, n+int(end-first+1)
 	}
 	it.Close()
-	for _, k := range keys {
-		if err := t.del(k); err != nil {
-			return from, err
+	for i := range keep {
+		b, err := marshal(&keep[i])
+		if err != nil {
+			return from, 0, 0, fmt.Errorf("store: keep erasure %d: %w", keep[i].Seq, err)
+		}
+		if err := t.set(keyHeld(keep[i].Seq), b); err != nil {
+			return from, 0, 0, err
 		}
 	}
-	return last, nil
+	if len(keep) > 0 {
+		heldLow, heldHigh = keep[0].Seq, keep[len(keep)-1].Seq
+	}
+	for _, k := range keys {
+		if err := t.del(k); err != nil {
+			return from, 0, 0, err
+		}
+	}
+	return last, heldLow, heldHigh, nil
+}
+
+// erasureMark is in the JSON of every erasure record of a log page (and
+// may be elsewhere: a page holding it is decoded to find out).
+var erasureMark = []byte(`"kind":"erase"`)
+
+// DropHeld deletes the erasure records TrimLog kept with seq up to upTo
+// (every sink has read them) and returns the lowest and highest seq still
+// kept, 0 and 0 when none is.
+func (t *Txn) DropHeld(upTo uint64) (low, high uint64, err error) {
+	it := t.kv().iterate(badger.IteratorOptions{Prefix: []byte{pHeld}})
+	var keys [][]byte
+	for it.Rewind(); it.Valid(); it.Next() {
+		k := it.Item().Key()
+		if len(k) != 9 {
+			continue
+		}
+		if seq := binary.BigEndian.Uint64(k[1:]); seq > upTo {
+			if low == 0 {
+				low = seq
+			}
+			high = seq
+			continue
+		}
+		keys = append(keys, it.Item().KeyCopy(nil))
+	}
+	it.Close()
+	for _, k := range keys {
+		if err := t.del(k); err != nil {
+			return 0, 0, err
+		}
+	}
+	return low, high, nil
 }
 
 // sized is a profile a commit wrote, as the cache is to hold it, with
