@@ -210,8 +210,8 @@ func decodePage(b []byte) ([]pageChange, error) {
 // errStop ends an iteration early.
 var errStop = errors.New("store: stop")
 
-// Held returns up to max erasure records with seq > after that a trim of
-// the change log kept (Txn.TrimLog), in seq order.
+// Held returns up to max records of erasures with seq > after that a trim
+// of the change log kept (Txn.TrimLog), in seq order.
 func (r *Reader) Held(after uint64, max int) ([]canon.Change, error) {
 	var out []canon.Change
 	err := r.eachFrom([]byte{pHeld}, keyHeld(after+1), func(key []byte, it item) error {

@@ -1410,12 +1410,16 @@ func TestStoredLogReadsWholeRecords(t *testing.T) {
 	}
 }
 
-// A trim keeps the erasure records a sink that read up to keepAfter has
-// not seen, and DropHeld lets them go once every sink has.
+// A trim keeps the erasures (erase records and identifier removals) a sink
+// that read up to keepAfter has not seen, and DropHeld lets them go once
+// every sink has.
 func TestTrimKeepsErasures(t *testing.T) {
 	s := openStore(t, "", nil)
-	for i := range 10 { // pages of three: seq 3i+1 .. 3i+3, the middle one an erasure
+	// Pages of four, seq 4i+1 .. 4i+4: a mapping, then an erasure (the
+	// removal of an identifier and the erase record), then the deletion.
+	for i := range 10 {
 		update(t, s, func(tx *Txn) error {
+			tx.Emit(canon.Change{Kind: canon.ChangeMapping, Mapping: &canon.Mapping{Identifier: canon.Identifier{Type: canon.Email, Value: fmt.Sprint("kept-", i)}, ProfileID: "p-1"}})
 			tx.Emit(canon.Change{Kind: canon.ChangeMapping, Mapping: &canon.Mapping{Identifier: canon.Identifier{Type: canon.Email, Value: fmt.Sprint(i)}}})
 			tx.Emit(canon.Change{Kind: canon.ChangeErase, Erase: &canon.Erasure{ProfileIDs: []string{fmt.Sprint("p-", i)}, Hashes: []string{"h"}}})
 			tx.Emit(canon.Change{Kind: canon.ChangeDelete, Delete: &canon.Deletion{ProfileID: fmt.Sprint("p-", i), Reason: "erased"}})
@@ -1428,7 +1432,10 @@ func TestTrimKeepsErasures(t *testing.T) {
 		if err := s.View(func(r *Reader) error {
 			out, err := r.Held(after, 100)
 			for _, c := range out {
-				if c.Kind != canon.ChangeErase || c.Erase == nil || len(c.Erase.ProfileIDs) != 1 {
+				switch {
+				case c.Seq%4 == 2 && c.Mapping != nil && c.Mapping.Identifier.Value == fmt.Sprint(c.Seq/4):
+				case c.Seq%4 == 3 && c.Erase != nil && len(c.Erase.ProfileIDs) == 1:
+				default:
 					return fmt.Errorf("kept record %d is %+v", c.Seq, c)
 				}
 				seqs = append(seqs, c.Seq)
@@ -1441,20 +1448,21 @@ func TestTrimKeepsErasures(t *testing.T) {
 	}
 	var low, high uint64
 	update(t, s, func(tx *Txn) error {
-		// A sink read up to 5: erasures 8, 11, 14 are kept, 2 and 5 are not.
+		// A sink read up to 6: the erasures of the pages from 5 on are
+		// kept, but for what it read (removal 6).
 		var err error
-		_, low, high, err = tx.TrimLog(0, 15, 1000, 5)
+		_, low, high, err = tx.TrimLog(0, 20, 1000, 6)
 		return err
 	})
-	if got := held(0); !slices.Equal(got, []uint64{8, 11, 14}) || low != 8 || high != 14 {
-		t.Fatalf("after a trim to 15 for a sink at 5: kept %v (%d..%d), want [8 11 14]", got, low, high)
+	if got := held(0); !slices.Equal(got, []uint64{7, 10, 11, 14, 15, 18, 19}) || low != 7 || high != 19 {
+		t.Fatalf("after a trim to 20 for a sink at 6: kept %v (%d..%d), want [7 10 11 14 15 18 19]", got, low, high)
 	}
-	if got := held(8); !slices.Equal(got, []uint64{11, 14}) {
-		t.Errorf("Held(8) = %v, want [11 14]", got)
+	if got := held(10); !slices.Equal(got, []uint64{11, 14, 15, 18, 19}) {
+		t.Errorf("Held(10) = %v, want [11 14 15 18 19]", got)
 	}
 	update(t, s, func(tx *Txn) error {
 		// Every sink read the trimmed part: nothing more is kept.
-		_, low, high, err := tx.TrimLog(15, 21, 1000, 21)
+		_, low, high, err := tx.TrimLog(20, 28, 1000, 28)
 		if low != 0 || high != 0 {
 			return fmt.Errorf("trim for sinks that read it all kept %d..%d", low, high)
 		}
@@ -1462,16 +1470,16 @@ func TestTrimKeepsErasures(t *testing.T) {
 	})
 	update(t, s, func(tx *Txn) error {
 		var err error
-		low, high, err = tx.DropHeld(11)
+		low, high, err = tx.DropHeld(14)
 		return err
 	})
-	if got := held(0); !slices.Equal(got, []uint64{14}) || low != 14 || high != 14 {
-		t.Fatalf("after DropHeld(11): kept %v (%d..%d), want [14]", got, low, high)
+	if got := held(0); !slices.Equal(got, []uint64{15, 18, 19}) || low != 15 || high != 19 {
+		t.Fatalf("after DropHeld(14): kept %v (%d..%d), want [15 18 19]", got, low, high)
 	}
 	if err := s.View(func(r *Reader) error {
 		l, h, err := r.HeldRange()
-		if l != 14 || h != 14 {
-			return fmt.Errorf("HeldRange = %d, %d, want 14, 14", l, h)
+		if l != 15 || h != 19 {
+			return fmt.Errorf("HeldRange = %d, %d, want 15, 19", l, h)
 		}
 		return err
 	}); err != nil {
@@ -1479,7 +1487,7 @@ func TestTrimKeepsErasures(t *testing.T) {
 	}
 	update(t, s, func(tx *Txn) error {
 		var err error
-		low, high, err = tx.DropHeld(30)
+		low, high, err = tx.DropHeld(40)
 		return err
 	})
 	if got := held(0); len(got) != 0 || low != 0 || high != 0 {

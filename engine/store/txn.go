@@ -533,12 +533,14 @@ func (t *Txn) SetCursor(sink string, seq uint64) error {
 
 // TrimLog deletes change-log records with seq in (from, to], whole pages
 // only, at most most records unless the first page alone holds more. It
-// returns the highest seq deleted (from when none was). The erasure
-// records among them with seq past keepAfter are kept (Reader.Held), for
-// a sink that has read up to keepAfter only: its destination still holds
-// the erased people's rows, and an erasure is the one record it must not
-// miss. heldLow and heldHigh are the lowest and highest seq kept, 0 when
-// none.
+// returns the highest seq deleted (from when none was). The erasures
+// among them with seq past keepAfter are kept (Reader.Held), for a sink
+// that has read up to keepAfter only: its destination still holds the
+// erased people's rows, and an erasure is what it must not miss. An
+// erasure is its erase record and the removals of the erased identifiers
+// from the identity map before it (mappings to no profile), which name
+// the rows filed under them. heldLow and heldHigh are the lowest and
+// highest seq kept, 0 when none.
 func (t *Txn) TrimLog(from, to uint64, most int, keepAfter uint64) (last, heldLow, heldHigh uint64, err error) {
 	it := t.kv().iterate(badger.IteratorOptions{Prefix: []byte{pLog}})
 	var keys [][]byte
@@ -556,7 +558,7 @@ func (t *Txn) TrimLog(from, to uint64, most int, keepAfter uint64) (last, heldLo
 				}
 				page, err := decodePage(b)
 				for _, pc := range page {
-					if pc.Kind == canon.ChangeErase && pc.Seq > max(from, keepAfter) {
+					if pc.Seq > max(from, keepAfter) && erasure(&pc.Change) {
 						keep = append(keep, pc.Change)
 					}
 				}
@@ -591,8 +593,15 @@ func (t *Txn) TrimLog(from, to uint64, most int, keepAfter uint64) (last, heldLo
 	return last, heldLow, heldHigh, nil
 }
 
-// erasureMark is in the JSON of every erasure record of a log page (and
-// may be elsewhere: a page holding it is decoded to find out).
+// erasure reports whether c is part of an erasure: its erase record, or
+// the removal of an erased identifier (only erasure maps one to no profile).
+func erasure(c *canon.Change) bool {
+	return c.Kind == canon.ChangeErase || c.Kind == canon.ChangeMapping && c.Mapping != nil && c.Mapping.ProfileID == ""
+}
+
+// erasureMark is in the JSON of every erase record of a log page (and may
+// be elsewhere: a page holding it is decoded to find out). An erasure's
+// records are all on one page, its transaction's.
 var erasureMark = []byte(`"kind":"erase"`)
 
 // DropHeld deletes the erasure records TrimLog kept with seq up to upTo
