@@ -116,7 +116,8 @@ type Store struct {
 
 	// Counters, owned by the writer, persisted with every commit.
 	seq, comp, created, evseq uint64
-	lastChanges               int           // change records of the last commit: the next one's first guess
+	format                    uint64        // the state's format (stateFormat once this build has committed)
+	last                      txnSizes      // of the last commit with changes: the next one's first guess
 	live                      atomic.Uint64 // profiles that exist
 	purging                   atomic.Int64  // erased identifiers whose filed events Purge is to delete
 	purgeRoom                 room          // deletes of filed events one transaction takes (purgeBatch)
@@ -193,7 +194,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	err = db.View(func(tx *badger.Txn) error {
 		var live uint64
-		for name, dst := range map[string]*uint64{"seq": &s.seq, "comp": &s.comp, "created": &s.created, "evseq": &s.evseq, "live": &live} {
+		for name, dst := range map[string]*uint64{"seq": &s.seq, "comp": &s.comp, "created": &s.created, "evseq": &s.evseq, "live": &live, "format": &s.format} {
 			v, err := getU64(kv{tx: tx}, keyMeta(name))
 			if err != nil {
 				return err
@@ -216,6 +217,10 @@ func Open(opts Options) (*Store, error) {
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: read counters: %w", err)
+	}
+	if s.format > stateFormat {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: the state was written by a newer Spine (state format %d; this build reads up to %d)", opts.Dir, s.format, stateFormat)
 	}
 	s.lastSeq.Store(s.seq)
 	s.ts = db.MaxVersion()
@@ -400,6 +405,17 @@ func (s *Store) Disk() Disk {
 func (s *Store) KeyFilters() []FilterStats {
 	return []FilterStats{s.dedup.stats("message_ids"), s.held.stats("identifiers")}
 }
+
+// stateFormat is the newest layout of the state this build writes. It is
+// kept in the state, so that a build that does not know a newer layout
+// refuses to open it rather than misread it. 2: change-log pages refer to
+// the stored events and profiles (pageRef); 1 (no marker): they held
+// copies. This build reads both.
+const stateFormat = 2
+
+// txnSizes are a transaction's change records, writes and identifier
+// entries read or written.
+type txnSizes struct{ changes, own, u64s int }
 
 // CacheStats reports entries and bytes held by the identifier and profile caches.
 func (s *Store) CacheStats() (ids int, idBytes int64, profiles int, profileBytes int64) {

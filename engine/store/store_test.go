@@ -1494,3 +1494,42 @@ func TestTrimKeepsErasures(t *testing.T) {
 		t.Fatalf("after DropHeld(30): kept %v (%d..%d)", got, low, high)
 	}
 }
+
+// A state records its format with its first commit, and a build that does
+// not know the recorded format refuses to open it instead of misreading
+// its pages.
+func TestStateFormatIsChecked(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, nil)
+	format := func() uint64 {
+		t.Helper()
+		var v uint64
+		if err := s.View(func(r *Reader) error {
+			var err error
+			v, err = getU64(r.tx, keyMeta("format"))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if f := format(); f != 0 {
+		t.Fatalf("format %d before any commit", f)
+	}
+	update(t, s, func(tx *Txn) error { return tx.SetCursor("x", 0) })
+	if f := format(); f != stateFormat {
+		t.Fatalf("format %d after a commit, want %d", f, stateFormat)
+	}
+	update(t, s, func(tx *Txn) error { return tx.set(keyMeta("format"), u64(stateFormat+1)) })
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultOptions(dir)
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if s, err := Open(o); err == nil || !strings.Contains(err.Error(), "newer Spine") {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("opening a state of a newer format: %v", err)
+	}
+}

@@ -42,14 +42,18 @@ type Txn struct {
 // reads the state before that commit, plus the commit's writes (kv).
 func (s *Store) newTxn(now time.Time) *Txn {
 	t := &Txn{
-		s: s, now: now.UTC(), own: map[string]pending{},
-		u64s: map[string]uint64{}, dirtyU64: map[string]bool{},
+		s: s, now: now.UTC(),
+		// Sized like the last commit's: a commit of a thousand events
+		// writes thousands of keys, and growing the maps rehashed them
+		// several times over.
+		own:  make(map[string]pending, s.last.own),
+		u64s: make(map[string]uint64, s.last.u64s), dirtyU64: map[string]bool{},
 		profiles: map[uint64]*profile.State{}, dirtyP: map[uint64]bool{},
 		seq: s.seq, comp: s.comp, created: s.created, evseq: s.evseq, live: s.live.Load(),
 		purgeRoom: s.purgeRoom,
 		// The window takes each commit's records, so the slice is new
 		// every time; sized like the last one's, it is allocated once.
-		changes: make([]canon.Change, 0, s.lastChanges),
+		changes: make([]canon.Change, 0, s.last.changes),
 	}
 	readTs := s.ts
 	if f := s.inflight; f != nil {
@@ -754,6 +758,12 @@ func (t *Txn) commit() error {
 			return err
 		}
 	}
+	if t.s.format < stateFormat {
+		// With this build's first commit, which may write its layout.
+		if err := t.set(keyMeta("format"), u64(stateFormat)); err != nil {
+			return err
+		}
+	}
 	states := make(map[uint64]*profile.State, len(written))
 	for comp, w := range written {
 		states[comp] = w.st
@@ -764,9 +774,9 @@ func (t *Txn) commit() error {
 	if err := s.Wait(); err != nil {
 		return err
 	}
-	s.seq, s.comp, s.created, s.evseq = t.seq, t.comp, t.created, t.evseq
+	s.seq, s.comp, s.created, s.evseq, s.format = t.seq, t.comp, t.created, t.evseq, stateFormat
 	if len(t.changes) > 0 {
-		s.lastChanges = len(t.changes)
+		s.last = txnSizes{len(t.changes), len(t.own), len(t.u64s)}
 	}
 	s.live.Store(t.live)
 	s.purging.Add(t.purging)
