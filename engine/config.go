@@ -19,6 +19,10 @@ type Config struct {
 	// Sinks names every sink that tails the change log. Records are kept
 	// until all of them acknowledged them.
 	Sinks []string
+	// ForgetSinks names sinks of earlier runs that are gone for good: their
+	// stored cursors are deleted, so the change log keeps nothing more for
+	// them (neither records within MaxBacklog nor erasures).
+	ForgetSinks []string
 	// MaxBacklog is the most change records the slowest sink may lag
 	// behind; past it the engine stops applying batches (back-pressure).
 	MaxBacklog uint64
@@ -86,6 +90,11 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("engine: sink name %q empty or repeated", s))
 		}
 		seen[s] = true
+	}
+	for _, s := range c.ForgetSinks {
+		if seen[s] {
+			errs = append(errs, fmt.Errorf("engine: sink %q is both configured and to be forgotten", s))
+		}
 	}
 	return errors.Join(errs...)
 }

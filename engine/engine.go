@@ -131,27 +131,43 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, err
 	for _, s := range cfg.Sinks {
 		c, known := stored[s]
 		delete(stored, s)
-		e.cursors[s] = c
-		if !known {
-			register = append(register, s)
-		}
 		missed := uint64(0)
 		if c < e.trimmed {
 			missed = e.trimmed - c
-			msg := "sink missed change records: they were trimmed while it was not configured; its destination lacks them, except erasures, which were kept for it"
+			msg := "sink missed change records: they were trimmed while it was not configured; its destination lacks them, but for the erasures among them, which it reads first"
 			if !known {
 				msg = "new sink: the change records before its first run were trimmed already; its destination starts after them"
 			}
 			log.Warn(msg, "sink", s, "from_seq", c+1, "to_seq", e.trimmed, "records", missed)
 		}
 		e.m.missed.WithLabelValues(s).Set(float64(missed))
+		if !known {
+			register = append(register, s)
+			// A new destination holds nobody's rows: the erasures kept
+			// for sinks that were away are not for it.
+			c = max(c, e.heldHigh.Load())
+		}
+		e.cursors[s] = c
+	}
+	var forget []string
+	for _, s := range cfg.ForgetSinks {
+		if _, ok := stored[s]; ok {
+			forget = append(forget, s)
+			delete(stored, s)
+			log.Info("sink forgotten: the change log keeps nothing more for it", "sink", s)
+		}
 	}
 	// A sink's cursor is stored from its first run, so that a later run
 	// without it keeps its records (trimUpTo).
-	if len(register) > 0 {
+	if len(register) > 0 || len(forget) > 0 {
 		err := st.Update(cfg.Now(), func(tx *store.Txn) error {
 			for _, s := range register {
 				if err := tx.SetCursor(s, e.cursors[s]); err != nil {
+					return err
+				}
+			}
+			for _, s := range forget {
+				if err := tx.DeleteCursor(s); err != nil {
 					return err
 				}
 			}
@@ -159,7 +175,7 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, err
 		})
 		if err != nil {
 			st.Close()
-			return nil, fmt.Errorf("engine: store new sinks' cursors: %w", err)
+			return nil, fmt.Errorf("engine: store new sinks' cursors, delete forgotten ones': %w", err)
 		}
 	}
 	// A sink configured before and not now keeps its cursor, and the

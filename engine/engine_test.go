@@ -676,8 +676,8 @@ func pastBacklog(t *testing.T, e *engine.Engine, sink string) []canon.Change {
 // An erasure made while a sink was away, and trimmed from the log before
 // it came back, still reaches it: the trim keeps erasures (the erase
 // record and the identifiers' removals) for sinks that have not read
-// them, and the returning sink reads them first. Once every sink has,
-// they go.
+// them, and the returning sink reads them first; a new sink does not.
+// Once every sink has read them, they go.
 func TestAbsentSinkGetsErasuresTrimmedMeanwhile(t *testing.T) {
 	cfg := backlogConfig(t)
 	e, stop := startCfg(t, cfg, nil)
@@ -711,32 +711,55 @@ func TestAbsentSinkGetsErasuresTrimmedMeanwhile(t *testing.T) {
 	}
 
 	reg := prometheus.NewRegistry()
-	cfg.Sinks = []string{"kafka", "clickhouse"}
+	cfg.Sinks = []string{"kafka", "clickhouse", "fresh"}
 	e, stop = startReg(t, cfg, nil, reg)
 	trimmed := acked + uint64(gaugeOf(t, reg, "spine_sink_missed_changes", "clickhouse"))
 	if trimmed <= erasure {
 		t.Fatalf("the log was trimmed to %d, not past the erasure at %d", trimmed, erasure)
 	}
-	// First the erasure: the identifier's removal, then the erase record.
-	first := readAllChanges(t, e, "clickhouse")
-	if len(first) != 2 || first[0].Mapping == nil || first[0].Mapping.Identifier.Value != "xavier@mail.io" || first[0].Mapping.ProfileID != "" ||
-		first[1].Seq != erasure || first[1].Erase == nil || !slices.Contains(first[1].Erase.ProfileIDs, x.ID) {
-		t.Fatalf("clickhouse's first read: %+v, want the removal of xavier@mail.io and the erasure %d of %s", first, erasure, x.ID)
+	// A new sink's destination holds nobody: it starts after the trim.
+	if fresh := readAllChanges(t, e, "fresh"); len(fresh) == 0 || fresh[0].Seq != trimmed+1 {
+		t.Fatalf("a new sink reads %d records, want them from %d", len(fresh), trimmed+1)
 	}
-	if err := e.Ack(t.Context(), "clickhouse", erasure); err != nil {
-		t.Fatal(err)
+	// ClickHouse reads the erasure first, a record at a time here: the identifier's
+	// removal, the erase record, the profile's deletion, the receipt.
+	var first []canon.Change
+	for len(first) < 10 {
+		got, err := e.Read(t.Context(), "clickhouse", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].Seq > trimmed {
+			break
+		}
+		first = append(first, got[0])
+		if err := e.Ack(t.Context(), "clickhouse", got[0].Seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var kinds []string
+	for _, c := range first {
+		kinds = append(kinds, string(c.Kind))
+	}
+	if !slices.Equal(kinds, []string{"mapping", "erase", "delete", "log"}) ||
+		first[0].Mapping.Identifier.Value != "xavier@mail.io" || first[0].Mapping.ProfileID != "" ||
+		first[1].Seq != erasure || !slices.Contains(first[1].Erase.ProfileIDs, x.ID) ||
+		first[2].Delete.ProfileID != x.ID || first[3].Log.Type != canon.LogErase {
+		t.Fatalf("clickhouse's first reads: %+v, want the removal of xavier@mail.io, the erasure %d of %s, its deletion and receipt", first, erasure, x.ID)
 	}
 	rest := readAllChanges(t, e, "clickhouse")
 	if len(rest) == 0 || rest[0].Seq != trimmed+1 {
-		t.Fatalf("after the erasure clickhouse reads from %d, want %d", rest[0].Seq, trimmed+1)
+		t.Fatalf("after the erasure clickhouse reads %d records, want them from %d", len(rest), trimmed+1)
 	}
-	if err := e.Ack(t.Context(), "clickhouse", rest[len(rest)-1].Seq); err != nil {
-		t.Fatal(err)
+	for _, s := range []string{"clickhouse", "fresh"} {
+		if err := e.Ack(t.Context(), s, rest[len(rest)-1].Seq); err != nil {
+			t.Fatal(err)
+		}
 	}
 	time.Sleep(200 * time.Millisecond)
 	stop()
 
-	// Both sinks read it: it is kept no longer.
+	// Every sink read it: it is kept no longer.
 	st, err := store.Open(cfg.Store)
 	if err != nil {
 		t.Fatal(err)
@@ -750,6 +773,62 @@ func TestAbsentSinkGetsErasuresTrimmedMeanwhile(t *testing.T) {
 		return err
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A sink forgotten (spine run --forget-sinks) holds nothing back any more:
+// the erasures kept for it go, and configured again later it is a new sink.
+func TestForgottenSinkHoldsNothing(t *testing.T) {
+	cfg := backlogConfig(t)
+	e, stop := startCfg(t, cfg, nil)
+	apply(t, e, ev(canon.Web, "x1", canon.KindPage, 1, obs(canon.Email, "xavier@mail.io")))
+	x := lookup(t, e, canon.Email, "xavier@mail.io")
+	stop()
+
+	cfg.Sinks = []string{"kafka"}
+	e, stop = startCfg(t, cfg, nil)
+	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: x.ID})
+	pastBacklog(t, e, "kafka")
+	stop()
+	held := func() uint64 {
+		t.Helper()
+		st, err := store.Open(cfg.Store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		var high uint64
+		if err := st.View(func(r *store.Reader) (err error) {
+			_, high, err = r.HeldRange()
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return high
+	}
+	if held() == 0 {
+		t.Fatal("no erasure kept for clickhouse while it is away")
+	}
+
+	cfg.ForgetSinks = []string{"clickhouse"}
+	e, stop = startCfg(t, cfg, nil)
+	apply(t, e, ev(canon.Web, "y1", canon.KindPage, 1, obs(canon.AnonymousID, "y1")))
+	stop()
+	if h := held(); h != 0 {
+		t.Fatalf("erasures up to %d still kept for a forgotten sink", h)
+	}
+
+	var logs bytes.Buffer
+	cfg.ForgetSinks, cfg.Sinks = nil, []string{"kafka", "clickhouse"}
+	e, stop = startCfg(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	defer stop()
+	if !strings.Contains(logs.String(), "new sink") {
+		t.Errorf("clickhouse, forgotten, is not new when configured again; log: %s", logs.String())
+	}
+	bad := backlogConfig(t)
+	bad.ForgetSinks = []string{"clickhouse"}
+	if err := bad.Validate(); err == nil {
+		t.Error("a sink both configured and forgotten passed validation")
 	}
 }
 

@@ -46,6 +46,7 @@ type runOptions struct {
 	Tokens          string
 	DefaultRegion   string
 	MaxBacklog      uint64
+	ForgetSinks     string
 	CacheMB         int
 	KeyFilterMB     int
 	EncryptionKey   string // file holding the key
@@ -79,6 +80,7 @@ func runFlags(name string) (*flagSetWithOptions, *runOptions) {
 	fs.StringVar(&o.Tokens, "tokens", "", "API bearer tokens: TOKEN:SCOPE+SCOPE[,TOKEN:SCOPE...] with scopes read, write, admin")
 	fs.StringVar(&o.DefaultRegion, "default-region", "US", "region of phone numbers written without a country code")
 	fs.Uint64Var(&o.MaxBacklog, "max-backlog", 500_000, "change records the slowest sink may lag before ingestion pauses")
+	fs.StringVar(&o.ForgetSinks, "forget-sinks", "", "sinks of earlier runs gone for good, comma-separated (clickhouse, kafka): the change log stops keeping records and erasures for them")
 	fs.IntVar(&o.CacheMB, "cache-mb", 128, "memory for the identifier and profile caches, MiB")
 	fs.IntVar(&o.KeyFilterMB, "key-filter-mb", 16, "memory for each of the two key filters (message ids, identifiers), MiB: one per 14 million keys")
 	fs.StringVar(&o.EncryptionKey, "encryption-key-file", "", "file with a 16, 24 or 32-byte key: encrypts the state at rest")
@@ -211,6 +213,7 @@ func startProcess(ctx context.Context, o *runOptions, log *slog.Logger) (_ *proc
 
 	ecfg := engine.DefaultConfig(o.Data)
 	ecfg.MaxBacklog = o.MaxBacklog
+	ecfg.ForgetSinks = splitList(o.ForgetSinks)
 	ecfg.AnalyticsPolicy = o.AnalyticsPolicy
 	ecfg.Store.CacheBytes = int64(o.CacheMB) << 20
 	ecfg.Store.KeyFilterBytes = int64(o.KeyFilterMB) << 20

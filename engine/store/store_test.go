@@ -1416,7 +1416,7 @@ func TestStoredLogReadsWholeRecords(t *testing.T) {
 func TestTrimKeepsErasures(t *testing.T) {
 	s := openStore(t, "", nil)
 	// Pages of four, seq 4i+1 .. 4i+4: a mapping, then an erasure (the
-	// removal of an identifier and the erase record), then the deletion.
+	// removal of an identifier, the erase record and the deletion).
 	for i := range 10 {
 		update(t, s, func(tx *Txn) error {
 			tx.Emit(canon.Change{Kind: canon.ChangeMapping, Mapping: &canon.Mapping{Identifier: canon.Identifier{Type: canon.Email, Value: fmt.Sprint("kept-", i)}, ProfileID: "p-1"}})
@@ -1435,6 +1435,7 @@ func TestTrimKeepsErasures(t *testing.T) {
 				switch {
 				case c.Seq%4 == 2 && c.Mapping != nil && c.Mapping.Identifier.Value == fmt.Sprint(c.Seq/4):
 				case c.Seq%4 == 3 && c.Erase != nil && len(c.Erase.ProfileIDs) == 1:
+				case c.Seq%4 == 0 && c.Delete != nil:
 				default:
 					return fmt.Errorf("kept record %d is %+v", c.Seq, c)
 				}
@@ -1454,11 +1455,11 @@ func TestTrimKeepsErasures(t *testing.T) {
 		_, low, high, err = tx.TrimLog(0, 20, 1000, 6)
 		return err
 	})
-	if got := held(0); !slices.Equal(got, []uint64{7, 10, 11, 14, 15, 18, 19}) || low != 7 || high != 19 {
-		t.Fatalf("after a trim to 20 for a sink at 6: kept %v (%d..%d), want [7 10 11 14 15 18 19]", got, low, high)
+	if got := held(0); !slices.Equal(got, []uint64{7, 8, 10, 11, 12, 14, 15, 16, 18, 19, 20}) || low != 7 || high != 20 {
+		t.Fatalf("after a trim to 20 for a sink at 6: kept %v (%d..%d), want [7 8 10 11 12 14 15 16 18 19 20]", got, low, high)
 	}
-	if got := held(10); !slices.Equal(got, []uint64{11, 14, 15, 18, 19}) {
-		t.Errorf("Held(10) = %v, want [11 14 15 18 19]", got)
+	if got := held(10); !slices.Equal(got, []uint64{11, 12, 14, 15, 16, 18, 19, 20}) {
+		t.Errorf("Held(10) = %v, want [11 12 14 15 16 18 19 20]", got)
 	}
 	update(t, s, func(tx *Txn) error {
 		// Every sink read the trimmed part: nothing more is kept.
@@ -1473,13 +1474,13 @@ func TestTrimKeepsErasures(t *testing.T) {
 		low, high, err = tx.DropHeld(14)
 		return err
 	})
-	if got := held(0); !slices.Equal(got, []uint64{15, 18, 19}) || low != 15 || high != 19 {
-		t.Fatalf("after DropHeld(14): kept %v (%d..%d), want [15 18 19]", got, low, high)
+	if got := held(0); !slices.Equal(got, []uint64{15, 16, 18, 19, 20}) || low != 15 || high != 20 {
+		t.Fatalf("after DropHeld(14): kept %v (%d..%d), want [15 16 18 19 20]", got, low, high)
 	}
 	if err := s.View(func(r *Reader) error {
 		l, h, err := r.HeldRange()
-		if l != 15 || h != 19 {
-			return fmt.Errorf("HeldRange = %d, %d, want 15, 19", l, h)
+		if l != 15 || h != 20 {
+			return fmt.Errorf("HeldRange = %d, %d, want 15, 20", l, h)
 		}
 		return err
 	}); err != nil {

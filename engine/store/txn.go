@@ -535,15 +535,16 @@ func (t *Txn) SetCursor(sink string, seq uint64) error {
 	return t.set(keyCursor(sink), u64(seq))
 }
 
+// DeleteCursor forgets a sink.
+func (t *Txn) DeleteCursor(sink string) error { return t.del(keyCursor(sink)) }
+
 // TrimLog deletes change-log records with seq in (from, to], whole pages
 // only, at most most records unless the first page alone holds more. It
 // returns the highest seq deleted (from when none was). The erasures
 // among them with seq past keepAfter are kept (Reader.Held), for a sink
 // that has read up to keepAfter only: its destination still holds the
-// erased people's rows, and an erasure is what it must not miss. An
-// erasure is its erase record and the removals of the erased identifiers
-// from the identity map before it (mappings to no profile), which name
-// the rows filed under them. heldLow and heldHigh are the lowest and
+// erased people's rows, and an erasure is what it must not miss (see
+// erasure for the records it is). heldLow and heldHigh are the lowest and
 // highest seq kept, 0 when none.
 func (t *Txn) TrimLog(from, to uint64, most int, keepAfter uint64) (last, heldLow, heldHigh uint64, err error) {
 	it := t.kv().iterate(badger.IteratorOptions{Prefix: []byte{pLog}})
@@ -569,8 +570,10 @@ func (t *Txn) TrimLog(from, to uint64, most int, keepAfter uint64) (last, heldLo
 				return err
 			})
 			if err != nil {
-				it.Close()
-				return from, 0, 0, fmt.Errorf("store: read the change log to trim: %w", err)
+				// Sinks cannot read the page either; failing the trim
+				// would fail every transaction of events with it.
+				t.s.opts.Logger.Error("store: a trimmed change-log page could not be read for the erasures it may hold; a sink away now may miss them",
+					"first_seq", first, "last_seq", end, "err", err)
 			}
 		}
 		keys = append(keys, it.Item().KeyCopy(nil))
@@ -597,15 +600,31 @@ func (t *Txn) TrimLog(from, to uint64, most int, keepAfter uint64) (last, heldLo
 	return last, heldLow, heldHigh, nil
 }
 
-// erasure reports whether c is part of an erasure: its erase record, or
-// the removal of an erased identifier (only erasure maps one to no profile).
+// erasure reports whether c, a record of a log page holding an erase
+// record (the erasure's transaction), is part of what a sink needs of the
+// erasure: the erase record; the removals of the erased identifiers
+// (mappings to no profile, which only erasure makes), which name the rows
+// filed under them; the profiles' deletions; the erase log record (the
+// receipt); and accounts' versions, rewritten without the erased members
+// (a sink deletes every version naming them). An erasure's records are
+// all on its transaction's page. Other profiles it rewrote without the
+// erased ids (their recent conflicts) are not kept.
 func erasure(c *canon.Change) bool {
-	return c.Kind == canon.ChangeErase || c.Kind == canon.ChangeMapping && c.Mapping != nil && c.Mapping.ProfileID == ""
+	switch c.Kind {
+	case canon.ChangeErase, canon.ChangeAccount:
+		return true
+	case canon.ChangeMapping:
+		return c.Mapping != nil && c.Mapping.ProfileID == ""
+	case canon.ChangeDelete:
+		return c.Delete != nil && c.Delete.Reason == "erased"
+	case canon.ChangeLog:
+		return c.Log != nil && c.Log.Type == canon.LogErase
+	}
+	return false
 }
 
 // erasureMark is in the JSON of every erase record of a log page (and may
-// be elsewhere: a page holding it is decoded to find out). An erasure's
-// records are all on one page, its transaction's.
+// be elsewhere: a page holding it is decoded to find out).
 var erasureMark = []byte(`"kind":"erase"`)
 
 // DropHeld deletes the erasure records TrimLog kept with seq up to upTo
@@ -616,15 +635,9 @@ func (t *Txn) DropHeld(upTo uint64) (low, high uint64, err error) {
 	var keys [][]byte
 	for it.Rewind(); it.Valid(); it.Next() {
 		k := it.Item().Key()
-		if len(k) != 9 {
-			continue
-		}
-		if seq := binary.BigEndian.Uint64(k[1:]); seq > upTo {
-			if low == 0 {
-				low = seq
-			}
-			high = seq
-			continue
+		if len(k) == 9 && binary.BigEndian.Uint64(k[1:]) > upTo {
+			low = binary.BigEndian.Uint64(k[1:])
+			break
 		}
 		keys = append(keys, it.Item().KeyCopy(nil))
 	}
@@ -634,7 +647,11 @@ func (t *Txn) DropHeld(upTo uint64) (low, high uint64, err error) {
 			return 0, 0, err
 		}
 	}
-	return low, high, nil
+	if low == 0 {
+		return 0, 0, nil
+	}
+	_, high, err = t.Reader().HeldRange()
+	return low, high, err
 }
 
 // sized is a profile a commit wrote, as the cache is to hold it, with
