@@ -90,24 +90,9 @@ func (e *Engine) applyTxn(events []canon.Event, encoded []store.EncodedEvent, po
 			}
 			applied = append(applied, ev.Channel)
 		}
-		var restricted map[string]bool
-		for _, c := range touched {
-			st, err := tx.Profile(c)
-			if err != nil {
-				return err
-			}
-			if st != nil && e.finalize(tx, st) {
-				if restricted == nil {
-					restricted = map[string]bool{}
-				}
-				// Ids it absorbed in this transaction named it in
-				// changes before the merge.
-				for _, id := range append([]string{st.ID}, st.MergedFrom...) {
-					restricted[id] = true
-				}
-			}
+		if err := e.finalizeAll(tx, touched); err != nil {
+			return err
 		}
-		restrictIdentity(tx, restricted)
 		if last {
 			for p, off := range pos {
 				if err := tx.SetPosition(p, off); err != nil {

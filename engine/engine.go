@@ -213,9 +213,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	var flush <-chan time.Time // armed by an ack no transaction has stored yet
 	var purge <-chan time.Time // armed while erased identifiers have events left
 	purgeWait := purgeDelay
+	var refile <-chan time.Time // armed while quarantined values have events left
+	refileWait := purgeDelay
 	for {
 		if purge == nil && e.st.Purging() > 0 {
 			purge = time.After(purgeWait)
+		}
+		if refile == nil && e.st.Refiling() > 0 {
+			refile = time.After(refileWait)
 		}
 		applyCh := e.applyCh
 		backlog := e.backlog()
@@ -286,6 +291,17 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 			e.m.purged.Add(float64(n))
 			e.m.purging.Set(float64(e.st.Purging()))
+		case <-refile:
+			refile = nil
+			refileWait = purgeDelay
+			if err := e.refileRest(); err != nil {
+				if errors.Is(err, store.ErrFailed) {
+					return fmt.Errorf("engine: %w", err)
+				}
+				refileWait = purgeRetry
+				e.log.Warn("moving events off a quarantined value failed; retrying", "in", purgeRetry, "err", err)
+			}
+			e.m.refiling.Set(float64(e.st.Refiling()))
 		case <-tick.C:
 			e.gauges()
 			if err := e.flushCursors(); err != nil {
@@ -332,6 +348,42 @@ func (e *Engine) applyRequest(r *request) error {
 	if errors.Is(err, store.ErrFailed) {
 		return fmt.Errorf("engine: %w", err)
 	}
+	return nil
+}
+
+// refileRest moves the next events still filed under a quarantined value
+// (graph.RefileRest) in a transaction of their own.
+func (e *Engine) refileRest() error {
+	return e.st.Update(e.cfg.Now(), func(tx *store.Txn) error {
+		touched, err := e.graph.RefileRest(tx)
+		if err != nil {
+			return err
+		}
+		return e.finalizeAll(tx, touched)
+	})
+}
+
+// finalizeAll finalizes the profiles of the components touched in tx, and
+// restricts the identity records of those the analytics policy keeps out.
+func (e *Engine) finalizeAll(tx *store.Txn, touched []uint64) error {
+	var restricted map[string]bool
+	for _, c := range touched {
+		st, err := tx.Profile(c)
+		if err != nil {
+			return err
+		}
+		if st != nil && e.finalize(tx, st) {
+			if restricted == nil {
+				restricted = map[string]bool{}
+			}
+			// Ids it absorbed in this transaction named it in
+			// changes before the merge.
+			for _, id := range append([]string{st.ID}, st.MergedFrom...) {
+				restricted[id] = true
+			}
+		}
+	}
+	restrictIdentity(tx, restricted)
 	return nil
 }
 

@@ -375,6 +375,63 @@ func TestQuarantineJunkAnchor(t *testing.T) {
 	checkInvariants(t, e)
 }
 
+// A junk value with a long history (more events filed under it than one
+// transaction moves) gives all of it back: the quarantine moves the first
+// events, the writer the rest in transactions of its own, and each lands
+// on its person's profile and is recorded again for the sinks.
+func TestQuarantineRefilesALongHistory(t *testing.T) {
+	e := openWith(t, nil)
+	store := id(canon.Phone, "+14155550100")
+	const visits = 2500 // more than two transactions' worth of moves
+	for i := 0; i < visits; i += 500 {
+		batch := make([]canon.Event, 500)
+		for j := range batch {
+			n := i + j
+			batch[j] = ev(canon.POS, fmt.Sprint("t1-", n), canon.KindOrder, n, obs(canon.Phone, store.Value), obs(canon.LoyaltyID, "L1"))
+		}
+		apply(t, e, batch...)
+	}
+	if p := lookup(t, e, canon.LoyaltyID, "L1"); total(p) != visits {
+		t.Fatalf("card L1 has %d purchases before the quarantine, want %d", total(p), visits)
+	}
+	for n := 2; n <= 6; n++ { // other customers' first visits, with their card alone
+		apply(t, e, ev(canon.POS, fmt.Sprint("v", n), canon.KindOrder, n, obs(canon.LoyaltyID, fmt.Sprint("L", n))))
+	}
+	for n := 2; n <= 6; n++ { // then at the till: merged up to the limit, refused, junk
+		apply(t, e, ev(canon.POS, fmt.Sprint("t", n), canon.KindOrder, n, obs(canon.Phone, store.Value), obs(canon.LoyaltyID, fmt.Sprint("L", n))))
+	}
+	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 1 {
+		t.Fatalf("Quarantined = %+v, want the store's number", qs)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for total(lookup(t, e, canon.LoyaltyID, "L1")) != visits && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := total(lookup(t, e, canon.LoyaltyID, "L1")); n != visits {
+		t.Fatalf("card L1 has %d purchases after the quarantine, want all %d", n, visits)
+	}
+	for n := 2; n <= 6; n++ {
+		if p := lookup(t, e, canon.LoyaltyID, fmt.Sprint("L", n)); total(p) != 2 {
+			t.Errorf("card L%d has %d purchases, want 2", n, total(p))
+		}
+	}
+	if p := lookup(t, e, canon.Phone, store.Value); total(p) != 0 {
+		t.Errorf("the store's number keeps %d purchases", total(p))
+	}
+	refiled := map[string]bool{}
+	for _, c := range changes(t, e) {
+		if c.Event != nil && c.Event.Refiled && c.Event.Anchor.Type == canon.LoyaltyID {
+			refiled[c.Event.MessageID] = true
+		}
+	}
+	// All but the event that made the number junk, filed under its card
+	// at once.
+	if len(refiled) != visits+4 {
+		t.Errorf("%d events recorded again under a card, want %d", len(refiled), visits+4)
+	}
+	checkInvariants(t, e)
+}
+
 // A customer who outgrows a limit (an eleventh payment card, and more) is
 // refused the new values but is not junk: nothing is quarantined.
 func TestQuarantineSparesAFullProfile(t *testing.T) {

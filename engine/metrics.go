@@ -22,6 +22,7 @@ type metrics struct {
 	vlogGC      prometheus.Counter
 	purged      prometheus.Counter
 	purging     prometheus.Gauge
+	refiling    prometheus.Gauge
 	missed      *prometheus.GaugeVec
 	parked      *prometheus.CounterVec
 	superseded  *prometheus.CounterVec
@@ -86,9 +87,12 @@ func newMetrics(reg prometheus.Registerer, disk func() store.Disk) *metrics {
 		purging: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "spine_engine_erasure_purge_pending", Help: "Erased identifiers whose stored events are still being deleted.",
 		}),
+		refiling: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "spine_engine_quarantine_refile_pending", Help: "Quarantined values whose stored events are still being moved to their people's other identifiers.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.filterKeys, m.filterUsed, m.dropped, m.erasures, m.vlogGC, m.purged, m.purging, m.missed, m.parked, m.superseded,
+		reg.MustRegister(m.events, m.duplicates, m.identity, m.profiles, m.applySec, m.backlog, m.backpressed, m.cacheBytes, m.filterKeys, m.filterUsed, m.dropped, m.erasures, m.vlogGC, m.purged, m.purging, m.refiling, m.missed, m.parked, m.superseded,
 			diskCollector{disk: disk, desc: prometheus.NewDesc("spine_engine_state_bytes",
 				"Bytes the state directory takes on disk, by kind: tables, value_log, wal, other.", []string{"kind"}, nil)})
 	}

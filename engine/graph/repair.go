@@ -75,36 +75,17 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	moved, err := tx.RefileEvents(key, maxRefile, func(e *canon.Event) (string, error) {
-		if len(e.Identifiers) == 0 {
-			return owner, nil
-		}
-		return g.refileTo(tx, e, id)
-	})
+	moved, next, err := tx.RefileEvents(key, 0, maxRefile, g.refileDest(tx, id, owner))
 	if err != nil {
 		return nil, err
 	}
-	var others []uint64 // profiles other than this one that took events
-	for _, m := range moved {
-		c, _, err := entry(tx, m.To)
-		if err != nil {
-			return nil, err
-		}
-		if c == comp {
-			continue // still this profile's: refolded with its part below
-		}
-		st, err := g.load(tx, c)
-		if err != nil {
-			return nil, err
-		}
-		st.AddEvent(m.Event)
-		tx.PutProfile(st)
-		if m.Event.GroupID != "" {
-			if err := syncAccounts(tx, st, nil); err != nil {
-				return nil, err
-			}
-		}
-		others = append(others, c)
+	// Events past the bound move in transactions of their own (RefileRest).
+	if err := tx.SetRefile(key, next); err != nil {
+		return nil, err
+	}
+	others, err := g.foldMoved(tx, moved, comp) // profiles other than this one that took events
+	if err != nil {
+		return nil, err
 	}
 	// Events parked under the value counted for its profile since a
 	// release; quarantined again, they count for no one: refold.
@@ -123,6 +104,37 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 		return nil, err
 	}
 	return append(parts, others...), nil
+}
+
+// foldMoved folds each moved event into the profile of the identifier it
+// is filed under now, unless that is comp's (refolded whole by the
+// caller), and returns the components that took events.
+func (g *Graph) foldMoved(tx *store.Txn, moved []store.Refiled, comp uint64) ([]uint64, error) {
+	var out []uint64
+	for _, m := range moved {
+		c, _, err := entry(tx, m.To)
+		if err != nil {
+			return nil, err
+		}
+		if c == 0 || c == comp {
+			continue
+		}
+		st, err := g.load(tx, c)
+		if err != nil {
+			return nil, err
+		}
+		st.AddEvent(m.Event)
+		tx.PutProfile(st)
+		if m.Event.GroupID != "" {
+			if err := syncAccounts(tx, st, nil); err != nil {
+				return nil, err
+			}
+		}
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // emitRefiled records each moved event again with its new anchor and the
@@ -184,10 +196,77 @@ func (g *Graph) FirstHeld(tx *store.Txn, comp uint64) (string, error) {
 	return g.firstHeld(tx, comp, canon.Identifier{})
 }
 
-// maxRefile bounds the events a quarantine moves off the value, so that the
-// transaction stays within Badger's size limit; older ones beyond it stay
-// where they were filed.
+// maxRefile bounds the events one transaction moves off a quarantined
+// value, so that it stays within Badger's size limit; those beyond it
+// move in the next ones (RefileRest).
 const maxRefile = 1000
+
+// refileDest picks where each event filed under the quarantined value junk
+// goes: an event without identifiers (a consent change through the API)
+// to owner, its profile's first other identifier not quarantined, and
+// others by refileTo.
+func (g *Graph) refileDest(tx *store.Txn, junk canon.Identifier, owner string) func(e *canon.Event) (string, error) {
+	return func(e *canon.Event) (string, error) {
+		if len(e.Identifiers) == 0 {
+			return owner, nil
+		}
+		return g.refileTo(tx, e, junk)
+	}
+}
+
+// RefileRest moves the next events still filed under a quarantined value
+// past what its quarantine moved (maxRefile per transaction), for the
+// writer to call while store.Refiling reports any. Each goes to the
+// profile of its new identifier, which folds it in, and is recorded again
+// for the sinks; the value's own profile, which counted them while they
+// were filed under it, is refolded. A value released meanwhile keeps the
+// rest: they are its own again. It returns the components whose profiles
+// changed.
+func (g *Graph) RefileRest(tx *store.Txn) ([]uint64, error) {
+	key, after, err := tx.NextRefile()
+	if err != nil || key == "" {
+		return nil, err
+	}
+	id, ok := canon.ParseKey(key)
+	comp, q, err := entry(tx, key)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || !q {
+		return nil, tx.SetRefile(key, 0)
+	}
+	owner := ""
+	own, err := tx.Profile(comp) // the profile the value is in, if any
+	if err != nil {
+		return nil, err
+	}
+	if own != nil {
+		if owner, err = g.firstHeld(tx, comp, id); err != nil {
+			return nil, err
+		}
+	}
+	moved, next, err := tx.RefileEvents(key, after, maxRefile, g.refileDest(tx, id, owner))
+	if err != nil {
+		return nil, err
+	}
+	touched, err := g.foldMoved(tx, moved, comp)
+	if err != nil {
+		return nil, err
+	}
+	// The value's profile counted the events left under it (foldEvents):
+	// refolded, it counts those still there.
+	if len(moved) > 0 && own != nil {
+		parts, err := g.rebuild(tx, comp, nil, nil, true)
+		if err != nil {
+			return nil, err
+		}
+		touched = append(touched, parts...)
+	}
+	if err := g.emitRefiled(tx, moved); err != nil {
+		return nil, err
+	}
+	return touched, tx.SetRefile(key, next)
+}
 
 // refileTo picks where an event filed under a quarantined value goes: the
 // key of its highest-priority other identifier that is held and not

@@ -23,6 +23,7 @@ const (
 	pAccount = 'g'
 	pPurge   = 'z'
 	pHeld    = 'r'
+	pRefile  = 'f'
 )
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
@@ -80,6 +81,10 @@ func parseLogKey(k []byte) (first, last uint64) {
 // keyHeld keys an erasure record kept after the log page that held it was
 // trimmed (Txn.TrimLog).
 func keyHeld(seq uint64) []byte { return binary.BigEndian.AppendUint64([]byte{pHeld}, seq) }
+
+// keyRefile marks an identifier whose filed events a quarantine still has
+// to move (Txn.SetRefile).
+func keyRefile(idkey string) []byte { return append([]byte{pRefile}, idkey...) }
 
 func keyCursor(sink string) []byte { return append([]byte{pCursor}, sink...) }
 

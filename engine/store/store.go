@@ -120,6 +120,7 @@ type Store struct {
 	last                      txnSizes      // of the last commit with changes: the next one's first guess
 	live                      atomic.Uint64 // profiles that exist
 	purging                   atomic.Int64  // erased identifiers whose filed events Purge is to delete
+	refiling                  atomic.Int64  // identifiers with filed events still to move (Txn.SetRefile)
 	purgeRoom                 room          // deletes of filed events one transaction takes (purgeBatch)
 
 	lastSeq  atomic.Uint64 // newest change-log seq, for readers
@@ -211,6 +212,11 @@ func Open(opts Options) (*Store, error) {
 		defer pit.Close()
 		for pit.Rewind(); pit.Valid(); pit.Next() {
 			s.purging.Add(1)
+		}
+		fit := tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pRefile}})
+		defer fit.Close()
+		for fit.Rewind(); fit.Valid(); fit.Next() {
+			s.refiling.Add(1)
 		}
 		return nil
 	})

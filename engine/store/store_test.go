@@ -774,25 +774,47 @@ func TestEventChangeCarriesItsProperties(t *testing.T) {
 	}
 }
 
-// A quarantine moves a bounded number of events in one transaction.
+// A quarantine moves a bounded number of events in one transaction, and
+// the next transaction resumes after the last it looked at, past the
+// events it leaves where they are.
 func TestRefileEventsIsBounded(t *testing.T) {
 	s := openStore(t, "", nil)
 	from, to := canon.Identifier{Type: canon.Phone, Value: "+15550100"}.Key(), canon.Identifier{Type: canon.LoyaltyID, Value: "L1"}.Key()
 	update(t, s, func(tx *Txn) error {
-		for i := range 5 {
+		for i := range 7 { // filing seqs 1..7
 			if err := tx.PutEvent(from, &canon.Event{Channel: canon.POS, MessageID: fmt.Sprint("m", i), Kind: canon.KindOrder}); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	update(t, s, func(tx *Txn) error {
-		moved, err := tx.RefileEvents(from, 3, func(*canon.Event) (string, error) { return to, nil })
-		if err != nil || len(moved) != 3 || moved[0].To != to {
-			t.Errorf("RefileEvents(max 3) = %d moved, %v; want 3", len(moved), err)
+	dest := func(e *canon.Event) (string, error) {
+		if e.MessageID == "m1" {
+			return "", nil // has nowhere else to go: stays
 		}
-		return err
-	})
+		return to, nil
+	}
+	for i, want := range []struct {
+		after, next uint64
+		moved       int
+	}{{0, 3, 2}, {3, 6, 3}, {6, 0, 1}} {
+		update(t, s, func(tx *Txn) error {
+			if i > 0 {
+				key, after, err := tx.NextRefile()
+				if err != nil || key != from || after != want.after {
+					return fmt.Errorf("NextRefile = %q, %d, %v; want the phone, %d", key, after, err, want.after)
+				}
+			}
+			moved, next, err := tx.RefileEvents(from, want.after, 3, dest)
+			if err != nil || len(moved) != want.moved || next != want.next || moved[0].To != to {
+				return fmt.Errorf("RefileEvents(after %d, max 3) = %d moved, next %d, %v; want %d, %d", want.after, len(moved), next, err, want.moved, want.next)
+			}
+			return tx.SetRefile(from, next)
+		})
+		if n, want := s.Refiling(), int64(min(1, want.next)); n != want {
+			t.Errorf("step %d: Refiling = %d, want %d", i, n, want)
+		}
+	}
 	count := func(key string) (n int) {
 		if err := s.View(func(r *Reader) error {
 			return r.Events(key, func(*canon.Event) error { n++; return nil })
@@ -801,8 +823,8 @@ func TestRefileEventsIsBounded(t *testing.T) {
 		}
 		return n
 	}
-	if a, b := count(from), count(to); a != 2 || b != 3 {
-		t.Errorf("after the refile: %d events left, %d moved; want 2 and 3", a, b)
+	if a, b := count(from), count(to); a != 1 || b != 6 {
+		t.Errorf("after the refiles: %d events left, %d moved; want 1 and 6", a, b)
 	}
 }
 
@@ -1285,7 +1307,7 @@ func TestStoredLogRefersToEventsAndProfiles(t *testing.T) {
 		if _, err := tx.EraseEvents(ann.Key()); err != nil {
 			return err
 		}
-		moved, err := tx.RefileEvents(ben.Key(), 1, func(*canon.Event) (string, error) {
+		moved, _, err := tx.RefileEvents(ben.Key(), 0, 1, func(*canon.Event) (string, error) {
 			return uben.Key(), nil
 		})
 		if err != nil || len(moved) != 1 {

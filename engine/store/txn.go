@@ -33,6 +33,7 @@ type Txn struct {
 	changes   []canon.Change
 	refs      map[uint64]pageRef // seq -> where the stored log finds an event change's event
 	purging   int64              // erased identifiers marked for Purge, less those it finished
+	refiling  int64              // identifiers marked by SetRefile, less those unmarked
 	purgeRoom room               // deletes of filed events this transaction may still make
 
 	seq, comp, created, evseq, live uint64
@@ -290,11 +291,14 @@ func (t *Txn) EmitRefiled(m Refiled, rec *canon.EventRecord) uint64 {
 	return seq
 }
 
-// RefileEvents moves events filed under idkey, the oldest max of them:
-// dest names, for each, the identifier key to file it under instead (""
-// leaves it). The stored encoding moves as it is. The bound keeps one
-// transaction within Badger's size limit whatever the history.
-func (t *Txn) RefileEvents(idkey string, max int, dest func(e *canon.Event) (string, error)) ([]Refiled, error) {
+// RefileEvents moves events filed under idkey with filing seq past
+// after, the oldest max of them: dest names, for each, the identifier key
+// to file it under instead ("" leaves it). The stored encoding moves as
+// it is. The bound keeps one transaction within Badger's size limit
+// whatever the history: when events past the ones it looked at are left,
+// next is the filing seq of the last it looked at, to resume after (see
+// SetRefile); 0 when none is left.
+func (t *Txn) RefileEvents(idkey string, after uint64, max int, dest func(e *canon.Event) (string, error)) (moved []Refiled, next uint64, err error) {
 	type stored struct {
 		key, val []byte
 		ev       *canon.Event
@@ -304,10 +308,14 @@ func (t *Txn) RefileEvents(idkey string, max int, dest func(e *canon.Event) (str
 	r := t.Reader()
 	prefix, seek, err := r.eventRange(idkey)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
+	}
+	if from := keyEvent(idkey, after+1); after > 0 && bytes.Compare(from, seek) > 0 {
+		seek = from
 	}
 	err = r.eachFrom(prefix, seek, func(key []byte, item item) error {
 		if len(all) == max {
+			next = binary.BigEndian.Uint64(all[len(all)-1].key[len(all[len(all)-1].key)-8:])
 			return errEnough
 		}
 		val, err := item.ValueCopy(nil)
@@ -322,27 +330,73 @@ func (t *Txn) RefileEvents(idkey string, max int, dest func(e *canon.Event) (str
 		return nil
 	})
 	if err != nil && !errors.Is(err, errEnough) {
-		return nil, err
+		return nil, 0, err
 	}
 	var out []Refiled
 	for _, s := range all {
 		to, err := dest(s.ev)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if to == "" || to == idkey {
 			continue
 		}
 		if err := t.del(s.key); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if err := t.fileEvent(to, s.val); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		out = append(out, Refiled{Event: s.ev, To: to, seq: t.evseq, size: len(s.val)})
 	}
-	return out, nil
+	return out, next, nil
 }
+
+// SetRefile records that events filed under idkey past seq after are
+// still to move off it (RefileEvents), or with after 0 that none is.
+func (t *Txn) SetRefile(idkey string, after uint64) error {
+	had, err := getU64(t.kv(), keyRefile(idkey))
+	if err != nil {
+		return err
+	}
+	if after == 0 {
+		if had == 0 {
+			return nil
+		}
+		t.refiling--
+		return t.del(keyRefile(idkey))
+	}
+	if had == 0 {
+		t.refiling++
+	}
+	return t.set(keyRefile(idkey), u64(after))
+}
+
+// NextRefile returns an identifier key whose filed events are still to
+// move (SetRefile) and the seq they are past, or "" when none is.
+func (t *Txn) NextRefile() (idkey string, after uint64, err error) {
+	err = t.Reader().each([]byte{pRefile}, func(key []byte, it item) error {
+		idkey = string(key[1:])
+		if err := it.Value(func(b []byte) error {
+			if len(b) != 8 {
+				return errors.New("store: malformed refile marker") // no identifier value in errors
+			}
+			after = binary.BigEndian.Uint64(b)
+			return nil
+		}); err != nil {
+			return err
+		}
+		return errStop
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return idkey, after, err
+}
+
+// Refiling reports how many identifiers have filed events still to move
+// off them (SetRefile).
+func (s *Store) Refiling() int64 { return s.refiling.Load() }
 
 // EraseEvents removes the events filed under an identifier and returns how
 // many there were. A transaction deletes only as many as Store.purgeRoom
@@ -408,7 +462,7 @@ func (s *Store) Purge() (int, error) {
 			}
 			if len(v) != 8 {
 				it.Close()
-				return fmt.Errorf("malformed purge marker %q", it.Item().Key())
+				return errors.New("malformed purge marker") // no identifier value in errors
 			}
 			marks = append(marks, mark{it.Item().KeyCopy(nil), binary.BigEndian.Uint64(v)})
 		}
@@ -797,6 +851,7 @@ func (t *Txn) commit() error {
 	}
 	s.live.Store(t.live)
 	s.purging.Add(t.purging)
+	s.refiling.Add(t.refiling)
 	s.ts++
 	f := &flight{ts: s.ts, ov: &overlay{writes: t.own, states: states}, done: make(chan struct{})}
 	s.inflight = f
