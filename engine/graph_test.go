@@ -380,6 +380,12 @@ func TestQuarantineJunkAnchor(t *testing.T) {
 // events, the writer the rest in transactions of its own, and each lands
 // on its person's profile and is recorded again for the sinks.
 func TestQuarantineRefilesALongHistory(t *testing.T) {
+	for _, eraseJunk := range []bool{false, true} {
+		t.Run(fmt.Sprint("erase the number's profile: ", eraseJunk), func(t *testing.T) { refileLongHistory(t, eraseJunk) })
+	}
+}
+
+func refileLongHistory(t *testing.T, eraseJunk bool) {
 	e := openWith(t, nil)
 	store := id(canon.Phone, "+14155550100")
 	const visits = 2500 // more than two transactions' worth of moves
@@ -390,6 +396,12 @@ func TestQuarantineRefilesALongHistory(t *testing.T) {
 			batch[j] = ev(canon.POS, fmt.Sprint("t1-", n), canon.KindOrder, n, obs(canon.Phone, store.Value), obs(canon.LoyaltyID, "L1"))
 		}
 		apply(t, e, batch...)
+		if i == 1500 {
+			// An opt-out through the API, filed with the history under the
+			// number, past what the quarantine itself moves.
+			p := lookup(t, e, canon.LoyaltyID, "L1")
+			do(t, e, canon.Command{Kind: canon.CmdConsent, ProfileID: p.ID, Consent: map[string]bool{"analytics": false}, Time: t0.Add(time.Hour)})
+		}
 	}
 	if p := lookup(t, e, canon.LoyaltyID, "L1"); total(p) != visits {
 		t.Fatalf("card L1 has %d purchases before the quarantine, want %d", total(p), visits)
@@ -403,6 +415,11 @@ func TestQuarantineRefilesALongHistory(t *testing.T) {
 	if qs, _ := e.Quarantined(t.Context(), 10); len(qs) != 1 {
 		t.Fatalf("Quarantined = %+v, want the store's number", qs)
 	}
+	if eraseJunk {
+		// Erasing the number's profile erases no one's events: those
+		// still under it are other people's, on their way to them.
+		do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: lookup(t, e, canon.Phone, store.Value).ID})
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for total(lookup(t, e, canon.LoyaltyID, "L1")) != visits && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -415,8 +432,14 @@ func TestQuarantineRefilesALongHistory(t *testing.T) {
 			t.Errorf("card L%d has %d purchases, want 2", n, total(p))
 		}
 	}
-	if p := lookup(t, e, canon.Phone, store.Value); total(p) != 0 {
+	if p, err := e.Lookup(t.Context(), store); err == nil && total(p) != 0 {
 		t.Errorf("the store's number keeps %d purchases", total(p))
+	}
+	if c, ok := lookup(t, e, canon.LoyaltyID, "L1").Consent["analytics"]; !ok || c.Value {
+		t.Errorf("card L1's analytics consent = %+v (held %v), want the opt-out back", c, ok)
+	}
+	if err := e.Sync(t.Context()); err != nil { // every commit's records readable
+		t.Fatal(err)
 	}
 	refiled := map[string]bool{}
 	for _, c := range changes(t, e) {
@@ -424,10 +447,10 @@ func TestQuarantineRefilesALongHistory(t *testing.T) {
 			refiled[c.Event.MessageID] = true
 		}
 	}
-	// All but the event that made the number junk, filed under its card
-	// at once.
-	if len(refiled) != visits+4 {
-		t.Errorf("%d events recorded again under a card, want %d", len(refiled), visits+4)
+	// The visits and the opt-out, all but the visit that made the number
+	// junk, filed under its card at once.
+	if len(refiled) != visits+4+1 {
+		t.Errorf("%d events recorded again under a card, want %d", len(refiled), visits+4+1)
 	}
 	checkInvariants(t, e)
 }

@@ -61,18 +61,28 @@ func (g *Graph) Erase(tx *store.Txn, comp uint64, reason string) (*Erasure, erro
 			return nil, err
 		}
 		out.Links += n
-		if n, err = tx.EraseEvents(key); err != nil {
-			return nil, err
-		}
-		out.Events += n
-		if err := tx.DeleteCandidates(key); err != nil {
-			return nil, err
-		}
-		h := g.Hash(id)
 		_, q, err := entry(tx, key)
 		if err != nil {
 			return nil, err
 		}
+		pending := false
+		if q {
+			if pending, err = tx.RefilePending(key); err != nil {
+				return nil, err
+			}
+		}
+		if !pending {
+			// Events still to move off a quarantined value are other
+			// people's, on their way to them (RefileRest).
+			if n, err = tx.EraseEvents(key); err != nil {
+				return nil, err
+			}
+			out.Events += n
+		}
+		if err := tx.DeleteCandidates(key); err != nil {
+			return nil, err
+		}
+		h := g.Hash(id)
 		if q {
 			// A quarantined value is junk shared by many, not the
 			// person's: remembered as erased, it would drop everyone's

@@ -178,9 +178,13 @@ func (g *Graph) CheckInvariants(s *store.Store) error {
 		if err := r.ScanPurging(func(k string, upTo uint64) error { purging[k] = upTo; return nil }); err != nil {
 			return err
 		}
+		refiling := map[string]bool{} // events on their way off a quarantined value: no one's yet
+		if err := r.ScanRefiles(func(k string) error { refiling[k] = true; return nil }); err != nil {
+			return err
+		}
 		refold := map[uint64]*profile.State{}
 		err := r.ScanEvents(func(k string, seq uint64, e *canon.Event) error {
-			if seq <= purging[k] {
+			if seq <= purging[k] || refiling[k] {
 				return nil
 			}
 			if q, ok := strings.CutPrefix(k, parkedPrefix); ok {

@@ -80,7 +80,7 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 		return nil, err
 	}
 	// Events past the bound move in transactions of their own (RefileRest).
-	if err := tx.SetRefile(key, next); err != nil {
+	if err := tx.SetRefile(key, next, owner); err != nil {
 		return nil, err
 	}
 	others, err := g.foldMoved(tx, moved, comp) // profiles other than this one that took events
@@ -93,10 +93,12 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(edges) == 0 && len(others) == 0 && !parked {
+	// Events left to move count for no one until they do (foldEvents).
+	pending := next > 0
+	if len(edges) == 0 && len(others) == 0 && !parked && !pending {
 		return nil, nil // nothing glued, nothing moved out
 	}
-	parts, err := g.rebuild(tx, comp, &id, nil, len(others) > 0 || parked)
+	parts, err := g.rebuild(tx, comp, &id, nil, len(others) > 0 || parked || pending)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +110,7 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 
 // foldMoved folds each moved event into the profile of the identifier it
 // is filed under now, unless that is comp's (refolded whole by the
-// caller), and returns the components that took events.
+// caller; 0: none is), and returns the components that took events.
 func (g *Graph) foldMoved(tx *store.Txn, moved []store.Refiled, comp uint64) ([]uint64, error) {
 	var out []uint64
 	for _, m := range moved {
@@ -203,8 +205,8 @@ const maxRefile = 1000
 
 // refileDest picks where each event filed under the quarantined value junk
 // goes: an event without identifiers (a consent change through the API)
-// to owner, its profile's first other identifier not quarantined, and
-// others by refileTo.
+// to owner, the first other identifier not quarantined of the profile the
+// value was in, and others by refileTo.
 func (g *Graph) refileDest(tx *store.Txn, junk canon.Identifier, owner string) func(e *canon.Event) (string, error) {
 	return func(e *canon.Event) (string, error) {
 		if len(e.Identifiers) == 0 {
@@ -217,13 +219,13 @@ func (g *Graph) refileDest(tx *store.Txn, junk canon.Identifier, owner string) f
 // RefileRest moves the next events still filed under a quarantined value
 // past what its quarantine moved (maxRefile per transaction), for the
 // writer to call while store.Refiling reports any. Each goes to the
-// profile of its new identifier, which folds it in, and is recorded again
-// for the sinks; the value's own profile, which counted them while they
-// were filed under it, is refolded. A value released meanwhile keeps the
-// rest: they are its own again. It returns the components whose profiles
-// changed.
+// profile of its new identifier, which folds it in (until then it counted
+// for no one, see foldEvents), and is recorded again for the sinks; once
+// none is left to move, the value's profile is refolded with those that
+// stayed. A value released meanwhile keeps the rest: they are its own
+// again. It returns the components whose profiles changed.
 func (g *Graph) RefileRest(tx *store.Txn) ([]uint64, error) {
-	key, after, err := tx.NextRefile()
+	key, after, owner, err := tx.NextRefile()
 	if err != nil || key == "" {
 		return nil, err
 	}
@@ -233,39 +235,42 @@ func (g *Graph) RefileRest(tx *store.Txn) ([]uint64, error) {
 		return nil, err
 	}
 	if !ok || !q {
-		return nil, tx.SetRefile(key, 0)
+		// Released meanwhile: its profile refolded with them then.
+		return nil, tx.SetRefile(key, 0, "")
 	}
-	owner := ""
-	own, err := tx.Profile(comp) // the profile the value is in, if any
-	if err != nil {
-		return nil, err
-	}
-	if own != nil {
-		if owner, err = g.firstHeld(tx, comp, id); err != nil {
+	if owner != "" {
+		// Where the value's profile filed such events then, if it still
+		// holds it.
+		if c, q, err := entry(tx, owner); err != nil {
 			return nil, err
+		} else if c == 0 || q {
+			owner = ""
 		}
 	}
 	moved, next, err := tx.RefileEvents(key, after, maxRefile, g.refileDest(tx, id, owner))
 	if err != nil {
 		return nil, err
 	}
-	touched, err := g.foldMoved(tx, moved, comp)
+	touched, err := g.foldMoved(tx, moved, 0)
 	if err != nil {
 		return nil, err
 	}
-	// The value's profile counted the events left under it (foldEvents):
-	// refolded, it counts those still there.
-	if len(moved) > 0 && own != nil {
+	if err := g.emitRefiled(tx, moved); err != nil {
+		return nil, err
+	}
+	if err := tx.SetRefile(key, next, owner); err != nil {
+		return nil, err
+	}
+	if next == 0 && comp != 0 {
+		// Done: the events no one took count for the value's profile
+		// again (foldEvents).
 		parts, err := g.rebuild(tx, comp, nil, nil, true)
 		if err != nil {
 			return nil, err
 		}
 		touched = append(touched, parts...)
 	}
-	if err := g.emitRefiled(tx, moved); err != nil {
-		return nil, err
-	}
-	return touched, tx.SetRefile(key, next)
+	return touched, nil
 }
 
 // refileTo picks where an event filed under a quarantined value goes: the

@@ -136,8 +136,20 @@ func (g *Graph) rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 }
 
 // foldEvents folds into st the events filed under the identifier key idkey
-// and, unless it is quarantined, those parked under it (ParkedKey).
+// and, unless it is quarantined, those parked under it (ParkedKey). The
+// events filed under a quarantined value count for its profile only once
+// none is left to move to their people's other identifiers (RefileRest):
+// until then they count for no one, as each counts where it moves.
 func foldEvents(tx *store.Txn, r *store.Reader, idkey string, st *profile.State) error {
+	_, q, err := entry(tx, idkey)
+	if err != nil {
+		return err
+	}
+	if q {
+		if pending, err := tx.RefilePending(idkey); err != nil || pending {
+			return err
+		}
+	}
 	add := func(e *canon.Event) error {
 		st.AddEvent(e)
 		return nil
@@ -145,8 +157,8 @@ func foldEvents(tx *store.Txn, r *store.Reader, idkey string, st *profile.State)
 	if err := r.Events(idkey, add); err != nil {
 		return err
 	}
-	if _, q, err := entry(tx, idkey); err != nil || q {
-		return err
+	if q {
+		return nil
 	}
 	return r.Events(ParkedKey(idkey), add)
 }

@@ -132,6 +132,12 @@ func (r *Reader) ScanPurging(fn func(idkey string, upTo uint64) error) error {
 	})
 }
 
+// ScanRefiles calls fn for every identifier whose filed events are still
+// to move off it (Txn.SetRefile).
+func (r *Reader) ScanRefiles(fn func(idkey string) error) error {
+	return r.scan(pRefile, func(k, _ []byte) error { return fn(string(k)) })
+}
+
 // ScanQuarantines calls fn for every quarantine record.
 func (r *Reader) ScanQuarantines(fn func(idkey string, q *Quarantine) error) error {
 	return r.scan(pQuar, func(k, v []byte) error {

@@ -211,7 +211,8 @@ func decodePage(b []byte) ([]pageChange, error) {
 var errStop = errors.New("store: stop")
 
 // Held returns up to max records of erasures with seq > after that a trim
-// of the change log kept (Txn.TrimLog), in seq order.
+// of the change log kept (Txn.TrimLog), in seq order; an account's record
+// holds the account as it is in the snapshot (Superseded when gone).
 func (r *Reader) Held(after uint64, max int) ([]canon.Change, error) {
 	var out []canon.Change
 	err := r.eachFrom([]byte{pHeld}, keyHeld(after+1), func(key []byte, it item) error {
@@ -221,6 +222,18 @@ func (r *Reader) Held(after uint64, max int) ([]canon.Change, error) {
 		var c canon.Change
 		if err := it.Value(func(b []byte) error { return json.Unmarshal(b, &c) }); err != nil {
 			return fmt.Errorf("store: decode kept erasure %x: %w", key, err)
+		}
+		if c.Account != nil {
+			// Kept by reference (TrimLog): the account as it is now.
+			a, err := r.Account(c.Account.ID)
+			if err != nil {
+				return err
+			}
+			if a == nil {
+				c.Account, c.Superseded = nil, true
+			} else {
+				c.Account.Traits, c.Account.Members = a.Traits, a.Members
+			}
 		}
 		out = append(out, c)
 		return nil

@@ -800,16 +800,16 @@ func TestRefileEventsIsBounded(t *testing.T) {
 	}{{0, 3, 2}, {3, 6, 3}, {6, 0, 1}} {
 		update(t, s, func(tx *Txn) error {
 			if i > 0 {
-				key, after, err := tx.NextRefile()
-				if err != nil || key != from || after != want.after {
-					return fmt.Errorf("NextRefile = %q, %d, %v; want the phone, %d", key, after, err, want.after)
+				key, after, owner, err := tx.NextRefile()
+				if err != nil || key != from || after != want.after || owner != "own" {
+					return fmt.Errorf("NextRefile = %q, %d, %q, %v; want the phone, %d, own", key, after, owner, err, want.after)
 				}
 			}
 			moved, next, err := tx.RefileEvents(from, want.after, 3, dest)
 			if err != nil || len(moved) != want.moved || next != want.next || moved[0].To != to {
 				return fmt.Errorf("RefileEvents(after %d, max 3) = %d moved, next %d, %v; want %d, %d", want.after, len(moved), next, err, want.moved, want.next)
 			}
-			return tx.SetRefile(from, next)
+			return tx.SetRefile(from, next, "own")
 		})
 		if n, want := s.Refiling(), int64(min(1, want.next)); n != want {
 			t.Errorf("step %d: Refiling = %d, want %d", i, n, want)
@@ -1554,5 +1554,57 @@ func TestStateFormatIsChecked(t *testing.T) {
 			s.Close()
 		}
 		t.Fatalf("opening a state of a newer format: %v", err)
+	}
+}
+
+// An account's record kept with an erasure is kept by reference, and read
+// back as the account is then; gone, it reads as superseded.
+func TestKeptAccountIsReadAsItIs(t *testing.T) {
+	s := openStore(t, "", nil)
+	update(t, s, func(tx *Txn) error {
+		if err := tx.SaveAccount(&Account{ID: "acct-1", Members: []string{"p-1", "p-2"}}); err != nil {
+			return err
+		}
+		tx.Emit(canon.Change{Kind: canon.ChangeErase, Erase: &canon.Erasure{ProfileIDs: []string{"p-2"}, Hashes: []string{"h"}}})
+		return tx.SaveAccount(&Account{ID: "acct-1", Members: []string{"p-1"}})
+	})
+	var high uint64
+	update(t, s, func(tx *Txn) error {
+		var err error
+		_, _, high, err = tx.TrimLog(0, s.LastSeq(), 1000, 0)
+		return err
+	})
+	if high != 3 {
+		t.Fatalf("kept up to %d, want the page's three records", high)
+	}
+	var raw []byte
+	if err := s.View(func(r *Reader) (err error) {
+		it, err := r.tx.get(keyHeld(3))
+		if err == nil {
+			raw, err = it.ValueCopy(nil)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte("p-1")) {
+		t.Errorf("the kept account record holds its members: %s", raw)
+	}
+	held := func() []canon.Change {
+		t.Helper()
+		var out []canon.Change
+		if err := s.View(func(r *Reader) (err error) { out, err = r.Held(0, 10); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	update(t, s, func(tx *Txn) error { return tx.PutAccount(&Account{ID: "acct-1", Members: []string{"p-1", "p-3"}}) })
+	got := held()
+	if len(got) != 3 || got[2].Account == nil || !slices.Equal(got[2].Account.Members, []string{"p-1", "p-3"}) || got[2].Account.Version != 3 {
+		t.Fatalf("kept records %+v, want the account as it is now at version 3", got)
+	}
+	update(t, s, func(tx *Txn) error { return tx.del(keyAccount("acct-1")) })
+	if got := held(); !got[2].Superseded || got[2].Account != nil {
+		t.Errorf("a kept record of an account gone = %+v, want superseded", got[2])
 	}
 }

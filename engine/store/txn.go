@@ -294,10 +294,12 @@ func (t *Txn) EmitRefiled(m Refiled, rec *canon.EventRecord) uint64 {
 // RefileEvents moves events filed under idkey with filing seq past
 // after, the oldest max of them: dest names, for each, the identifier key
 // to file it under instead ("" leaves it). The stored encoding moves as
-// it is. The bound keeps one transaction within Badger's size limit
-// whatever the history: when events past the ones it looked at are left,
-// next is the filing seq of the last it looked at, to resume after (see
-// SetRefile); 0 when none is left.
+// it is. Each move counts against the
+// transaction's room for deletes of filed events (purgeBatch), which with
+// max keeps it within Badger's size limit whatever the history: when
+// events past the ones it looked at are left, next is the filing seq of
+// the last it looked at, to resume after (see SetRefile); 0 when none is
+// left.
 func (t *Txn) RefileEvents(idkey string, after uint64, max int, dest func(e *canon.Event) (string, error)) (moved []Refiled, next uint64, err error) {
 	type stored struct {
 		key, val []byte
@@ -313,15 +315,21 @@ func (t *Txn) RefileEvents(idkey string, after uint64, max int, dest func(e *can
 	if from := keyEvent(idkey, after+1); after > 0 && bytes.Compare(from, seek) > 0 {
 		seek = from
 	}
+	room := t.purgeRoom
 	err = r.eachFrom(prefix, seek, func(key []byte, item item) error {
-		if len(all) == max {
-			next = binary.BigEndian.Uint64(all[len(all)-1].key[len(all[len(all)-1].key)-8:])
-			return errEnough
-		}
 		val, err := item.ValueCopy(nil)
 		if err != nil {
 			return err
 		}
+		// A move is a delete and a write of about the same key and the
+		// value; the first event goes whatever its size, so that a
+		// resumed refile always moves on.
+		cost := deleteCost(key) + len(key) + 16 + len(val)
+		if len(all) == max || (len(all) > 0 && (room.n < 2 || room.bytes < cost)) {
+			next = binary.BigEndian.Uint64(all[len(all)-1].key[len(all[len(all)-1].key)-8:])
+			return errEnough
+		}
+		room.n, room.bytes = room.n-2, room.bytes-cost
 		var e canon.Event
 		if err := json.Unmarshal(val, &e); err != nil {
 			return fmt.Errorf("store: decode event: %w", err)
@@ -332,6 +340,7 @@ func (t *Txn) RefileEvents(idkey string, after uint64, max int, dest func(e *can
 	if err != nil && !errors.Is(err, errEnough) {
 		return nil, 0, err
 	}
+	t.purgeRoom = room
 	var out []Refiled
 	for _, s := range all {
 		to, err := dest(s.ev)
@@ -353,37 +362,60 @@ func (t *Txn) RefileEvents(idkey string, after uint64, max int, dest func(e *can
 }
 
 // SetRefile records that events filed under idkey past seq after are
-// still to move off it (RefileEvents), or with after 0 that none is.
-func (t *Txn) SetRefile(idkey string, after uint64) error {
-	had, err := getU64(t.kv(), keyRefile(idkey))
+// still to move off it (RefileEvents), those without identifiers to the
+// identifier key owner; with after 0, that none is.
+func (t *Txn) SetRefile(idkey string, after uint64, owner string) error {
+	_, had, _, err := t.refileMark(idkey)
 	if err != nil {
 		return err
 	}
 	if after == 0 {
-		if had == 0 {
+		if !had {
 			return nil
 		}
 		t.refiling--
 		return t.del(keyRefile(idkey))
 	}
-	if had == 0 {
+	if !had {
 		t.refiling++
 	}
-	return t.set(keyRefile(idkey), u64(after))
+	return t.set(keyRefile(idkey), append(u64(after), owner...))
+}
+
+// RefilePending reports whether events filed under idkey are still to move
+// off it (SetRefile).
+func (t *Txn) RefilePending(idkey string) (bool, error) {
+	_, ok, _, err := t.refileMark(idkey)
+	return ok, err
+}
+
+// refileMark reads idkey's SetRefile marker.
+func (t *Txn) refileMark(idkey string) (after uint64, ok bool, owner string, err error) {
+	it, err := t.kv().get(keyRefile(idkey))
+	if errNotFound(err) {
+		return 0, false, "", nil
+	}
+	if err != nil {
+		return 0, false, "", err
+	}
+	err = it.Value(func(b []byte) error { after, owner, err = parseRefile(b); return err })
+	return after, err == nil, owner, err
+}
+
+func parseRefile(b []byte) (after uint64, owner string, err error) {
+	if len(b) < 8 {
+		return 0, "", errors.New("store: malformed refile marker") // no identifier value in errors
+	}
+	return binary.BigEndian.Uint64(b), string(b[8:]), nil
 }
 
 // NextRefile returns an identifier key whose filed events are still to
-// move (SetRefile) and the seq they are past, or "" when none is.
-func (t *Txn) NextRefile() (idkey string, after uint64, err error) {
+// move (SetRefile), the seq they are past and where those without
+// identifiers go, or "" when none is.
+func (t *Txn) NextRefile() (idkey string, after uint64, owner string, err error) {
 	err = t.Reader().each([]byte{pRefile}, func(key []byte, it item) error {
 		idkey = string(key[1:])
-		if err := it.Value(func(b []byte) error {
-			if len(b) != 8 {
-				return errors.New("store: malformed refile marker") // no identifier value in errors
-			}
-			after = binary.BigEndian.Uint64(b)
-			return nil
-		}); err != nil {
+		if err := it.Value(func(b []byte) (err error) { after, owner, err = parseRefile(b); return err }); err != nil {
 			return err
 		}
 		return errStop
@@ -391,7 +423,7 @@ func (t *Txn) NextRefile() (idkey string, after uint64, err error) {
 	if errors.Is(err, errStop) {
 		err = nil
 	}
-	return idkey, after, err
+	return idkey, after, owner, err
 }
 
 // Refiling reports how many identifiers have filed events still to move
@@ -618,6 +650,12 @@ func (t *Txn) TrimLog(from, to uint64, most int, keepAfter uint64) (last, heldLo
 				page, err := decodePage(b)
 				for _, pc := range page {
 					if pc.Seq > max(from, keepAfter) && erasure(&pc.Change) {
+						if a := pc.Account; a != nil {
+							// By reference: an account can hold a hundred
+							// thousand members. Reader.Held reads it as it
+							// is then.
+							pc.Account = &canon.Account{ID: a.ID, Version: a.Version}
+						}
 						keep = append(keep, pc.Change)
 					}
 				}
@@ -682,17 +720,20 @@ func erasure(c *canon.Change) bool {
 var erasureMark = []byte(`"kind":"erase"`)
 
 // DropHeld deletes the erasure records TrimLog kept with seq up to upTo
-// (every sink has read them) and returns the lowest and highest seq still
-// kept, 0 and 0 when none is.
+// (every sink has read them), as many as the transaction's room for
+// deletes allows, and returns the lowest and highest seq still kept, 0
+// and 0 when none is (a lowest at or below upTo: more to drop).
 func (t *Txn) DropHeld(upTo uint64) (low, high uint64, err error) {
 	it := t.kv().iterate(badger.IteratorOptions{Prefix: []byte{pHeld}})
 	var keys [][]byte
 	for it.Rewind(); it.Valid(); it.Next() {
 		k := it.Item().Key()
-		if len(k) == 9 && binary.BigEndian.Uint64(k[1:]) > upTo {
+		if len(k) == 9 && (binary.BigEndian.Uint64(k[1:]) > upTo || t.purgeRoom.n == 0 || t.purgeRoom.bytes < deleteCost(k)) {
 			low = binary.BigEndian.Uint64(k[1:])
 			break
 		}
+		t.purgeRoom.n--
+		t.purgeRoom.bytes -= deleteCost(k)
 		keys = append(keys, it.Item().KeyCopy(nil))
 	}
 	it.Close()
