@@ -1,7 +1,6 @@
 package ciam
 
 import (
-	"maps"
 	"slices"
 	"strings"
 
@@ -43,8 +42,8 @@ func New(n *normalize.Normalizer, lim msg.Limits) func([]byte) (canon.Event, err
 func fill(o *msg.Object, ev *canon.Event, ids *msg.IDs) {
 	kind, name := ev.Kind, ev.Name
 	user, hasUser := ids.Read(o, "user_id", canon.UserID, canon.Verified)
-	ids.Read(o, "email", canon.Email, contactTrust(o, name, "email"))
-	ids.Read(o, "phone", canon.Phone, contactTrust(o, name, "phone"))
+	ids.Read(o, "email", canon.Email, contactTrust(o, name, "email", "email_verified"))
+	ids.Read(o, "phone", canon.Phone, contactTrust(o, name, "phone", "phone_verified"))
 	for _, key := range []string{"anonymous_id", "device_id"} {
 		t := canon.AnonymousID
 		if key == "device_id" {
@@ -85,10 +84,10 @@ func fill(o *msg.Object, ev *canon.Event, ids *msg.IDs) {
 	ev.GroupID, ev.GroupTraits = organization(o)
 }
 
-// contactTrust reads the <key>_verified flag: the CIAM verified the email
-// or phone if it says so, or if the event is that verification.
-func contactTrust(o *msg.Object, event, key string) canon.Trust {
-	flag := key + "_verified"
+// contactTrust reads the flag (<key>_verified, a constant so that no
+// string is built per message): the CIAM verified the email or phone if it
+// says so, or if the event is that verification.
+func contactTrust(o *msg.Object, event, key, flag string) canon.Trust {
 	verified, set := o.Bool(flag)
 	if event == flag {
 		if !o.Has(key) {
@@ -131,7 +130,13 @@ func readLinked(o *msg.Object, ids *msg.IDs) (canon.Identifier, bool) {
 func consent(c *msg.Object) map[string]bool {
 	var out map[string]bool
 	m := c.Map()
-	for _, purpose := range slices.Sorted(maps.Keys(m)) {
+	// Room on the stack for the usual few purposes.
+	keys := make([]string, 0, 8)
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, purpose := range keys {
 		v := m[purpose]
 		if v == nil {
 			continue // null: no decision

@@ -24,7 +24,7 @@ type Envelope struct {
 // use; every error it returns is a *Reject.
 func NewDecoder(env Envelope, n *normalize.Normalizer, lim Limits) func([]byte) (canon.Event, error) {
 	return func(raw []byte) (canon.Event, error) {
-		o, err := Parse(env.Channel, raw, lim)
+		o, err := parse(env.Channel, raw, lim, true)
 		if err != nil {
 			return canon.Event{}, err
 		}

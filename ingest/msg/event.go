@@ -141,7 +141,7 @@ func Finish(o *Object, ev *canon.Event, b *IDs) error {
 	}
 	// The event gets its own copy: b may be pooled and reused.
 	ev.Identifiers = slices.Clone(b.obs)
-	ev.Props = Keep(ev.Props, o.Rest())
+	ev.Props = o.keepRest(ev.Props)
 	if err := ev.Validate(); err != nil {
 		return AsReject(o.Channel(), err)
 	}
@@ -189,9 +189,11 @@ func (b *IDs) Clean(traits map[string]any, key string, t canon.IDType) {
 		return // absent, null (kept as sent), or a number id
 	}
 	id, err := b.normalize(t, raw)
-	if err != nil {
+	switch {
+	case err != nil:
 		delete(traits, key)
-		return
+	case id.Value != raw:
+		// Only a changed value is stored: storing it boxes it anew.
+		traits[key] = id.Value
 	}
-	traits[key] = id.Value
 }

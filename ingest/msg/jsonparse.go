@@ -1,7 +1,9 @@
 package msg
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"sync"
 	"unicode/utf8"
 )
@@ -26,17 +28,25 @@ type parser struct {
 	// known, so each map and slice is allocated once at its final size.
 	members []member
 	elems   []any
-	buf     []byte // unescaped string bytes
+	buf     []byte   // unescaped string bytes
+	strs    []topStr // the top-level object's strings (see parseFields)
 
 	// keys caches object keys, which repeat from message to message, so
-	// most keys cost no allocation. It is direct-mapped and bounded: a
-	// miss just allocates, and hostile keys cannot grow it.
+	// most keys cost no allocation. It is bounded, two entries a hash
+	// (so two keys with one hash both stay): a miss just allocates, and
+	// hostile keys cannot grow it.
 	keys [1024]string
 }
 
 type member struct {
 	k string
 	v any
+}
+
+// topStr is the string value of member i of the top-level object.
+type topStr struct {
+	i int
+	s string
 }
 
 var parserPool = sync.Pool{New: func() any { return new(parser) }}
@@ -66,8 +76,10 @@ func (p *parser) release() {
 	p.b = nil
 	clear(p.members)
 	clear(p.elems)
-	p.members, p.elems, p.buf = p.members[:0], p.elems[:0], p.buf[:0]
-	if cap(p.members) > maxPooledScratch || cap(p.elems) > maxPooledScratch || cap(p.buf) > maxPooledScratch {
+	clear(p.strs)
+	p.members, p.elems, p.buf, p.strs = p.members[:0], p.elems[:0], p.buf[:0], p.strs[:0]
+	if cap(p.members) > maxPooledScratch || cap(p.elems) > maxPooledScratch || cap(p.buf) > maxPooledScratch ||
+		cap(p.strs) > maxPooledScratch {
 		return
 	}
 	parserPool.Put(p)
@@ -120,6 +132,9 @@ func (p *parser) value() (any, bool) {
 			if !ok {
 				return nil, false
 			}
+			if len(num) == 1 {
+				return digitNumbers[num[0]-'0'], true
+			}
 			return num, true
 		}
 		return nil, false
@@ -154,35 +169,60 @@ func (p *parser) open(end byte) (empty, ok bool) {
 
 // object decodes the object at p.i (at its '{').
 func (p *parser) object() (map[string]any, bool) {
+	start := len(p.members)
+	if !p.objectMembers(false) {
+		return nil, false
+	}
+	ms := p.members[start:]
+	m := make(map[string]any, len(ms))
+	for _, e := range ms {
+		m[e.k] = e.v // a repeated key: the last wins, as in encoding/json
+	}
+	clear(ms)
+	p.members = p.members[:start]
+	return m, true
+}
+
+// objectMembers decodes the members of the object at p.i (at its '{') onto
+// p.members, in message order. With top, a string value goes to p.strs
+// instead, and its member's value is left nil (see parseFields).
+func (p *parser) objectMembers(top bool) bool {
 	switch empty, ok := p.open('}'); {
 	case !ok:
-		return nil, false
+		return false
 	case empty:
-		return map[string]any{}, true
+		return true
 	}
-	start := len(p.members)
 	for {
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
-			return nil, false
+			return false
 		}
 		k, ok := p.str(true)
 		if !ok {
-			return nil, false
+			return false
 		}
 		p.skipSpace()
 		if p.i >= len(p.b) || p.b[p.i] != ':' {
-			return nil, false
+			return false
 		}
 		p.i++
 		p.skipSpace()
-		v, ok := p.value()
+		var v any
+		if top && p.i < len(p.b) && p.b[p.i] == '"' {
+			var s string
+			if s, ok = p.str(false); ok {
+				p.strs = append(p.strs, topStr{len(p.members), s})
+			}
+		} else {
+			v, ok = p.value()
+		}
 		if !ok {
-			return nil, false
+			return false
 		}
 		p.members = append(p.members, member{k, v})
 		p.skipSpace()
 		if p.i >= len(p.b) {
-			return nil, false
+			return false
 		}
 		switch p.b[p.i] {
 		case ',':
@@ -191,18 +231,53 @@ func (p *parser) object() (map[string]any, bool) {
 		case '}':
 			p.i++
 			p.depth--
-			ms := p.members[start:]
-			m := make(map[string]any, len(ms))
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// maxFields is the most members parseFields keeps as a list rather than a
+// map: lookups scan the list, which beats hashing for a few dozen keys. It
+// is at most 64, as state.read has one bit per member.
+const maxFields = 32
+
+// parseFields is parseJSON for b that starts with '{', returning the
+// object's members in message order when it has at most maxFields of them
+// (fields, never nil), or else its map (m). A decoder reads a message's
+// top-level fields once each and never hands out the top-level map, so
+// building and hashing it would be wasted work.
+//
+// The strings of fields come as *string, into one slice: putting each in
+// an interface would allocate, and most are read once as strings (ids,
+// times, event names) or not kept at all. Object's readers take them as
+// strings, and box them only to hand out a map.
+func parseFields(b []byte, maxDepth int, utf8ok bool) (fields []member, m map[string]any, n int, ok bool) {
+	p := parserPool.Get().(*parser)
+	p.b, p.i, p.depth, p.maxDepth, p.utf8ok = b, 0, 0, min(maxDepth, jsonMaxDepth), utf8ok
+	if p.objectMembers(true) {
+		ok, n = true, p.i
+		if ms := p.members; len(ms) <= maxFields {
+			fields = make([]member, len(ms))
+			copy(fields, ms)
+			strs := make([]string, len(p.strs))
+			for j, s := range p.strs {
+				strs[j] = s.s
+				fields[s.i].v = &strs[j]
+			}
+		} else {
+			for _, s := range p.strs {
+				ms[s.i].v = s.s
+			}
+			m = make(map[string]any, len(ms))
 			for _, e := range ms {
 				m[e.k] = e.v // a repeated key: the last wins, as in encoding/json
 			}
-			clear(ms)
-			p.members = p.members[:start]
-			return m, true
-		default:
-			return nil, false
 		}
 	}
+	p.release()
+	return fields, m, n, ok
 }
 
 // array decodes the array at p.i (at its '[').
@@ -241,6 +316,14 @@ func (p *parser) array() ([]any, bool) {
 			return nil, false
 		}
 	}
+}
+
+// digitNumbers holds the numbers 0 to 9 ready as interface values:
+// quantities, counts and flags are often one digit, and putting a
+// json.Number in an interface allocates.
+var digitNumbers = [10]any{
+	json.Number("0"), json.Number("1"), json.Number("2"), json.Number("3"), json.Number("4"),
+	json.Number("5"), json.Number("6"), json.Number("7"), json.Number("8"), json.Number("9"),
 }
 
 // number takes the number at p.i as its literal text.
@@ -295,6 +378,10 @@ func (p *parser) str(key bool) (string, bool) {
 	start := p.i + 1
 	ascii := true
 	for i := start; i < len(b); i++ {
+		i = plain(b, i)
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -317,6 +404,38 @@ func (p *parser) str(key bool) (string, bool) {
 	return "", false
 }
 
+// Bytes with each bit set, for plain.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// plain returns the index of the first byte from b[i] on that ends a run of
+// plain string bytes: a quote, a backslash, a control character or a
+// non-ASCII byte; len(b) if none does. It looks at eight bytes at a time,
+// which is most of what decoding a message's strings costs.
+func plain(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		// A byte's top bit in stop is set where x has a quote or a
+		// backslash (the byte XOR the character is zero), a byte below
+		// 0x20, or a byte of 0x80 or more. Borrows can set it in later
+		// bytes too, never in earlier ones, so the lowest set bit marks
+		// the first such byte.
+		q, bs := x^(lsb*'"'), x^(lsb*'\\')
+		stop := ((q - lsb) &^ q) | ((bs - lsb) &^ bs) | ((x - lsb*' ') &^ x) | x
+		if stop &= msb; stop != 0 {
+			return i + bits.TrailingZeros64(stop)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < ' ' || c >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return i
+}
+
 // maxCachedKey is the longest key kept in parser.keys.
 const maxCachedKey = 32
 
@@ -326,12 +445,16 @@ func (p *parser) key(k []byte) string {
 	if n == 0 || n > maxCachedKey {
 		return string(k)
 	}
-	h := (uint32(k[0]) | uint32(k[n/2])<<8 | uint32(k[n-1])<<16 | uint32(n)<<24) * 0x9e3779b1 >> 22
+	h := (uint32(k[0]) | uint32(k[n/2])<<8 | uint32(k[n-1])<<16 | uint32(n)<<24) * 0x9e3779b1 >> 23 << 1
 	if s := p.keys[h]; s == string(k) {
 		return s
 	}
+	if s := p.keys[h+1]; s == string(k) {
+		return s
+	}
+	// The newest key takes the first entry, the one it displaces the second.
 	s := string(k)
-	p.keys[h] = s
+	p.keys[h], p.keys[h+1] = s, p.keys[h]
 	return s
 }
 

@@ -2,6 +2,7 @@ package msg
 
 import (
 	"encoding/json"
+	"math/bits"
 	"strings"
 
 	"github.com/spinecdp/spine/schemas/canon"
@@ -11,6 +12,43 @@ import (
 type state struct {
 	ch  canon.Channel
 	err *Reject
+
+	// fields holds the members of a decoder's top-level object in message
+	// order, in place of a map, its strings as *string (see parseFields);
+	// read has bit i set once member i was read. Only that one Object is
+	// flat, so they live here rather than in every Object.
+	fields []member
+	read   uint64
+}
+
+// boxed returns the value v of a member of st.fields as a tree holds it.
+func boxed(v any) any {
+	if s, ok := v.(*string); ok {
+		return *s
+	}
+	return v
+}
+
+// field returns the index in st.fields of the member holding key, or -1.
+func (st *state) field(key string) int {
+	// The last of repeated keys wins, as in encoding/json.
+	for i := len(st.fields) - 1; i >= 0; i-- {
+		if st.fields[i].k == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// shadowed reports whether a later member of st.fields repeats the key of
+// member i, which then does not count.
+func (st *state) shadowed(i int) bool {
+	for _, f := range st.fields[i+1:] {
+		if f.k == st.fields[i].k {
+			return true
+		}
+	}
+	return false
 }
 
 // Object is one JSON object of a message, with typed readers for its
@@ -29,6 +67,7 @@ type Object struct {
 	m      map[string]any
 	seen   []string // keys of m read so far, each once
 	all    bool     // Map handed out every field: none is left for Rest
+	flat   bool     // the top-level object, its members in st.fields
 }
 
 // Channel is the channel the message came from.
@@ -67,14 +106,36 @@ func (o *Object) Field(key string) string {
 
 // Present reports whether the object was in the message (Obj returns an
 // empty Object for an absent or null field).
-func (o *Object) Present() bool { return o.m != nil }
+func (o *Object) Present() bool { return o.m != nil || o.flat }
 
 // Has reports whether key is present and not null. It does not count as a
 // read for Rest.
-func (o *Object) Has(key string) bool { return o.m[key] != nil }
+func (o *Object) Has(key string) bool { return o.lookup(key) != nil }
 
-// get returns the value of key, marking it read; null is absent.
+// lookup returns the value of key, nil when absent.
+func (o *Object) lookup(key string) any {
+	if !o.flat {
+		return o.m[key]
+	}
+	if i := o.st.field(key); i >= 0 {
+		return o.st.fields[i].v
+	}
+	return nil
+}
+
+// get returns the value of key, marking it read; null is absent. A string
+// of the top-level object comes as *string: readers of strings take both,
+// and to the others it is, like a string, of the wrong type.
 func (o *Object) get(key string) (any, bool) {
+	if o.flat {
+		i := o.st.field(key)
+		if i < 0 {
+			return nil, false
+		}
+		o.st.read |= 1 << i
+		v := o.st.fields[i].v
+		return v, v != nil
+	}
 	if o.m == nil {
 		return nil, false
 	}
@@ -96,11 +157,14 @@ func (o *Object) Str(key string) string {
 	if !ok {
 		return ""
 	}
-	s, isStr := v.(string)
-	if !isStr {
-		o.Fail(ReasonWrongType, key, "must be a string")
+	switch v := v.(type) {
+	case string:
+		return v
+	case *string:
+		return *v
 	}
-	return s
+	o.Fail(ReasonWrongType, key, "must be a string")
+	return ""
 }
 
 // ReqStr returns the string at key, which must be present and not blank.
@@ -122,6 +186,8 @@ func (o *Object) ID(key string) (id string, ok bool) {
 	switch v := v.(type) {
 	case string:
 		return v, true
+	case *string:
+		return *v, true
 	case json.Number:
 		if _, err := v.Int64(); err == nil {
 			return v.String(), true
@@ -212,21 +278,62 @@ func (o *Object) Arr(key string) []any {
 // them all read. The map belongs to the message; decoders may keep it.
 func (o *Object) Map() map[string]any {
 	o.all = true
+	if o.flat {
+		o.m = make(map[string]any, len(o.st.fields))
+		for _, f := range o.st.fields {
+			o.m[f.k] = boxed(f.v) // a repeated key: the last wins
+		}
+		o.flat = false
+	}
 	return o.m
 }
 
 // Rest returns a new map of the fields no reader has read, or nil if none.
 func (o *Object) Rest() map[string]any {
-	if o.all || len(o.seen) == len(o.m) {
-		return nil // every field was read: skip walking the map
+	return o.keepRest(nil)
+}
+
+// keepRest is Keep(props, o.Rest()) without building the map of the rest
+// first: it returns props with the fields no reader has read added, or a
+// new map of them if props is nil (and nil if there are none).
+func (o *Object) keepRest(props map[string]any) map[string]any {
+	n := o.unread()
+	if n == 0 {
+		return props // every field was read: skip walking the map
 	}
-	rest := make(map[string]any, len(o.m)-len(o.seen))
+	keep := func(k string, v any) {
+		if props == nil {
+			// The keys are distinct, so KeepField renames none of them.
+			props = make(map[string]any, n)
+		}
+		props = KeepField(props, k, v)
+	}
+	if o.flat {
+		for i, f := range o.st.fields {
+			if o.st.read&(1<<i) == 0 && !o.st.shadowed(i) {
+				keep(f.k, boxed(f.v))
+			}
+		}
+		return props
+	}
 	for k, v := range o.m {
 		if !o.read(k) {
-			rest[k] = v
+			keep(k, v)
 		}
 	}
-	return rest
+	return props
+}
+
+// unread is at least the number of fields no reader has read, and 0 only
+// when there are none.
+func (o *Object) unread() int {
+	switch {
+	case o.all:
+		return 0
+	case o.flat:
+		return len(o.st.fields) - bits.OnesCount64(o.st.read)
+	}
+	return len(o.m) - len(o.seen)
 }
 
 func (o *Object) read(k string) bool {
@@ -267,6 +374,6 @@ func (o *Object) Elem(key string, arr []any, i int) *Object {
 // IsObj reports whether key holds an object, for fields that may be an id
 // or an object. It does not count as a read for Rest.
 func (o *Object) IsObj(key string) bool {
-	_, ok := o.m[key].(map[string]any)
+	_, ok := o.lookup(key).(map[string]any)
 	return ok
 }

@@ -12,6 +12,13 @@ import (
 // Object. The checks run in the order the package doc gives; the first that
 // fails is returned as a *Reject.
 func Parse(ch canon.Channel, raw []byte, lim Limits) (*Object, error) {
+	return parse(ch, raw, lim, false)
+}
+
+// parse is Parse; with fields, the top-level Object keeps its members as a
+// list (see parseFields) where Parse builds their map. Its readers give
+// the same answers either way.
+func parse(ch canon.Channel, raw []byte, lim Limits, fields bool) (*Object, error) {
 	lim = lim.withDefaults()
 	if len(raw) > lim.MaxBytes {
 		return nil, Rejectf(ch, ReasonOversize, "", "message is larger than %d bytes", lim.MaxBytes)
@@ -27,7 +34,20 @@ func Parse(ch canon.Channel, raw []byte, lim Limits) (*Object, error) {
 	// A message it accepts whole nests no deeper, which is what tooDeep
 	// would find; on the other paths tooDeep still decides the reason, so
 	// every message keeps the one it always had.
-	v, n, ok := parseJSON(body, lim.MaxDepth, true)
+	var (
+		list []member
+		m    map[string]any
+		n    int
+		ok   bool
+	)
+	if fields {
+		list, m, n, ok = parseFields(body, lim.MaxDepth, true)
+	} else {
+		var v any
+		if v, n, ok = parseJSON(body, lim.MaxDepth, true); ok {
+			m = v.(map[string]any)
+		}
+	}
 	if !ok {
 		return nil, rejectStructure(ch, body, lim)
 	}
@@ -44,7 +64,8 @@ func Parse(ch canon.Channel, raw []byte, lim Limits) (*Object, error) {
 		Object
 		st state
 	}{st: state{ch: ch}}
-	top.Object.st, top.m = &top.st, v.(map[string]any)
+	top.Object.st, top.m = &top.st, m
+	top.st.fields, top.flat = list, list != nil
 	return &top.Object, nil
 }
 

@@ -53,6 +53,8 @@ func (o *Object) Decimal(key string) (micros int64, ok bool) {
 		s = v.String()
 	case string:
 		s = v
+	case *string:
+		s = *v
 	default:
 		o.Fail(ReasonWrongType, key, "must be a number or a numeric string")
 		return 0, false

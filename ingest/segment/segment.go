@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"maps"
 	"strings"
 
 	"github.com/spinecdp/spine/ingest/msg"
@@ -49,7 +50,9 @@ func fill(o *msg.Object, ev *canon.Event, ids *msg.IDs) {
 	ids.Read(ctx.Obj("device"), "id", canon.DeviceID, canon.Observed)
 	ctxTraits := ctx.Obj("traits")
 	readContact(ids, ctxTraits)
-	ev.Traits = copyMap(ctxTraits.Map())
+	// A copy: Clean below rewrites the traits, and context.traits is
+	// kept in Props as sent.
+	ev.Traits = maps.Clone(ctxTraits.Map())
 
 	traits := o.Obj("traits")
 	props := o.Obj("properties")
@@ -108,15 +111,4 @@ func overlay(base, top map[string]any) map[string]any {
 		base[k] = v
 	}
 	return base
-}
-
-func copyMap(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	c := make(map[string]any, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
 }
