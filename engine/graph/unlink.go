@@ -66,11 +66,12 @@ func (g *Graph) rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 	if len(parts) == 1 && !refold {
 		return []uint64{comp}, nil
 	}
-	keep := 0
-	for i, p := range parts {
-		if better(p, parts[keep], g) {
-			keep = i
-		}
+	// The part that keeps the profile id: the best, among those holding
+	// anything but quarantined values. A junk value split off alone is
+	// nobody: the id its people were known by must not stay with it.
+	keep, err := g.keeper(tx, parts)
+	if err != nil {
+		return nil, err
 	}
 	var out []uint64
 	var others []string
@@ -276,6 +277,30 @@ func (g *Graph) parts(tx *store.Txn, st *profile.State) ([][]canon.ProfileIdenti
 
 // better orders split parts: higher identity level, then the part holding
 // the highest-priority identifier.
+// keeper returns the index of the part that keeps a split profile's id:
+// the best (better) of the parts that hold a value not quarantined, or of
+// all when none does.
+func (g *Graph) keeper(tx *store.Txn, parts [][]canon.ProfileIdentifier) (int, error) {
+	keep, keepJunk := 0, true
+	for i, p := range parts {
+		junk := true
+		for _, pi := range p {
+			_, q, err := entry(tx, canon.Identifier{Type: pi.Type, Value: pi.Value}.Key())
+			if err != nil {
+				return 0, err
+			}
+			if !q {
+				junk = false
+				break
+			}
+		}
+		if i == 0 || (keepJunk && !junk) || (junk == keepJunk && better(p, parts[keep], g)) {
+			keep, keepJunk = i, junk
+		}
+	}
+	return keep, nil
+}
+
 func better(a, b []canon.ProfileIdentifier, g *Graph) bool {
 	if la, lb := profile.Level(a).Rank(), profile.Level(b).Rank(); la != lb {
 		return la > lb
