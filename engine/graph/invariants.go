@@ -184,7 +184,7 @@ func (g *Graph) CheckInvariants(s *store.Store) error {
 		}
 		refold := map[uint64]*profile.State{}
 		err := r.ScanEvents(func(k string, seq uint64, e *canon.Event) error {
-			if seq <= purging[k] || refiling[k] {
+			if seq <= purging[k] || refiling[k] && ids[k]&quarantineBit != 0 {
 				return nil
 			}
 			if q, ok := strings.CutPrefix(k, parkedPrefix); ok {

@@ -261,7 +261,9 @@ func (g *Graph) RefileRest(tx *store.Txn) ([]uint64, error) {
 	if err := tx.SetRefile(key, next, owner); err != nil {
 		return nil, err
 	}
-	if next == 0 && comp != 0 {
+	switch {
+	case next != 0:
+	case comp != 0:
 		// Done: the events no one took count for the value's profile
 		// again (foldEvents).
 		parts, err := g.rebuild(tx, comp, nil, nil, true)
@@ -269,6 +271,12 @@ func (g *Graph) RefileRest(tx *store.Txn) ([]uint64, error) {
 			return nil, err
 		}
 		touched = append(touched, parts...)
+	default:
+		// Its profile was erased meanwhile (Erase left the events that
+		// were to move): those no one took go as they would have then.
+		if _, err := tx.EraseEvents(key); err != nil {
+			return nil, err
+		}
 	}
 	return touched, nil
 }

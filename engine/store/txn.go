@@ -329,7 +329,8 @@ func (t *Txn) RefileEvents(idkey string, after uint64, max int, dest func(e *can
 			next = binary.BigEndian.Uint64(all[len(all)-1].key[len(all[len(all)-1].key)-8:])
 			return errEnough
 		}
-		room.n, room.bytes = room.n-2, room.bytes-cost
+		// The forced first may overdraw: the room stays at 0, never below.
+		room.n, room.bytes = room.n-min(room.n, 2), room.bytes-min(room.bytes, cost)
 		var e canon.Event
 		if err := json.Unmarshal(val, &e); err != nil {
 			return fmt.Errorf("store: decode event: %w", err)
