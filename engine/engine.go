@@ -53,6 +53,8 @@ type Engine struct {
 	heldHigh  atomic.Uint64
 	heldLow   uint64
 	heldTried [2]uint64
+
+	refilePast string // the value whose refile failed last, writer-owned
 }
 
 type request struct {
@@ -354,13 +356,22 @@ func (e *Engine) applyRequest(r *request) error {
 // refileRest moves the next events still filed under a quarantined value
 // (graph.RefileRest) in a transaction of their own.
 func (e *Engine) refileRest() error {
-	return e.st.Update(e.cfg.Now(), func(tx *store.Txn) error {
-		touched, err := e.graph.RefileRest(tx)
-		if err != nil {
+	var key string
+	err := e.st.Update(e.cfg.Now(), func(tx *store.Txn) error {
+		var touched []uint64
+		var err error
+		if touched, key, err = e.graph.RefileRest(tx, e.refilePast); err != nil {
 			return err
 		}
 		return e.finalizeAll(tx, touched)
 	})
+	// After a failure the next value goes first, so that one that keeps
+	// failing does not hold back the others.
+	e.refilePast = ""
+	if err != nil {
+		e.refilePast = key
+	}
+	return err
 }
 
 // finalizeAll finalizes the profiles of the components touched in tx, and

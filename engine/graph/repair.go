@@ -223,12 +223,19 @@ func (g *Graph) refileDest(tx *store.Txn, junk canon.Identifier, owner string) f
 // for no one, see foldEvents), and is recorded again for the sinks; once
 // none is left to move, the value's profile is refolded with those that
 // stayed. A value released meanwhile keeps the rest: they are its own
-// again. It returns the components whose profiles changed.
-func (g *Graph) RefileRest(tx *store.Txn) ([]uint64, error) {
-	key, after, owner, err := tx.NextRefile()
+// again. It takes the first value after past (see store.Txn.NextRefile)
+// and returns the components whose profiles changed and the value's key.
+func (g *Graph) RefileRest(tx *store.Txn, past string) (touched []uint64, key string, err error) {
+	key, after, owner, err := tx.NextRefile(past)
 	if err != nil || key == "" {
-		return nil, err
+		return nil, key, err
 	}
+	touched, err = g.refileRest(tx, key, after, owner)
+	return touched, key, err
+}
+
+// refileRest is RefileRest for the value key, its events past after.
+func (g *Graph) refileRest(tx *store.Txn, key string, after uint64, owner string) ([]uint64, error) {
 	id, ok := canon.ParseKey(key)
 	comp, q, err := entry(tx, key)
 	if err != nil {

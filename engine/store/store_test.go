@@ -800,7 +800,7 @@ func TestRefileEventsIsBounded(t *testing.T) {
 	}{{0, 3, 2}, {3, 6, 3}, {6, 0, 1}} {
 		update(t, s, func(tx *Txn) error {
 			if i > 0 {
-				key, after, owner, err := tx.NextRefile()
+				key, after, owner, err := tx.NextRefile("")
 				if err != nil || key != from || after != want.after || owner != "own" {
 					return fmt.Errorf("NextRefile = %q, %d, %q, %v; want the phone, %d, own", key, after, owner, err, want.after)
 				}
@@ -826,6 +826,28 @@ func TestRefileEventsIsBounded(t *testing.T) {
 	if a, b := count(from), count(to); a != 1 || b != 6 {
 		t.Errorf("after the refiles: %d events left, %d moved; want 1 and 6", a, b)
 	}
+}
+
+// NextRefile takes the first value after the one it is given, from the
+// start again past the last, so that one failing value holds no other back.
+func TestNextRefileGoesRound(t *testing.T) {
+	s := openStore(t, "", nil)
+	a, b := canon.Identifier{Type: canon.Phone, Value: "+15550100"}.Key(), canon.Identifier{Type: canon.Phone, Value: "+15550101"}.Key()
+	update(t, s, func(tx *Txn) error {
+		if err := tx.SetRefile(a, 7, ""); err != nil {
+			return err
+		}
+		return tx.SetRefile(b, 9, "")
+	})
+	update(t, s, func(tx *Txn) error {
+		for _, step := range []struct{ past, want string }{{"", a}, {a, b}, {b, a}} {
+			key, _, _, err := tx.NextRefile(step.past)
+			if err != nil || key != step.want {
+				return fmt.Errorf("NextRefile(%q) = %q, %v; want %q", step.past, key, err, step.want)
+			}
+		}
+		return nil
+	})
 }
 
 // A reader keeps the snapshot it started with while the writer commits

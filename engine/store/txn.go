@@ -412,18 +412,30 @@ func parseRefile(b []byte) (after uint64, owner string, err error) {
 
 // NextRefile returns an identifier key whose filed events are still to
 // move (SetRefile), the seq they are past and where those without
-// identifiers go, or "" when none is.
-func (t *Txn) NextRefile() (idkey string, after uint64, owner string, err error) {
-	err = t.Reader().each([]byte{pRefile}, func(key []byte, it item) error {
-		idkey = string(key[1:])
-		if err := it.Value(func(b []byte) (err error) { after, owner, err = parseRefile(b); return err }); err != nil {
-			return err
+// identifiers go, or "" when none is. It takes the first key after past,
+// from the start again when none is, so that one value whose refile
+// keeps failing does not hold back the others.
+func (t *Txn) NextRefile(past string) (idkey string, after uint64, owner string, err error) {
+	r := t.Reader()
+	first := func(seek []byte) error {
+		err := r.eachFrom([]byte{pRefile}, seek, func(key []byte, it item) error {
+			idkey = string(key[1:])
+			if err := it.Value(func(b []byte) (err error) { after, owner, err = parseRefile(b); return err }); err != nil {
+				return err
+			}
+			return errStop
+		})
+		if errors.Is(err, errStop) {
+			err = nil
 		}
-		return errStop
-	})
-	if errors.Is(err, errStop) {
-		err = nil
+		return err
 	}
+	if past != "" {
+		if err := first(append(keyRefile(past), 0)); err != nil || idkey != "" {
+			return idkey, after, owner, err
+		}
+	}
+	err = first([]byte{pRefile})
 	return idkey, after, owner, err
 }
 
