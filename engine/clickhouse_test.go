@@ -8,6 +8,7 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/spinecdp/spine/engine"
 	"github.com/spinecdp/spine/schemas/canon"
 	"github.com/spinecdp/spine/sinks/clickhouse"
 	"github.com/spinecdp/spine/sinks/clickhouse/clickhousetest"
@@ -329,5 +330,51 @@ func TestRefiledEventsInClickHouse(t *testing.T) {
 		if n := count("SELECT count() FROM " + table + " FINAL WHERE message_id = 'n4'"); n != 1 {
 			t.Errorf("after erasing visitor 3: visitor 4's visit has %d rows in %s, want 1", n, table)
 		}
+	}
+}
+
+// ClickHouse away while Xavier is erased, and the change log trimmed past
+// the erasure before it is back: the erasure kept for it (store.TrimLog)
+// still takes every row of Xavier's, his identity-map row included.
+func TestAbsentSinkErasureInClickHouse(t *testing.T) {
+	s, count := clickhouseSink(t)
+	feed := func(e *engine.Engine) {
+		t.Helper()
+		got := readAllChanges(t, e, "clickhouse")
+		if len(got) == 0 {
+			return
+		}
+		writeChanges(t, s, got)
+		if err := e.Ack(t.Context(), "clickhouse", got[len(got)-1].Seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := backlogConfig(t)
+	e, stop := startCfg(t, cfg, quietLog)
+	apply(t, e, ev(canon.Web, "x1", canon.KindTrack, 1, obs(canon.Email, "xavier@mail.io")),
+		ev(canon.Web, "y1", canon.KindTrack, 2, obs(canon.Email, "yuri@mail.io")))
+	x := lookup(t, e, canon.Email, "xavier@mail.io")
+	feed(e)
+	if n := count("SELECT count() FROM identity_map FINAL WHERE profile_id = '" + x.ID + "'"); n != 1 {
+		t.Fatalf("setup: Xavier's identity-map rows: %d", n)
+	}
+	time.Sleep(200 * time.Millisecond) // the ack is stored
+	stop()
+
+	eraseWhileAway(t, cfg, x.ID)
+
+	cfg.Sinks = []string{"kafka", "clickhouse"}
+	e, stop = startCfg(t, cfg, quietLog)
+	defer stop()
+	feed(e) // the kept erasure
+	feed(e) // the log after the trim
+	if n := count("SELECT count() FROM events WHERE message_id = 'x1'"); n != 0 {
+		t.Errorf("Xavier's event rows: %d, want 0", n)
+	}
+	if n := count("SELECT count() FROM identity_map WHERE id_value = 'xavier@mail.io' OR profile_id = '" + x.ID + "'"); n != 0 {
+		t.Errorf("Xavier's identity-map rows: %d, want 0", n)
+	}
+	if n := count("SELECT count() FROM events WHERE message_id = 'y1'"); n != 1 {
+		t.Errorf("Yuri's event rows: %d, want 1", n)
 	}
 }

@@ -696,16 +696,7 @@ func TestAbsentSinkGetsErasuresTrimmedMeanwhile(t *testing.T) {
 
 	// ClickHouse is away: Xavier is erased, and more than MaxBacklog
 	// records later the log is trimmed past the erasure.
-	cfg.Sinks = []string{"kafka"}
-	e, stop = startCfg(t, cfg, nil)
-	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: x.ID})
-	var erasure uint64
-	for _, c := range pastBacklog(t, e, "kafka") {
-		if c.Kind == canon.ChangeErase {
-			erasure = c.Seq
-		}
-	}
-	stop()
+	erasure := eraseWhileAway(t, cfg, x.ID)
 	if erasure == 0 {
 		t.Fatal("the erasure made no change record")
 	}
@@ -760,20 +751,47 @@ func TestAbsentSinkGetsErasuresTrimmedMeanwhile(t *testing.T) {
 	stop()
 
 	// Every sink read it: it is kept no longer.
+	if high := keptErasures(t, cfg); high != 0 {
+		t.Errorf("erasures up to %d still kept after every sink read them", high)
+	}
+}
+
+// eraseWhileAway runs the engine of cfg with the kafka sink alone (the
+// clickhouse sink away), erases profile pid, and applies past MaxBacklog,
+// so that the log is trimmed past the erasure. It returns the erasure's
+// seq, 0 if it made no erase record.
+func eraseWhileAway(t *testing.T, cfg engine.Config, pid string) uint64 {
+	t.Helper()
+	cfg.Sinks = []string{"kafka"}
+	e, stop := startCfg(t, cfg, quietLog)
+	defer stop()
+	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: pid})
+	var erasure uint64
+	for _, c := range pastBacklog(t, e, "kafka") {
+		if c.Kind == canon.ChangeErase {
+			erasure = c.Seq
+		}
+	}
+	return erasure
+}
+
+// keptErasures opens the stopped engine's state and returns the highest
+// seq of the erasures a trim kept (store.Reader.HeldRange), 0 when none.
+func keptErasures(t *testing.T, cfg engine.Config) uint64 {
+	t.Helper()
 	st, err := store.Open(cfg.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.View(func(r *store.Reader) error {
-		low, high, err := r.HeldRange()
-		if low != 0 || high != 0 {
-			return fmt.Errorf("erasures %d..%d still kept after every sink read them", low, high)
-		}
+	var high uint64
+	if err := st.View(func(r *store.Reader) (err error) {
+		_, high, err = r.HeldRange()
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
+	return high
 }
 
 // A sink forgotten (spine run --forget-sinks) holds nothing back any more:
@@ -785,36 +803,16 @@ func TestForgottenSinkHoldsNothing(t *testing.T) {
 	x := lookup(t, e, canon.Email, "xavier@mail.io")
 	stop()
 
-	cfg.Sinks = []string{"kafka"}
-	e, stop = startCfg(t, cfg, nil)
-	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: x.ID})
-	pastBacklog(t, e, "kafka")
-	stop()
-	held := func() uint64 {
-		t.Helper()
-		st, err := store.Open(cfg.Store)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		var high uint64
-		if err := st.View(func(r *store.Reader) (err error) {
-			_, high, err = r.HeldRange()
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return high
-	}
-	if held() == 0 {
+	eraseWhileAway(t, cfg, x.ID)
+	if keptErasures(t, cfg) == 0 {
 		t.Fatal("no erasure kept for clickhouse while it is away")
 	}
 
-	cfg.ForgetSinks = []string{"clickhouse"}
+	cfg.Sinks, cfg.ForgetSinks = []string{"kafka"}, []string{"clickhouse"}
 	e, stop = startCfg(t, cfg, nil)
 	apply(t, e, ev(canon.Web, "y1", canon.KindPage, 1, obs(canon.AnonymousID, "y1")))
 	stop()
-	if h := held(); h != 0 {
+	if h := keptErasures(t, cfg); h != 0 {
 		t.Fatalf("erasures up to %d still kept for a forgotten sink", h)
 	}
 
