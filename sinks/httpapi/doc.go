@@ -6,7 +6,7 @@
 //
 // The package knows nothing about Badger or Kafka. It talks to the engine
 // through the small Profiles and Normalizer interfaces defined here, and
-// discovers optional capabilities (Grapher, Exporter, QuarantineLister,
+// discovers optional capabilities (Commander, Grapher, Exporter, QuarantineLister,
 // Accounts) by type assertion on the Profiles value, so the engine can grow
 // them one at a time; an endpoint whose capability is missing answers 501.
 //

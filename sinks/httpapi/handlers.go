@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -139,7 +140,7 @@ func (s *Server) erase(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	c.profileID = id
 	cmd := canon.Command{Kind: canon.CmdErase, ProfileID: id, Actor: c.who, Time: s.now().UTC()}
-	res, err := s.profiles.Do(r.Context(), cmd)
+	res, err := s.do(r.Context(), cmd)
 	if err != nil {
 		return err
 	}
@@ -182,7 +183,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, c *call) error 
 			c.attrs = append(c.attrs, p, v)
 		}
 	}
-	res, err := s.profiles.Do(r.Context(), canon.Command{
+	res, err := s.do(r.Context(), canon.Command{
 		Kind: canon.CmdConsent, ProfileID: id, Consent: consent, Actor: c.who, Time: s.now().UTC(),
 	})
 	if err != nil {
@@ -263,7 +264,7 @@ func (s *Server) pairCommand(w http.ResponseWriter, r *http.Request, c *call, ki
 		return errStatus(http.StatusBadRequest, "a and b are the same identifier")
 	}
 	c.attrs = append(c.attrs, "identifier_a", a, "identifier_b", b)
-	res, err := s.profiles.Do(r.Context(), canon.Command{
+	res, err := s.do(r.Context(), canon.Command{
 		Kind: kind, Pair: &canon.Pair{A: a, B: b}, Actor: c.who, Time: s.now().UTC(),
 	})
 	if err != nil {
@@ -333,7 +334,7 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request, c *call) error 
 		return err
 	}
 	c.attrs = append(c.attrs, "identifier", id)
-	res, err := s.profiles.Do(r.Context(), canon.Command{
+	res, err := s.do(r.Context(), canon.Command{
 		Kind: canon.CmdRelease, Identifier: &id, Actor: c.who, Time: s.now().UTC(),
 	})
 	if err != nil {
@@ -378,4 +379,13 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request, _ *call) error {
 	}
 	s.writeJSON(w, http.StatusOK, statusBody{Status: "ready"})
 	return nil
+}
+
+// do carries out a command, if the server's Profiles can.
+func (s *Server) do(ctx context.Context, c canon.Command) (canon.Result, error) {
+	cmd, ok := s.profiles.(Commander)
+	if !ok {
+		return canon.Result{}, errNoCapability
+	}
+	return cmd.Do(ctx, c)
 }

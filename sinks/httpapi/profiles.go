@@ -24,11 +24,17 @@ type Profiles interface {
 	// with the survivor, whose MergedFrom holds the asked id; an unknown or
 	// erased id is canon.ErrNotFound.
 	Profile(ctx context.Context, id string) (canon.Profile, error)
-	// Do carries out a command: erase, consent, link, unlink or release.
-	// Errors wrapping canon.ErrNotFound, canon.ErrInvalid and
-	// canon.ErrConflict reach the client as 404, 400 and 409; any other
-	// error is a 500 and is logged, not shown. A command that fails must have
-	// no effect, so that the client may retry it.
+}
+
+// Commander is a Profiles that carries out commands: erase, consent, link,
+// unlink or release. The engine is one; a read-only replica is not, and
+// those endpoints then answer 501.
+type Commander interface {
+	// Do carries out a command. Errors wrapping canon.ErrNotFound,
+	// canon.ErrInvalid and canon.ErrConflict reach the client as 404, 400
+	// and 409; any other error is a 500 and is logged, not shown. A
+	// command that fails must have no effect, so that the client may
+	// retry it.
 	Do(ctx context.Context, c canon.Command) (canon.Result, error)
 }
 
