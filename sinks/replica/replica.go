@@ -1,0 +1,265 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// Config configures a Replica.
+type Config struct {
+	Brokers []string
+	// Conn are further client options (TLS, SASL).
+	Conn []kgo.Opt
+	// Topic is the profile stream: the Kafka sink's TopicPrefix+"profiles".
+	Topic string
+	// MaxBytes bounds the index (Index's estimate of its memory); past it
+	// Run stops with ErrFull rather than serve a copy that no longer
+	// follows the stream. 0: no bound.
+	MaxBytes int64
+	// FetchMaxWait is the longest a broker holds a fetch that finds no
+	// data: with little traffic, about how late a change shows.
+	FetchMaxWait time.Duration
+	// Background, when set, runs first on the goroutine that applies the
+	// stream. cmd/spine locks it to a thread at a normal priority there
+	// when the process runs at a real-time one, so that a large fetch
+	// being applied never holds a CPU the lookups wait for.
+	Background func()
+}
+
+// DefaultConfig returns the defaults for topic "spine.profiles".
+func DefaultConfig(brokers []string) Config {
+	return Config{Brokers: brokers, Topic: "spine.profiles", MaxBytes: 4 << 30, FetchMaxWait: 100 * time.Millisecond}
+}
+
+// Replica follows the profile stream into an Index and answers the lookup
+// API's reads from it (httpapi.Profiles and httpapi.RawProfiles).
+type Replica struct {
+	cfg   Config
+	idx   *Index
+	cl    *kgo.Client
+	log   *slog.Logger
+	m     *metrics
+	ready atomic.Bool
+}
+
+// New connects the replica's client; Run reads the stream.
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Replica, error) {
+	if len(cfg.Brokers) == 0 || cfg.Topic == "" {
+		return nil, errors.New("replica: brokers and topic are required")
+	}
+	if cfg.MaxBytes < 0 {
+		return nil, fmt.Errorf("replica: MaxBytes (%d) must be at least 0", cfg.MaxBytes)
+	}
+	if cfg.FetchMaxWait < 10*time.Millisecond {
+		cfg.FetchMaxWait = 10 * time.Millisecond // kgo's least
+	}
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumeTopics(cfg.Topic),
+		// No consumer group: every replica reads every partition, from the
+		// start of what compaction kept.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(cfg.FetchMaxWait),
+		// Small fetches: the client decodes each on its own goroutines,
+		// which run at the lookups' priority; a small one is over soon.
+		kgo.FetchMaxBytes(1 << 20),
+		kgo.FetchMaxPartitionBytes(256 << 10),
+	}, cfg.Conn...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("replica: kafka client: %w", err)
+	}
+	r := &Replica{cfg: cfg, idx: NewIndex(cfg.MaxBytes), cl: cl, log: log}
+	if r.m, err = newMetrics(reg, r.idx); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Close closes the client; call it after Run returned.
+func (r *Replica) Close() { r.cl.Close() }
+
+// Ready reports whether the replica has read the stream up to where it
+// ended when Run started: before that, a lookup may miss a profile the
+// engine has.
+func (r *Replica) Ready() bool { return r.ready.Load() }
+
+// Index returns the replica's index.
+func (r *Replica) Index() *Index { return r.idx }
+
+// Run reads the stream until ctx ends (nil) or the index outgrows its
+// bound (ErrFull). A record that is not a profile is counted and logged,
+// and the stream goes on.
+func (r *Replica) Run(ctx context.Context) error {
+	if r.cfg.Background != nil {
+		r.cfg.Background()
+	}
+	behind, err := r.ends(ctx)
+	if err != nil {
+		return nil // ctx ended
+	}
+	if len(behind) == 0 {
+		r.setReady()
+	}
+	for {
+		fs := r.cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			r.m.fetchErrors.Inc()
+			r.log.Warn("replica: fetch", "topic", topic, "partition", p, "err", err)
+		})
+		var full error
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if full != nil {
+				return
+			}
+			for _, rec := range p.Records {
+				if err := r.apply(rec); err != nil {
+					full = err
+					return
+				}
+			}
+			if n := len(p.Records); n > 0 {
+				next := p.Records[n-1].Offset + 1
+				r.m.lag.WithLabelValues(strconv.Itoa(int(p.Partition))).Set(float64(max(p.HighWatermark-next, 0)))
+				if end, ok := behind[p.Partition]; ok && next >= end {
+					delete(behind, p.Partition)
+					if len(behind) == 0 {
+						r.setReady()
+					}
+				}
+			}
+		})
+		if full != nil {
+			return full
+		}
+	}
+}
+
+func (r *Replica) setReady() {
+	if !r.ready.Swap(true) {
+		s := r.idx.Size()
+		r.log.Info("replica: caught up with the profile stream", "profiles", s.Profiles, "identifiers", s.Identifiers, "bytes", s.Bytes)
+	}
+}
+
+// ends returns the partitions of the stream that hold records, with their
+// end offsets: the replica is ready once it has read that far. It waits
+// for the topic to exist (the engine creates it).
+func (r *Replica) ends(ctx context.Context) (map[int32]int64, error) {
+	adm := kadm.NewClient(r.cl)
+	for {
+		// A partition whose records are all gone (deleted records,
+		// retention, tombstones past delete.retention.ms) has an end
+		// offset above 0 and nothing to read up to it: it is not waited
+		// for.
+		starts, err := adm.ListStartOffsets(ctx, r.cfg.Topic)
+		if err == nil {
+			err = starts.Error()
+		}
+		var offs kadm.ListedOffsets
+		if err == nil {
+			offs, err = adm.ListEndOffsets(ctx, r.cfg.Topic)
+		}
+		if err == nil {
+			err = offs.Error()
+		}
+		if err == nil {
+			out := map[int32]int64{}
+			offs.Each(func(o kadm.ListedOffset) {
+				if s, ok := starts.Lookup(o.Topic, o.Partition); o.Offset > 0 && (!ok || s.Offset < o.Offset) {
+					out[o.Partition] = o.Offset
+				}
+			})
+			if len(out) > 0 || len(offs[r.cfg.Topic]) > 0 {
+				return out, nil
+			}
+			err = kerr.UnknownTopicOrPartition
+		}
+		r.log.Info("replica: waiting for the profile stream", "topic", r.cfg.Topic, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// apply takes one record into the index; only ErrFull stops the replica.
+func (r *Replica) apply(rec *kgo.Record) error {
+	var seq uint64
+	for _, h := range rec.Headers {
+		if h.Key == "seq" {
+			seq, _ = strconv.ParseUint(string(h.Value), 10, 64)
+		}
+	}
+	kind := "profile"
+	if rec.Value == nil {
+		kind = "tombstone"
+	}
+	// A copy: the record's value is a view of the whole fetched batch,
+	// which it would keep alive for as long as the profile lives, far
+	// past what the bound counts.
+	err := r.idx.Apply(string(rec.Key), bytes.Clone(rec.Value), seq)
+	switch {
+	case err == nil:
+		r.m.records.WithLabelValues(kind).Inc()
+		return nil
+	case errors.Is(err, ErrFull):
+		r.log.Error("replica: stopped: the profiles outgrow the memory bound; raise it", "err", err)
+		return err
+	}
+	r.m.bad.Inc()
+	r.log.Warn("replica: skipped a record that is not a profile", "partition", rec.Partition, "offset", rec.Offset, "err", err)
+	return nil
+}
+
+// LookupJSON answers a lookup by normalized identifier with the profile's
+// JSON as the engine encoded it.
+func (r *Replica) LookupJSON(_ context.Context, id canon.Identifier) ([]byte, error) {
+	return r.idx.LookupJSON(id)
+}
+
+// ProfileJSON answers a lookup by profile id; an absorbed id answers with
+// the survivor.
+func (r *Replica) ProfileJSON(_ context.Context, pid string) ([]byte, error) {
+	return r.idx.ProfileJSON(pid)
+}
+
+// Lookup is LookupJSON decoded.
+func (r *Replica) Lookup(ctx context.Context, id canon.Identifier) (canon.Profile, error) {
+	return decoded(r.idx.LookupJSON(id))
+}
+
+// Profile is ProfileJSON decoded.
+func (r *Replica) Profile(ctx context.Context, pid string) (canon.Profile, error) {
+	return decoded(r.idx.ProfileJSON(pid))
+}
+
+func decoded(b []byte, err error) (canon.Profile, error) {
+	var p canon.Profile
+	if err != nil {
+		return p, err
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("replica: decode profile: %w", err)
+	}
+	return p, nil
+}
