@@ -18,6 +18,8 @@ const usage = `spine: streaming customer-360 engine
 Usage:
   spine broker   --listen ADDR --data DIR            embedded Kafka-protocol broker (development only)
   spine run      --brokers ADDR --data DIR --http ADDR --tokens T:SCOPES [--clickhouse ADDR]
+  spine replica  --brokers ADDR --http ADDR --tokens T:read
+                                                     lookups served from the profile stream, in a process of their own
   spine demo                                         everything on one machine, with generated traffic
   spine gen      --brokers ADDR --persons N [--truth FILE]
   spine bench    [--persons N] [--clickhouse ADDR]   measure throughput, latency and accuracy on this machine
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		return cmdBroker(ctx, rest, env, log)
 	case "run":
 		return cmdRun(ctx, rest, env, log)
+	case "replica":
+		return cmdReplica(ctx, rest, env, log)
 	case "demo":
 		return cmdDemo(ctx, rest, env, stdout, log)
 	case "gen":

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// setRealtime puts every thread of the process under SCHED_FIFO at prio.
+// The kernel then runs them as soon as they wake, ahead of every thread
+// at a normal priority; on a small machine saturated by ingestion that is
+// what keeps a lookup's tail short (bench/RESULTS.md). Threads started
+// later inherit the policy from the thread that starts them, and all of
+// them are set here; the list is walked twice for threads started
+// meanwhile.
+func setRealtime(prio int) error {
+	if prio < 1 || prio > 99 {
+		return fmt.Errorf("want 1 to 99")
+	}
+	attr := &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio)}
+	for range 2 {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return err
+		}
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil {
+				continue
+			}
+			if err := unix.SchedSetAttr(tid, attr, 0); err != nil && err != unix.ESRCH {
+				return fmt.Errorf("set SCHED_FIFO on thread %d: %w (needs root or CAP_SYS_NICE)", tid, err)
+			}
+		}
+	}
+	return nil
+}
+
+// realtimeAllowed reports whether this process may run threads under
+// SCHED_FIFO at prio, by trying on a thread of its own that then ends.
+func realtimeAllowed(prio int) error {
+	if prio < 1 || prio > 99 {
+		return fmt.Errorf("want 1 to 99")
+	}
+	errc := make(chan error, 1)
+	go func() {
+		// Locked and never unlocked: the thread ends with the goroutine,
+		// so no other goroutine runs at its priority.
+		runtime.LockOSThread()
+		attr := &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio)}
+		errc <- unix.SchedSetAttr(0, attr, 0)
+	}()
+	return <-errc
+}
+
+// normalPriority puts the calling goroutine on a thread of its own at the
+// normal policy (SCHED_OTHER, nice 0), in a process that runs at a
+// real-time one: work that may run long without blocking (applying a
+// large fetch) then shares the CPU with everything else instead of
+// holding it ahead of the lookups. The goroutine stays locked: when it
+// ends, Go ends the thread with it.
+func normalPriority() error {
+	runtime.LockOSThread()
+	attr := &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}
+	return unix.SchedSetAttr(0, attr, 0)
+}

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package main
+
+import "errors"
+
+// setRealtime is Linux only.
+func setRealtime(int) error { return errors.New("real-time priority is supported on Linux only") }
+
+// realtimeAllowed is Linux only.
+func realtimeAllowed(int) error { return setRealtime(0) }
+
+// normalPriority has nothing to undo where setRealtime cannot run.
+func normalPriority() error { return nil }

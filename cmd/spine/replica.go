@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/spinecdp/spine/sinks/httpapi"
+	"github.com/spinecdp/spine/sinks/replica"
+)
+
+// replicaOptions are the flags of spine replica.
+type replicaOptions struct {
+	Brokers          []string
+	TopicPrefix      string
+	HTTP             string
+	Tokens           string
+	APIRate          float64
+	MaxMB            int64
+	RealtimePriority int
+	Norm             runOptions // the normalizer's settings, named as for spine run
+	Kafka            kafkaConn
+}
+
+func replicaFlags() (*flagSetWithOptions, *replicaOptions) {
+	fs := newFlags("replica")
+	o := &replicaOptions{}
+	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka seed brokers, comma-separated")
+	fs.StringVar(&o.TopicPrefix, "topic-prefix", "spine.", "prefix of every topic name: the replica reads PREFIX+profiles")
+	fs.StringVar(&o.HTTP, "http", "127.0.0.1:8081", "lookup API listen address")
+	fs.StringVar(&o.Tokens, "tokens", "", "API bearer tokens: TOKEN:SCOPE+SCOPE[,TOKEN:SCOPE...]; lookups need read")
+	fs.Float64Var(&o.APIRate, "api-rate-limit", 1000, "API requests per second allowed per token, with bursts of twice that (0: no limit)")
+	fs.Int64Var(&o.MaxMB, "max-mb", 4096, "memory bound of the replica's profiles, MiB: past it the replica stops with an error instead of serving a copy that no longer follows the stream")
+	fs.IntVar(&o.RealtimePriority, "realtime-priority", 0, "run every thread of the process at this SCHED_FIFO priority (1-99), so the kernel runs lookups before the engine and anything else at normal priority (Linux, needs CAP_SYS_NICE; 0: normal priority)")
+	fs.StringVar(&o.Norm.DefaultRegion, "default-region", "US", "region of phone numbers written without a country code (as the engine's)")
+	fs.StringVar(&o.Norm.Blocked, "blocked-values", "", "identifier values that never link anything (as the engine's)")
+	fs.StringVar(&o.Norm.BlockedPatterns, "blocked-patterns", "", "regular expressions of blocked identifier values (as the engine's)")
+	fs.StringVar(&o.Norm.BlockedDomains, "blocked-email-domains", "", "email domains that never belong to a person (as the engine's)")
+	o.Kafka.register(fs)
+	return &flagSetWithOptions{fs, func() { o.Brokers = splitList(*brokers) }}, o
+}
+
+// cmdReplica serves the lookup API's reads from the profile stream, in a
+// process of its own (sinks/replica).
+func cmdReplica(ctx context.Context, args []string, env func(string) string, log *slog.Logger) error {
+	fs, o := replicaFlags()
+	if err := fs.parse(args, env); err != nil {
+		return err
+	}
+	if o.Tokens == "" {
+		return errors.New("replica: --tokens is required (for example --tokens 's3cret:read')")
+	}
+	if o.MaxMB < 1 {
+		return fmt.Errorf("replica: --max-mb (%d) must be at least 1", o.MaxMB)
+	}
+	r, srv, err := startReplica(o, log)
+	if err != nil {
+		return err
+	}
+	if o.RealtimePriority != 0 {
+		// Spare Ps: the stream's goroutine holds one while the kernel
+		// runs other work on its thread (normalPriority).
+		if runtime.GOMAXPROCS(0) < minProcs && os.Getenv("GOMAXPROCS") == "" {
+			runtime.GOMAXPROCS(minProcs)
+		}
+		if err := setRealtime(o.RealtimePriority); err != nil {
+			r.Close()
+			return fmt.Errorf("replica: --realtime-priority %d: %w", o.RealtimePriority, err)
+		}
+		log.Info("replica: lookups run at a real-time priority, reading the stream at a normal one", "policy", "SCHED_FIFO", "priority", o.RealtimePriority)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Go(func() { errs[0] = r.Run(ctx); cancel() })
+	wg.Go(func() { errs[1] = srv.Run(ctx); cancel() })
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// startReplica builds the replica and its API server; neither runs yet.
+func startReplica(o *replicaOptions, log *slog.Logger) (*replica.Replica, *httpapi.Server, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	norm, err := normalizer(&o.Norm)
+	if err != nil {
+		return nil, nil, err
+	}
+	tokens, err := httpapi.ParseTokens(o.Tokens)
+	if err != nil {
+		return nil, nil, err
+	}
+	kconn, err := kafkaConnOpts(o.Kafka, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	rcfg := replica.DefaultConfig(o.Brokers)
+	rcfg.Topic, rcfg.MaxBytes, rcfg.Conn = o.TopicPrefix+"profiles", o.MaxMB<<20, kconn
+	if o.RealtimePriority != 0 {
+		rcfg.Background = func() {
+			if err := normalPriority(); err != nil {
+				log.Warn("replica: the stream is read at the lookups' real-time priority", "err", err)
+			}
+		}
+	}
+	r, err := replica.New(rcfg, log, reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	acfg := httpapi.DefaultConfig()
+	acfg.Addr, acfg.Tokens = o.HTTP, tokens
+	acfg.RateLimit = httpapi.RateLimit{PerSecond: o.APIRate, Burst: int(2 * o.APIRate)}
+	acfg.Ready = r.Ready
+	srv, err := httpapi.New(acfg, r, norm, log, reg, reg)
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return r, srv, nil
+}
