@@ -84,6 +84,8 @@ func cmdBench(ctx context.Context, args []string, env func(string) string, stdou
 	fs.BoolVar(&c.noPeer, "no-peer", false, "skip the warehouse-native peer even with --clickhouse")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the saturate phase to this file")
 	fs.StringVar(&c.pprof, "pprof", "", "serve net/http/pprof on this loopback address (block and mutex profiles on)")
+	fs.BoolVar(&c.replica, "replica", true, "serve the HTTP lookup load from a lookup replica (spine replica) in a child process, and time probes until it answers them too; false: from the engine's own API")
+	fs.IntVar(&c.replicaRT, "replica-realtime", 10, "SCHED_FIFO priority of the replica (the lookup load's client runs one above), where the machine allows it (Linux, root or CAP_SYS_NICE); 0: normal priority")
 	fs.Lookup("data").DefValue, _ = "", fs.Set("data", "")
 	fs.Lookup("http").DefValue, _ = "", fs.Set("http", "")
 	fs.Lookup("clickhouse-database").DefValue, _ = "spine_bench", fs.Set("clickhouse-database", "spine_bench")
@@ -94,6 +96,9 @@ func cmdBench(ctx context.Context, args []string, env func(string) string, stdou
 		return err
 	}
 	c.args = args
+	if c.replicaRT < 0 || c.replicaRT > 98 {
+		return fmt.Errorf("bench: --replica-realtime %d: want 0 to 98 (the load's client runs one above)", c.replicaRT)
+	}
 	// The engine's own info logs would tear the progress line; warnings
 	// and errors still show.
 	if env("SPINE_LOG_LEVEL") != "debug" {
@@ -117,6 +122,8 @@ type benchConfig struct {
 	noPeer        bool
 	cpuProfile    string
 	pprof         string
+	replica       bool
+	replicaRT     int
 	args          []string
 }
 
@@ -212,6 +219,7 @@ type benchRun struct {
 	tl      timeline
 	probes  probeSet
 	lookups lookupStats
+	replica *replicaChild // nil: lookups go to the engine's API
 }
 
 const (
@@ -252,11 +260,13 @@ type results struct {
 	CeilingFraction float64 `json:"engine_fraction_of_ceiling"`
 	CHCaughtUpSec   float64 `json:"clickhouse_caught_up_seconds,omitempty"` // produce start to sink backlog 0
 
-	Probe       map[string]latency `json:"probe_lookup_visible_ms"` // by phase
-	ProbeCH     map[string]latency `json:"probe_clickhouse_visible_ms,omitempty"`
-	Lookup      map[string]latency `json:"http_lookup_ms"`           // by phase, service time
-	LookupSched map[string]latency `json:"http_lookup_scheduled_ms"` // from the intended send time
-	LookupCodes map[string]int     `json:"http_lookup_status"`
+	Probe map[string]latency `json:"probe_lookup_visible_ms"` // by phase
+	// ProbeReplica is, by phase, produce to answered by the lookup replica.
+	ProbeReplica map[string]latency `json:"probe_replica_visible_ms,omitempty"`
+	ProbeCH      map[string]latency `json:"probe_clickhouse_visible_ms,omitempty"`
+	Lookup       map[string]latency `json:"http_lookup_ms"`           // by phase, service time
+	LookupSched  map[string]latency `json:"http_lookup_scheduled_ms"` // from the intended send time
+	LookupCodes  map[string]int     `json:"http_lookup_status"`
 	// LookupNotFound is the service time of the 404 answers, by phase.
 	LookupNotFound map[string]latency `json:"http_lookup_404_ms,omitempty"`
 	// LookupContext is, by phase, the API's server-side time and the
@@ -296,6 +306,11 @@ type machine struct {
 	OS         string `json:"os"`
 	Procs      int    `json:"gomaxprocs"`  // as the engine ran
 	IngestNice int    `json:"ingest_nice"` // --ingest-nice
+	// Lookups says what served the HTTP lookup load: "engine", or
+	// "replica" and, when they ran at a real-time priority, the replica's
+	// and the load client's SCHED_FIFO priority.
+	Lookups    string `json:"lookups_served_by"`
+	RealtimePr int    `json:"lookups_realtime_priority,omitempty"`
 }
 
 type rss struct {
@@ -443,6 +458,23 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 		}
 	}
 
+	res.Machine.Lookups = "engine"
+	if c.replica {
+		prio := c.replicaRT
+		if prio > 0 {
+			if err := realtimeAllowed(prio); err != nil {
+				res.Notes = append(res.Notes, fmt.Sprintf("replica and lookup client at normal priority: SCHED_FIFO %d refused (%v)", prio, err))
+				prio = 0
+			}
+		}
+		if b.replica, err = b.startReplicaChild(runCtx, prio); err != nil {
+			return err
+		}
+		defer b.replica.stop()
+		b.probes.replica = map[int32][]*probe{}
+		res.Machine.Lookups, res.Machine.RealtimePr = "replica", prio
+	}
+
 	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.ProducerLinger(5*time.Millisecond),
 		kgo.MaxBufferedRecords(10_000), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
@@ -467,8 +499,21 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 			stopRun()
 		}
 	})
+	if b.replica != nil {
+		loops.Go(func() {
+			select {
+			case <-loopCtx.Done():
+			case <-b.replica.done:
+				b.log.Error("bench: the lookup replica stopped", "err", b.replica.err, "stderr", b.replica.stderr.String())
+				stopRun()
+			}
+		})
+	}
 	loops.Go(func() { b.produceProbes(loopCtx, cl) })
 	loops.Go(func() { b.watchProbes(loopCtx) })
+	if b.replica != nil {
+		loops.Go(func() { b.watchProbesReplica(loopCtx) })
+	}
 	if b.wh != nil {
 		loops.Go(func() { b.watchProbesCH(loopCtx) })
 	}
@@ -553,6 +598,8 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 		if err := b.waitBacklog(limCtx); err != nil {
 			return b.partial(res, fmt.Errorf("quiet: wait for the sinks: %w", err))
 		}
+		// The replica has read the stream up to the last probe.
+		b.waitProbes(limCtx, 30*time.Second)
 		b.tl.mark(time.Since(b.start).Seconds(), "quiet")
 		b.setPhase(phaseQuiet)
 		select {

@@ -80,15 +80,7 @@ func (b *brokerChild) exited() error {
 }
 
 // stop asks the broker to shut down and kills it if it has not within 5s.
-func (b *brokerChild) stop() {
-	_ = b.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-b.done:
-	case <-time.After(5 * time.Second):
-		_ = b.cmd.Process.Kill()
-		<-b.done
-	}
-}
+func (b *brokerChild) stop() { stopChild(b.cmd.Process, b.done, 5*time.Second) }
 
 // tailBuffer keeps the last max bytes written to it.
 type tailBuffer struct {

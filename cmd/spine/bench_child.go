@@ -1,8 +1,10 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"runtime"
+	"time"
 )
 
 // startChild starts a bench child process (see childProcAttr) and returns
@@ -29,4 +31,16 @@ func startChild(cmd *exec.Cmd) (<-chan error, error) {
 		return nil, err
 	}
 	return exited, nil
+}
+
+// stopChild interrupts a child and kills it if it has not exited (exited
+// delivered) within grace.
+func stopChild[T any](p *os.Process, exited <-chan T, grace time.Duration) {
+	_ = p.Signal(os.Interrupt)
+	select {
+	case <-exited:
+	case <-time.After(grace):
+		_ = p.Kill()
+		<-exited
+	}
 }

@@ -50,6 +50,11 @@ type lookupChildConfig struct {
 	Seed    int64              `json:"seed"`
 	Budget  int64              `json:"budget"` // requests at most, over the whole run
 	IDs     []canon.Identifier `json:"ids"`
+	// Realtime is the SCHED_FIFO priority the client runs at (0: normal):
+	// on a machine the engine saturates, a client at normal priority
+	// waits for a CPU before it reads each answer, and times that wait
+	// as the server's; a client on another machine would not.
+	Realtime int `json:"realtime,omitempty"`
 }
 
 type lookupStats struct {
@@ -121,8 +126,17 @@ func (b *benchRun) lookupLoad(ctx context.Context, ids []canon.Identifier) error
 	if err != nil {
 		return fmt.Errorf("lookup load: start the child: %w", err)
 	}
+	addr, prio := b.o.HTTP, 0
+	if b.replica != nil {
+		addr = b.replica.addr
+		if b.replica.prio > 0 {
+			// Above the replica: the client measures, and must not wait
+			// for the server it times to give it a CPU.
+			prio = b.replica.prio + 1
+		}
+	}
 	cfg := lookupChildConfig{
-		URL: "http://" + b.o.HTTP + "/v1/profiles?", Token: b.token, Rate: b.cfg.lookupRate, Workers: 32,
+		URL: "http://" + addr + "/v1/profiles?", Token: b.token, Rate: b.cfg.lookupRate, Workers: 32, Realtime: prio,
 		Seed: b.cfg.seed, Budget: int64(float64(b.cfg.lookupRate) * b.cfg.limit.Seconds()), IDs: ids,
 	}
 	var readErr error
@@ -232,6 +246,11 @@ func lookupChild(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || u.Scheme != "http" {
 		return fmt.Errorf("lookup child: URL %q: want http://host:port/path?", cfg.URL)
+	}
+	if cfg.Realtime > 0 {
+		if err := setRealtime(cfg.Realtime); err != nil {
+			return fmt.Errorf("lookup child: %w", err)
+		}
 	}
 	var phase atomic.Int32
 	phase.Store(phaseSetup)

@@ -51,9 +51,17 @@ func (b *benchRun) setPhase(ph int32) {
 	b.phase.Store(ph)
 }
 
-// handlerHistogram reads the API's latency histogram of the lookup route.
+// handlerHistogram reads the latency histogram of the lookup route of the
+// API that serves the lookup load: the engine's, or the replica's (from its
+// /metrics).
 func (b *benchRun) handlerHistogram() (bounds []float64, cum []uint64) {
-	mfs, err := b.p.reg.Gather()
+	var mfs []*dto.MetricFamily
+	var err error
+	if b.replica != nil {
+		mfs, err = b.replica.metrics()
+	} else {
+		mfs, err = b.p.reg.Gather()
+	}
 	if err != nil {
 		return nil, nil
 	}

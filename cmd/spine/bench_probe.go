@@ -20,6 +20,7 @@ type probe struct {
 	sent      time.Time
 	seen      time.Time // lookup-visible
 	seenCH    time.Time // in the events table
+	seenRepl  time.Time // answered by the lookup replica
 }
 
 // probeSet holds every probe; per partition the unseen ones are a FIFO,
@@ -29,7 +30,10 @@ type probeSet struct {
 	mu      sync.Mutex
 	all     []*probe
 	pending map[int32][]*probe // not lookup-visible yet
-	chNext  int                // index into all of the oldest probe not yet in ClickHouse
+	// replica holds, per partition, the probes the lookup replica has not
+	// answered yet (nil without a replica).
+	replica map[int32][]*probe
+	chNext  int // index into all of the oldest probe not yet in ClickHouse
 }
 
 func (s *probeSet) add(p *probe) {
@@ -40,6 +44,39 @@ func (s *probeSet) add(p *probe) {
 	}
 	s.all = append(s.all, p)
 	s.pending[p.partition] = append(s.pending[p.partition], p)
+	if s.replica != nil {
+		s.replica[p.partition] = append(s.replica[p.partition], p)
+	}
+}
+
+// replicaHeads returns the oldest probe of each partition the replica has
+// not answered: the replica reads a partition of the profile stream in
+// order, and the probes' profiles land on any of its partitions, so
+// this is where to look first, not a guarantee of order.
+func (s *probeSet) replicaHeads() []*probe {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	heads := make([]*probe, 0, len(s.replica))
+	for _, q := range s.replica {
+		if len(q) > 0 {
+			heads = append(heads, q[0])
+		}
+	}
+	return heads
+}
+
+// seenByReplica marks the head probe h answered at now and returns the
+// next of its partition, if any.
+func (s *probeSet) seenByReplica(h *probe, now time.Time) *probe {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h.seenRepl = now
+	q := s.replica[h.partition][1:]
+	s.replica[h.partition] = q
+	if len(q) > 0 {
+		return q[0]
+	}
+	return nil
 }
 
 func (s *probeSet) visibleCount() int {
@@ -112,14 +149,18 @@ func (b *benchRun) watchProbes(ctx context.Context) {
 	})
 }
 
-// waitProbes waits, at most limit, until every probe is lookup-visible
-// and, with ClickHouse, in the events table.
+// waitProbes waits, at most limit, until every probe is lookup-visible,
+// answered by the replica if there is one and, with ClickHouse, in the
+// events table.
 func (b *benchRun) waitProbes(ctx context.Context, limit time.Duration) {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		b.probes.mu.Lock()
 		left := 0
 		for _, q := range b.probes.pending {
+			left += len(q)
+		}
+		for _, q := range b.probes.replica {
 			left += len(q)
 		}
 		if b.wh != nil {

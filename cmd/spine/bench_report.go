@@ -123,10 +123,17 @@ func (b *benchRun) progress(ctx context.Context) {
 // collect turns the probe and lookup samples into the results' figures.
 func (b *benchRun) collect(res *results) {
 	b.probes.mu.Lock()
-	byPhase, chByPhase := map[string][]float64{}, map[string][]float64{}
-	unseen, unseenCH := map[string]int{}, map[string]int{}
+	byPhase, chByPhase, replByPhase := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
+	unseen, unseenCH, unseenRepl := map[string]int{}, map[string]int{}, map[string]int{}
 	for _, p := range b.probes.all {
 		ph := phaseNames[p.phase]
+		if b.replica != nil {
+			if p.seenRepl.IsZero() {
+				unseenRepl[ph]++
+			} else {
+				replByPhase[ph] = append(replByPhase[ph], float64(p.seenRepl.Sub(p.sent))/1e6)
+			}
+		}
 		if p.seen.IsZero() {
 			unseen[ph]++
 		} else {
@@ -145,6 +152,15 @@ func (b *benchRun) collect(res *results) {
 		if l := summarize(byPhase[ph]); l.N > 0 || unseen[ph] > 0 {
 			l.Unseen = unseen[ph]
 			res.Probe[ph] = l
+		}
+		if b.replica != nil {
+			if res.ProbeReplica == nil {
+				res.ProbeReplica = map[string]latency{}
+			}
+			if l := summarize(replByPhase[ph]); l.N > 0 || unseenRepl[ph] > 0 {
+				l.Unseen = unseenRepl[ph]
+				res.ProbeReplica[ph] = l
+			}
 		}
 		if b.wh != nil {
 			if res.ProbeCH == nil {
@@ -248,12 +264,23 @@ func (b *benchRun) finish(res *results) error {
 	pf("\n=== spine bench (%s, %d persons, seed %d, %s) ===\n", res.Date.Format(time.RFC3339), res.Persons, res.Seed, res.SyncMode)
 	pf("machine: %d CPUs, %s memory, %s (%d Ps, ingest at nice %d); load average %.1f before, %.1f after; the bench got %.2f CPU-seconds per second while saturated\n",
 		res.Machine.CPUs, res.Machine.MemTotal, res.Machine.GoVersion, res.Machine.Procs, res.Machine.IngestNice, res.LoadAvg[0], loadAvg(), res.CPUPerWall)
+	served := "the engine's API"
+	if res.Machine.Lookups == "replica" {
+		served = "the lookup replica (spine replica, a process of its own) at normal priority"
+		if res.Machine.RealtimePr > 0 {
+			served = fmt.Sprintf("the lookup replica (spine replica, a process of its own) at SCHED_FIFO %d, the load's client at %d", res.Machine.RealtimePr, res.Machine.RealtimePr+1)
+		}
+	}
+	pf("lookups      served by %s\n", served)
 	pf("throughput   %d messages (%d accepted events) applied in %.2fs: %.0f events/s, %.0f messages/s end to end (produce alone %.2fs)\n",
 		res.Messages, res.AcceptedTruth, res.AppliedSeconds, res.EventsPerSec, res.MessagesPerSec, res.ProduceSeconds)
 	pf("ceiling      bare consumer %.0f records/s; engine at %.1f%% of it\n", res.CeilingPerSec, 100*res.CeilingFraction)
 	for _, ph := range []string{"saturate", "paced"} {
 		if l, ok := res.Probe[ph]; ok {
 			pf("visible      %-8s produce→lookup-visible  p50 %8.1fms  p99 %8.1fms  max %8.1fms  (n=%d, unseen %d)\n", ph, l.P50, l.P99, l.Max, l.N, l.Unseen)
+		}
+		if l, ok := res.ProbeReplica[ph]; ok {
+			pf("replica      %-8s produce→replica-visible p50 %8.1fms  p99 %8.1fms  max %8.1fms  (n=%d, unseen %d)\n", ph, l.P50, l.P99, l.Max, l.N, l.Unseen)
 		}
 		if l, ok := res.ProbeCH[ph]; ok {
 			pf("clickhouse   %-8s produce→ClickHouse-visible p50 %7.1fms  p95 %8.1fms  max %8.1fms  (n=%d, unseen %d)\n", ph, l.P50, l.P95, l.Max, l.N, l.Unseen)
