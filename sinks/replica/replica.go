@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -33,11 +34,11 @@ type Config struct {
 	// FetchMaxWait is the longest a broker holds a fetch that finds no
 	// data: with little traffic, about how late a change shows.
 	FetchMaxWait time.Duration
-	// Background, when set, runs first on the goroutine that applies the
-	// stream. cmd/spine locks it to a thread at a normal priority there
-	// when the process runs at a real-time one, so that a large fetch
-	// being applied never holds a CPU the lookups wait for.
-	Background func()
+	// StaleAfter is how long the replica goes without a successful fetch
+	// response (one comes every FetchMaxWait while the broker is reachable,
+	// records or not) before Ready reports false: a replica cut off from
+	// the stream no longer sees erasures. 0: 10 s.
+	StaleAfter time.Duration
 }
 
 // DefaultConfig returns the defaults for topic "spine.profiles".
@@ -48,12 +49,24 @@ func DefaultConfig(brokers []string) Config {
 // Replica follows the profile stream into an Index and answers the lookup
 // API's reads from it (httpapi.Profiles and httpapi.RawProfiles).
 type Replica struct {
-	cfg   Config
-	idx   *Index
-	cl    *kgo.Client
-	log   *slog.Logger
-	m     *metrics
-	ready atomic.Bool
+	cfg       Config
+	idx       *Index
+	cl        *kgo.Client
+	log       *slog.Logger
+	m         *metrics
+	caughtUp  atomic.Bool
+	lastFetch atomic.Int64 // unix nanoseconds of the last fetch response without error
+	warned    time.Time    // of the last fetch error logged; Run's
+}
+
+// fetchHook records when a fetch response last came back without error.
+type fetchHook struct{ last *atomic.Int64 }
+
+// OnBrokerRead implements kgo.HookBrokerRead.
+func (h fetchHook) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == 1 && err == nil { // 1: Fetch
+		h.last.Store(time.Now().UnixNano())
+	}
 }
 
 // New connects the replica's client; Run reads the stream.
@@ -67,7 +80,12 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Replica, err
 	if cfg.FetchMaxWait < 10*time.Millisecond {
 		cfg.FetchMaxWait = 10 * time.Millisecond // kgo's least
 	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = 10 * time.Second
+	}
+	r := &Replica{cfg: cfg, idx: NewIndex(cfg.MaxBytes), log: log}
 	opts := append([]kgo.Opt{
+		kgo.WithHooks(fetchHook{&r.lastFetch}),
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumeTopics(cfg.Topic),
 		// No consumer group: every replica reads every partition, from the
@@ -83,7 +101,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Replica, err
 	if err != nil {
 		return nil, fmt.Errorf("replica: kafka client: %w", err)
 	}
-	r := &Replica{cfg: cfg, idx: NewIndex(cfg.MaxBytes), cl: cl, log: log}
+	r.cl = cl
 	if r.m, err = newMetrics(reg, r.idx); err != nil {
 		cl.Close()
 		return nil, err
@@ -94,10 +112,13 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Replica, err
 // Close closes the client; call it after Run returned.
 func (r *Replica) Close() { r.cl.Close() }
 
-// Ready reports whether the replica has read the stream up to where it
-// ended when Run started: before that, a lookup may miss a profile the
-// engine has.
-func (r *Replica) Ready() bool { return r.ready.Load() }
+// Ready reports whether the replica follows the stream: it has read it up
+// to where it ended when Run started (before that, a lookup may miss a
+// profile the engine has), and a fetch response came back within
+// StaleAfter (past that, it may miss an erasure).
+func (r *Replica) Ready() bool {
+	return r.caughtUp.Load() && time.Since(time.Unix(0, r.lastFetch.Load())) < r.cfg.StaleAfter
+}
 
 // Index returns the replica's index.
 func (r *Replica) Index() *Index { return r.idx }
@@ -106,9 +127,6 @@ func (r *Replica) Index() *Index { return r.idx }
 // bound (ErrFull). A record that is not a profile is counted and logged,
 // and the stream goes on.
 func (r *Replica) Run(ctx context.Context) error {
-	if r.cfg.Background != nil {
-		r.cfg.Background()
-	}
 	behind, err := r.ends(ctx)
 	if err != nil {
 		return nil // ctx ended
@@ -123,17 +141,25 @@ func (r *Replica) Run(ctx context.Context) error {
 		}
 		fs.EachError(func(topic string, p int32, err error) {
 			r.m.fetchErrors.Inc()
-			r.log.Warn("replica: fetch", "topic", topic, "partition", p, "err", err)
+			if time.Since(r.warned) >= 10*time.Second { // a broker that is down fails every poll
+				r.warned = time.Now()
+				r.log.Warn("replica: fetch", "topic", topic, "partition", p, "err", err)
+			}
 		})
 		var full error
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			if full != nil {
 				return
 			}
-			for _, rec := range p.Records {
+			for i, rec := range p.Records {
 				if err := r.apply(rec); err != nil {
 					full = err
 					return
+				}
+				if i%yieldEvery == yieldEvery-1 {
+					// A lookup queued on this thread's P runs now rather
+					// than after the whole fetch.
+					runtime.Gosched()
 				}
 			}
 			if n := len(p.Records); n > 0 {
@@ -153,8 +179,12 @@ func (r *Replica) Run(ctx context.Context) error {
 	}
 }
 
+// yieldEvery is how many records Run applies between two chances for
+// lookups to run on its thread: about a tenth of a millisecond of work.
+const yieldEvery = 16
+
 func (r *Replica) setReady() {
-	if !r.ready.Swap(true) {
+	if !r.caughtUp.Swap(true) {
 		s := r.idx.Size()
 		r.log.Info("replica: caught up with the profile stream", "profiles", s.Profiles, "identifiers", s.Identifiers, "bytes", s.Bytes)
 	}
@@ -263,3 +293,5 @@ func decoded(b []byte, err error) (canon.Profile, error) {
 	}
 	return p, nil
 }
+
+var _ kgo.HookBrokerRead = fetchHook{}

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -475,4 +476,28 @@ func TestReplicaNewRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReplicaUnreadyWhenCutOff: a replica that gets no fetch response for
+// StaleAfter may be missing an erasure, so it reports not ready until the
+// stream answers again.
+func TestReplicaUnreadyWhenCutOff(t *testing.T) {
+	addr, c := kafkatest.Cluster(t, "spine.profiles", "spine.identity")
+	write(t, newSink(t, addr), profileChange(1, "p00", ids(email(0))))
+	var hold atomic.Bool
+	release := make(chan struct{})
+	c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if hold.Load() {
+			c.SleepControl(func() { <-release })
+		}
+		return nil, nil, false // then answered as usual
+	})
+	h := startReplica(t, addr, func(c *Config) { c.StaleAfter = 300 * time.Millisecond })
+	waitFor(t, "Ready() once read", h.Ready)
+	hold.Store(true)
+	waitFor(t, "not Ready() with fetches held", func() bool { return !h.Ready() })
+	hold.Store(false)
+	close(release)
+	waitFor(t, "Ready() once fetches answer again", h.Ready)
 }
