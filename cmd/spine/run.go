@@ -114,6 +114,10 @@ func cmdRun(ctx context.Context, args []string, env func(string) string, log *sl
 	return p.wait()
 }
 
+// The engine's API carries out commands; without this, a change to its Do
+// would turn every command endpoint into a 501 unnoticed.
+var _ httpapi.Commander = engine.API{}
+
 // process is a running engine with its consumer, sinks and API.
 type process struct {
 	engine *engine.Engine

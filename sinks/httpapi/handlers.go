@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -134,13 +133,17 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, c *call) error {
 
 // POST /v1/profiles/{id}/erase
 func (s *Server) erase(w http.ResponseWriter, r *http.Request, c *call) error {
+	cmdr, err := s.commander()
+	if err != nil {
+		return err
+	}
 	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
 	c.profileID = id
 	cmd := canon.Command{Kind: canon.CmdErase, ProfileID: id, Actor: c.who, Time: s.now().UTC()}
-	res, err := s.do(r.Context(), cmd)
+	res, err := cmdr.Do(r.Context(), cmd)
 	if err != nil {
 		return err
 	}
@@ -165,6 +168,10 @@ type consentView struct {
 
 // PUT /v1/profiles/{id}/consent
 func (s *Server) consent(w http.ResponseWriter, r *http.Request, c *call) error {
+	cmdr, err := s.commander()
+	if err != nil {
+		return err
+	}
 	id, err := pathID(r)
 	if err != nil {
 		return err
@@ -183,7 +190,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, c *call) error 
 			c.attrs = append(c.attrs, p, v)
 		}
 	}
-	res, err := s.do(r.Context(), canon.Command{
+	res, err := cmdr.Do(r.Context(), canon.Command{
 		Kind: canon.CmdConsent, ProfileID: id, Consent: consent, Actor: c.who, Time: s.now().UTC(),
 	})
 	if err != nil {
@@ -248,6 +255,10 @@ func (s *Server) unlink(w http.ResponseWriter, r *http.Request, c *call) error {
 }
 
 func (s *Server) pairCommand(w http.ResponseWriter, r *http.Request, c *call, kind canon.CommandKind) error {
+	cmdr, err := s.commander()
+	if err != nil {
+		return err
+	}
 	var body linkBody
 	if err := decodeBody(w, r, s.cfg.MaxBodyBytes, &body); err != nil {
 		return err
@@ -264,7 +275,7 @@ func (s *Server) pairCommand(w http.ResponseWriter, r *http.Request, c *call, ki
 		return errStatus(http.StatusBadRequest, "a and b are the same identifier")
 	}
 	c.attrs = append(c.attrs, "identifier_a", a, "identifier_b", b)
-	res, err := s.do(r.Context(), canon.Command{
+	res, err := cmdr.Do(r.Context(), canon.Command{
 		Kind: kind, Pair: &canon.Pair{A: a, B: b}, Actor: c.who, Time: s.now().UTC(),
 	})
 	if err != nil {
@@ -329,12 +340,16 @@ func (s *Server) quarantine(w http.ResponseWriter, r *http.Request, _ *call) err
 
 // DELETE /v1/quarantine?type=&value=: release a quarantined value.
 func (s *Server) release(w http.ResponseWriter, r *http.Request, c *call) error {
+	cmdr, err := s.commander()
+	if err != nil {
+		return err
+	}
 	id, err := s.queryIdentifier(r)
 	if err != nil {
 		return err
 	}
 	c.attrs = append(c.attrs, "identifier", id)
-	res, err := s.do(r.Context(), canon.Command{
+	res, err := cmdr.Do(r.Context(), canon.Command{
 		Kind: canon.CmdRelease, Identifier: &id, Actor: c.who, Time: s.now().UTC(),
 	})
 	if err != nil {
@@ -381,11 +396,13 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request, _ *call) error {
 	return nil
 }
 
-// do carries out a command, if the server's Profiles can.
-func (s *Server) do(ctx context.Context, c canon.Command) (canon.Result, error) {
+// commander returns the server's Profiles as a Commander, or the error
+// that answers 501. Command handlers ask first, before they read a body
+// or note its identifiers for the audit log.
+func (s *Server) commander() (Commander, error) {
 	cmd, ok := s.profiles.(Commander)
 	if !ok {
-		return canon.Result{}, errNoCapability
+		return nil, errNoCapability
 	}
-	return cmd.Do(ctx, c)
+	return cmd, nil
 }
