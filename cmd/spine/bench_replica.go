@@ -61,9 +61,10 @@ func (b *benchRun) startReplicaChild(ctx context.Context, prio int) (*replicaChi
 	r.done = make(chan struct{})
 	go func() { r.err = <-exited; close(r.done) }()
 	deadline := time.Now().Add(60 * time.Second)
+	cl := &http.Client{Timeout: 2 * time.Second}
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		if resp, err := cl.Do(req); err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -109,9 +110,10 @@ func (r *replicaChild) metrics() ([]*dto.MetricFamily, error) {
 // 10 s.
 func (r *replicaChild) stop() { stopChild(r.cmd.Process, r.done, 10*time.Second) }
 
-// watchProbesReplica asks the replica, every 5 ms, for the oldest probe of
-// every partition it has not answered yet. Each ask is a lookup over HTTP,
-// so they are fewer than the engine's in-process polls.
+// watchProbesReplica asks the replica, every 10 ms, for the oldest probe
+// of every partition it has not answered yet. Each ask is a lookup over
+// HTTP, which the replica answers at its priority: they are fewer than
+// the engine's in-process polls.
 func (b *benchRun) watchProbesReplica(ctx context.Context) {
 	cl := &http.Client{Timeout: 5 * time.Second}
 	found := func(id string) bool {
@@ -129,7 +131,7 @@ func (b *benchRun) watchProbesReplica(ctx context.Context) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}
-	every(ctx, 5*time.Millisecond, func() {
+	every(ctx, 10*time.Millisecond, func() {
 		for _, h := range b.probes.replicaHeads() {
 			for h != nil && found(h.id) {
 				h = b.probes.seenByReplica(h, time.Now())

@@ -55,15 +55,3 @@ func realtimeAllowed(prio int) error {
 	}()
 	return <-errc
 }
-
-// normalPriority puts the calling goroutine on a thread of its own at the
-// normal policy (SCHED_OTHER, nice 0), in a process that runs at a
-// real-time one: work that may run long without blocking (applying a
-// large fetch) then shares the CPU with everything else instead of
-// holding it ahead of the lookups. The goroutine stays locked: when it
-// ends, Go ends the thread with it.
-func normalPriority() error {
-	runtime.LockOSThread()
-	attr := &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}
-	return unix.SchedSetAttr(0, attr, 0)
-}

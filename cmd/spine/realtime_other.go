@@ -9,6 +9,3 @@ func setRealtime(int) error { return errors.New("real-time priority is supported
 
 // realtimeAllowed is Linux only.
 func realtimeAllowed(int) error { return setRealtime(0) }
-
-// normalPriority has nothing to undo where setRealtime cannot run.
-func normalPriority() error { return nil }

@@ -2,16 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"runtime"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/spinecdp/spine/schemas/canon"
 	"github.com/spinecdp/spine/sinks/httpapi"
 	"github.com/spinecdp/spine/sinks/replica"
 )
@@ -38,7 +38,7 @@ func replicaFlags() (*flagSetWithOptions, *replicaOptions) {
 	fs.StringVar(&o.Tokens, "tokens", "", "API bearer tokens: TOKEN:SCOPE+SCOPE[,TOKEN:SCOPE...]; lookups need read")
 	fs.Float64Var(&o.APIRate, "api-rate-limit", 1000, "API requests per second allowed per token, with bursts of twice that (0: no limit)")
 	fs.Int64Var(&o.MaxMB, "max-mb", 4096, "memory bound of the replica's profiles, MiB: past it the replica stops with an error instead of serving a copy that no longer follows the stream")
-	fs.IntVar(&o.RealtimePriority, "realtime-priority", 0, "run every thread of the process at this SCHED_FIFO priority (1-99), so the kernel runs lookups before the engine and anything else at normal priority (Linux, needs CAP_SYS_NICE; 0: normal priority)")
+	fs.IntVar(&o.RealtimePriority, "realtime-priority", 0, "run every thread of the process at this SCHED_FIFO priority (1-99), so the kernel runs lookups before the engine and anything else at a normal priority, the garbage collector's marking included (Linux, needs CAP_SYS_NICE; 0: normal priority)")
 	fs.StringVar(&o.Norm.DefaultRegion, "default-region", "US", "region of phone numbers written without a country code (as the engine's)")
 	fs.StringVar(&o.Norm.Blocked, "blocked-values", "", "identifier values that never link anything (as the engine's)")
 	fs.StringVar(&o.Norm.BlockedPatterns, "blocked-patterns", "", "regular expressions of blocked identifier values (as the engine's)")
@@ -65,16 +65,11 @@ func cmdReplica(ctx context.Context, args []string, env func(string) string, log
 		return err
 	}
 	if o.RealtimePriority != 0 {
-		// Spare Ps: the stream's goroutine holds one while the kernel
-		// runs other work on its thread (normalPriority).
-		if runtime.GOMAXPROCS(0) < minProcs && os.Getenv("GOMAXPROCS") == "" {
-			runtime.GOMAXPROCS(minProcs)
-		}
 		if err := setRealtime(o.RealtimePriority); err != nil {
 			r.Close()
 			return fmt.Errorf("replica: --realtime-priority %d: %w", o.RealtimePriority, err)
 		}
-		log.Info("replica: lookups run at a real-time priority, reading the stream at a normal one", "policy", "SCHED_FIFO", "priority", o.RealtimePriority)
+		log.Info("replica: threads run at a real-time priority", "policy", "SCHED_FIFO", "priority", o.RealtimePriority)
 	}
 	defer r.Close()
 	ctx, cancel := context.WithCancel(ctx)
@@ -89,6 +84,14 @@ func cmdReplica(ctx context.Context, args []string, env func(string) string, log
 
 // startReplica builds the replica and its API server; neither runs yet.
 func startReplica(o *replicaOptions, log *slog.Logger) (*replica.Replica, *httpapi.Server, error) {
+	// Identifiers in logs are tagged with a keyed hash (canon.ShortHash);
+	// the replica holds no key of the engine's, so it keys its own tags
+	// with a secret of this process.
+	var key [32]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return nil, nil, fmt.Errorf("replica: log key: %w", err)
+	}
+	canon.SetLogKey(key[:])
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	norm, err := normalizer(&o.Norm)
@@ -105,13 +108,6 @@ func startReplica(o *replicaOptions, log *slog.Logger) (*replica.Replica, *httpa
 	}
 	rcfg := replica.DefaultConfig(o.Brokers)
 	rcfg.Topic, rcfg.MaxBytes, rcfg.Conn = o.TopicPrefix+"profiles", o.MaxMB<<20, kconn
-	if o.RealtimePriority != 0 {
-		rcfg.Background = func() {
-			if err := normalPriority(); err != nil {
-				log.Warn("replica: the stream is read at the lookups' real-time priority", "err", err)
-			}
-		}
-	}
 	r, err := replica.New(rcfg, log, reg)
 	if err != nil {
 		return nil, nil, err
