@@ -60,6 +60,15 @@ func cmdReplica(ctx context.Context, args []string, env func(string) string, log
 	if o.MaxMB < 1 {
 		return fmt.Errorf("replica: --max-mb (%d) must be at least 1", o.MaxMB)
 	}
+	// Identifiers in logs are tagged with a keyed hash (canon.ShortHash).
+	// The replica holds no key of the engine's, so it keys its tags with a
+	// secret of this process: they match neither the engine's tags nor
+	// its own of another run.
+	var key [32]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return fmt.Errorf("replica: log key: %w", err)
+	}
+	canon.SetLogKey(key[:])
 	r, srv, err := startReplica(o, log)
 	if err != nil {
 		return err
@@ -84,14 +93,6 @@ func cmdReplica(ctx context.Context, args []string, env func(string) string, log
 
 // startReplica builds the replica and its API server; neither runs yet.
 func startReplica(o *replicaOptions, log *slog.Logger) (*replica.Replica, *httpapi.Server, error) {
-	// Identifiers in logs are tagged with a keyed hash (canon.ShortHash);
-	// the replica holds no key of the engine's, so it keys its own tags
-	// with a secret of this process.
-	var key [32]byte
-	if _, err := rand.Read(key[:]); err != nil {
-		return nil, nil, fmt.Errorf("replica: log key: %w", err)
-	}
-	canon.SetLogKey(key[:])
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	norm, err := normalizer(&o.Norm)

@@ -69,6 +69,11 @@ func TestCommandsWithoutCommander(t *testing.T) {
 				{"POST", "/v1/links", link, secretAdmin, 501},
 				{"DELETE", "/v1/links", link, secretAdmin, 501},
 				{"DELETE", "/v1/quarantine?type=email&value=info@store.io", "", secretAdmin, 501},
+				// The capability is checked before the request is read:
+				// bodies and queries that would be refused are not looked at.
+				{"PUT", "/v1/profiles/p1/consent", `{"sms": "maybe"}`, secretWriter, 501},
+				{"POST", "/v1/links", `{"a":`, secretAdmin, 501},
+				{"DELETE", "/v1/quarantine?type=bogus&value=x", "", secretAdmin, 501},
 				{"POST", "/v1/profiles/p1/erase", "", "", 401},
 				{"POST", "/v1/profiles/p1/erase", "", secretReader, 403},
 			} {

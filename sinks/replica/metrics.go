@@ -10,6 +10,7 @@ type metrics struct {
 	records     *prometheus.CounterVec
 	bad         prometheus.Counter
 	fetchErrors prometheus.Counter
+	listErrors  prometheus.Counter
 	lag         *prometheus.GaugeVec
 }
 
@@ -22,14 +23,17 @@ func newMetrics(reg prometheus.Registerer, idx *Index) (*metrics, error) {
 			Name: "spine_replica_bad_records_total", Help: "Profile stream records skipped because they are not a profile.",
 		}),
 		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "spine_replica_fetch_errors_total", Help: "Errors reading the profile stream.",
+			Name: "spine_replica_fetch_errors_total", Help: "Errors the Kafka client reported reading the profile stream (it retries a broker out of reach without reporting it: see spine_replica_list_errors_total).",
+		}),
+		listErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spine_replica_list_errors_total", Help: "Failed listings of the profile stream's end offsets, which the replica makes every quarter of its staleness bound.",
 		}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "spine_replica_lag_records", Help: "Records of the profile stream not yet read, by partition.",
 		}, []string{"partition"}),
 	}
 	size := func(f func(Size) float64) func() float64 { return func() float64 { return f(idx.Size()) } }
-	cs := []prometheus.Collector{m.records, m.bad, m.fetchErrors, m.lag,
+	cs := []prometheus.Collector{m.records, m.bad, m.fetchErrors, m.listErrors, m.lag,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "spine_replica_profiles", Help: "Live profiles the replica holds."},
 			size(func(s Size) float64 { return float64(s.Profiles) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "spine_replica_identifiers", Help: "Identifiers the replica can look up."},

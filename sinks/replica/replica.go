@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,10 +36,11 @@ type Config struct {
 	// FetchMaxWait is the longest a broker holds a fetch that finds no
 	// data: with little traffic, about how late a change shows.
 	FetchMaxWait time.Duration
-	// StaleAfter is how long the replica goes without a successful fetch
-	// response (one comes every FetchMaxWait while the broker is reachable,
-	// records or not) before Ready reports false: a replica cut off from
-	// the stream no longer sees erasures. 0: 10 s.
+	// StaleAfter bounds how far behind the stream a ready replica is: Ready
+	// reports false once a listing of the topic's end offsets has failed
+	// for that long (a broker or a partition's leader out of reach, rights
+	// revoked), or once records listed that long ago are not all applied.
+	// A replica that no longer follows the stream misses erasures. 0: 10 s.
 	StaleAfter time.Duration
 }
 
@@ -49,24 +52,25 @@ func DefaultConfig(brokers []string) Config {
 // Replica follows the profile stream into an Index and answers the lookup
 // API's reads from it (httpapi.Profiles and httpapi.RawProfiles).
 type Replica struct {
-	cfg       Config
-	idx       *Index
-	cl        *kgo.Client
-	log       *slog.Logger
-	m         *metrics
-	caughtUp  atomic.Bool
-	lastFetch atomic.Int64 // unix nanoseconds of the last fetch response without error
-	warned    time.Time    // of the last fetch error logged; Run's
+	cfg      Config
+	idx      *Index
+	cl       *kgo.Client
+	log      *slog.Logger
+	m        *metrics
+	caughtUp atomic.Bool
+	warned   time.Time // of the last fetch error logged; Run's
+
+	mu       sync.Mutex
+	applied  map[int32]int64 // per partition, the next offset to apply
+	listings []listing       // of the topic's end offsets, oldest first
+	listedOK time.Time       // of the last listing that succeeded
 }
 
-// fetchHook records when a fetch response last came back without error.
-type fetchHook struct{ last *atomic.Int64 }
-
-// OnBrokerRead implements kgo.HookBrokerRead.
-func (h fetchHook) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
-	if key == 1 && err == nil { // 1: Fetch
-		h.last.Store(time.Now().UnixNano())
-	}
+// listing is the end offsets of the stream's partitions that hold
+// records, and when they were listed.
+type listing struct {
+	at   time.Time
+	ends map[int32]int64
 }
 
 // New connects the replica's client; Run reads the stream.
@@ -83,9 +87,8 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Replica, err
 	if cfg.StaleAfter <= 0 {
 		cfg.StaleAfter = 10 * time.Second
 	}
-	r := &Replica{cfg: cfg, idx: NewIndex(cfg.MaxBytes), log: log}
+	r := &Replica{cfg: cfg, idx: NewIndex(cfg.MaxBytes), log: log, applied: map[int32]int64{}}
 	opts := append([]kgo.Opt{
-		kgo.WithHooks(fetchHook{&r.lastFetch}),
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumeTopics(cfg.Topic),
 		// No consumer group: every replica reads every partition, from the
@@ -114,10 +117,72 @@ func (r *Replica) Close() { r.cl.Close() }
 
 // Ready reports whether the replica follows the stream: it has read it up
 // to where it ended when Run started (before that, a lookup may miss a
-// profile the engine has), and a fetch response came back within
-// StaleAfter (past that, it may miss an erasure).
+// profile the engine has), the topic's end offsets could be listed within
+// StaleAfter, and what was listed StaleAfter ago is applied (else it may
+// be missing an erasure).
 func (r *Replica) Ready() bool {
-	return r.caughtUp.Load() && time.Since(time.Unix(0, r.lastFetch.Load())) < r.cfg.StaleAfter
+	if !r.caughtUp.Load() {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	if now.Sub(r.listedOK) >= r.cfg.StaleAfter {
+		return false
+	}
+	var due map[int32]int64 // the newest listing at least StaleAfter old
+	for _, l := range r.listings {
+		if now.Sub(l.at) >= r.cfg.StaleAfter {
+			due = l.ends
+		}
+	}
+	for p, end := range due {
+		if r.applied[p] < end {
+			return false
+		}
+	}
+	return true
+}
+
+// listed records a successful listing; it keeps the listings Ready may
+// still need: those of the last StaleAfter, and the newest one before.
+func (r *Replica) listed(at time.Time, ends map[int32]int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.listedOK = at
+	r.listings = append(r.listings, listing{at, ends})
+	for len(r.listings) > 1 && at.Sub(r.listings[1].at) >= r.cfg.StaleAfter {
+		r.listings = r.listings[1:]
+	}
+}
+
+// watch lists the stream's end offsets every quarter of StaleAfter until
+// ctx ends, for Ready.
+func (r *Replica) watch(ctx context.Context) {
+	t := time.NewTicker(r.cfg.StaleAfter / 4)
+	defer t.Stop()
+	var warned time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		at := time.Now()
+		ends, err := r.listEnds(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.m.listErrors.Inc()
+			if time.Since(warned) >= 10*time.Second {
+				warned = time.Now()
+				r.log.Warn("replica: list the profile stream's end offsets", "topic", r.cfg.Topic, "err", err)
+			}
+			continue
+		}
+		r.listed(at, ends)
+	}
 }
 
 // Index returns the replica's index.
@@ -127,43 +192,55 @@ func (r *Replica) Index() *Index { return r.idx }
 // bound (ErrFull). A record that is not a profile is counted and logged,
 // and the stream goes on.
 func (r *Replica) Run(ctx context.Context) error {
+	at := time.Now()
 	behind, err := r.ends(ctx)
 	if err != nil {
 		return nil // ctx ended
 	}
+	r.listed(at, maps.Clone(behind))
 	if len(behind) == 0 {
 		r.setReady()
 	}
+	ctx, stop := context.WithCancel(ctx)
+	var watcher sync.WaitGroup
+	watcher.Go(func() { r.watch(ctx) })
+	defer func() { stop(); watcher.Wait() }()
 	for {
 		fs := r.cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
+		// Errors the client does not retry itself; a broker out of reach
+		// shows as listings that fail (Ready).
 		fs.EachError(func(topic string, p int32, err error) {
 			r.m.fetchErrors.Inc()
-			if time.Since(r.warned) >= 10*time.Second { // a broker that is down fails every poll
+			if time.Since(r.warned) >= 10*time.Second {
 				r.warned = time.Now()
 				r.log.Warn("replica: fetch", "topic", topic, "partition", p, "err", err)
 			}
 		})
 		var full error
+		n := 0 // records applied from this fetch
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			if full != nil {
 				return
 			}
-			for i, rec := range p.Records {
+			for _, rec := range p.Records {
 				if err := r.apply(rec); err != nil {
 					full = err
 					return
 				}
-				if i%yieldEvery == yieldEvery-1 {
+				if n++; n%yieldEvery == 0 {
 					// A lookup queued on this thread's P runs now rather
 					// than after the whole fetch.
 					runtime.Gosched()
 				}
 			}
-			if n := len(p.Records); n > 0 {
-				next := p.Records[n-1].Offset + 1
+			if len(p.Records) > 0 {
+				next := p.Records[len(p.Records)-1].Offset + 1
+				r.mu.Lock()
+				r.applied[p.Partition] = next
+				r.mu.Unlock()
 				r.m.lag.WithLabelValues(strconv.Itoa(int(p.Partition))).Set(float64(max(p.HighWatermark-next, 0)))
 				if end, ok := behind[p.Partition]; ok && next >= end {
 					delete(behind, p.Partition)
@@ -194,34 +271,10 @@ func (r *Replica) setReady() {
 // end offsets: the replica is ready once it has read that far. It waits
 // for the topic to exist (the engine creates it).
 func (r *Replica) ends(ctx context.Context) (map[int32]int64, error) {
-	adm := kadm.NewClient(r.cl)
 	for {
-		// A partition whose records are all gone (deleted records,
-		// retention, tombstones past delete.retention.ms) has an end
-		// offset above 0 and nothing to read up to it: it is not waited
-		// for.
-		starts, err := adm.ListStartOffsets(ctx, r.cfg.Topic)
+		ends, err := r.listEnds(ctx)
 		if err == nil {
-			err = starts.Error()
-		}
-		var offs kadm.ListedOffsets
-		if err == nil {
-			offs, err = adm.ListEndOffsets(ctx, r.cfg.Topic)
-		}
-		if err == nil {
-			err = offs.Error()
-		}
-		if err == nil {
-			out := map[int32]int64{}
-			offs.Each(func(o kadm.ListedOffset) {
-				if s, ok := starts.Lookup(o.Topic, o.Partition); o.Offset > 0 && (!ok || s.Offset < o.Offset) {
-					out[o.Partition] = o.Offset
-				}
-			})
-			if len(out) > 0 || len(offs[r.cfg.Topic]) > 0 {
-				return out, nil
-			}
-			err = kerr.UnknownTopicOrPartition
+			return ends, nil
 		}
 		r.log.Info("replica: waiting for the profile stream", "topic", r.cfg.Topic, "err", err)
 		select {
@@ -230,6 +283,38 @@ func (r *Replica) ends(ctx context.Context) (map[int32]int64, error) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// listEnds lists the end offsets of the stream's partitions that hold
+// records. A partition whose records are all gone (deleted records,
+// retention, tombstones past delete.retention.ms) has an end offset above
+// 0 and nothing to read up to it: it is left out.
+func (r *Replica) listEnds(ctx context.Context) (map[int32]int64, error) {
+	adm := kadm.NewClient(r.cl)
+	starts, err := adm.ListStartOffsets(ctx, r.cfg.Topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	var offs kadm.ListedOffsets
+	if err == nil {
+		offs, err = adm.ListEndOffsets(ctx, r.cfg.Topic)
+	}
+	if err == nil {
+		err = offs.Error()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(offs[r.cfg.Topic]) == 0 {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	out := map[int32]int64{}
+	offs.Each(func(o kadm.ListedOffset) {
+		if s, ok := starts.Lookup(o.Topic, o.Partition); o.Offset > 0 && (!ok || s.Offset < o.Offset) {
+			out[o.Partition] = o.Offset
+		}
+	})
+	return out, nil
 }
 
 // apply takes one record into the index; only ErrFull stops the replica.
@@ -293,5 +378,3 @@ func decoded(b []byte, err error) (canon.Profile, error) {
 	}
 	return p, nil
 }
-
-var _ kgo.HookBrokerRead = fetchHook{}

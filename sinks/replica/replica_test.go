@@ -478,26 +478,54 @@ func TestReplicaNewRefuses(t *testing.T) {
 	}
 }
 
-// TestReplicaUnreadyWhenCutOff: a replica that gets no fetch response for
-// StaleAfter may be missing an erasure, so it reports not ready until the
-// stream answers again.
+// TestReplicaUnreadyWhenCutOff: a replica that has not applied what was
+// published StaleAfter ago, or cannot list the stream's end offsets for
+// that long, may be missing an erasure, so it reports not ready until it
+// follows the stream again. Held fetches alone, with nothing new to read,
+// miss nothing.
 func TestReplicaUnreadyWhenCutOff(t *testing.T) {
 	addr, c := kafkatest.Cluster(t, "spine.profiles", "spine.identity")
-	write(t, newSink(t, addr), profileChange(1, "p00", ids(email(0))))
-	var hold atomic.Bool
+	sink := newSink(t, addr)
+	write(t, sink, profileChange(1, "p00", ids(email(0))), profileChange(2, "p01", ids(email(1))))
+	var holdFetch, holdList atomic.Bool
 	release := make(chan struct{})
-	c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		if hold.Load() {
-			c.SleepControl(func() { <-release })
+	hold := func(flag *atomic.Bool) func(kmsg.Request) (kmsg.Response, error, bool) {
+		return func(kmsg.Request) (kmsg.Response, error, bool) {
+			c.KeepControl()
+			if flag.Load() {
+				c.SleepControl(func() { <-release })
+			}
+			return nil, nil, false // then answered as usual
 		}
-		return nil, nil, false // then answered as usual
-	})
-	h := startReplica(t, addr, func(c *Config) { c.StaleAfter = 300 * time.Millisecond })
+	}
+	c.ControlKey(int16(kmsg.Fetch), hold(&holdFetch))
+	c.ControlKey(int16(kmsg.ListOffsets), hold(&holdList))
+	// Long enough that a loaded machine does not delay a listing past it.
+	const stale = time.Second
+	h := startReplica(t, addr, func(c *Config) { c.StaleAfter = stale })
 	waitFor(t, "Ready() once read", h.Ready)
-	hold.Store(true)
-	waitFor(t, "not Ready() with fetches held", func() bool { return !h.Ready() })
-	hold.Store(false)
+
+	holdFetch.Store(true)
+	time.Sleep(2 * stale) // nothing new: still ready
+	if !h.Ready() {
+		t.Fatal("not Ready() with fetches held and nothing new to read")
+	}
+	write(t, sink, erased(3, "p01"))
+	waitFor(t, "not Ready() with an erasure it cannot fetch", func() bool { return !h.Ready() })
+	if _, err := h.Index().ProfileJSON("p01"); err != nil {
+		t.Fatalf("fixture: the erasure reached the index while fetches were held: %v", err)
+	}
+	holdFetch.Store(false)
 	close(release)
-	waitFor(t, "Ready() once fetches answer again", h.Ready)
+	waitFor(t, "Ready() once the erasure is applied", h.Ready)
+	if _, err := h.Index().ProfileJSON("p01"); !errors.Is(err, canon.ErrNotFound) {
+		t.Errorf("p01 after the erasure = %v, want not found", err)
+	}
+
+	release = make(chan struct{})
+	holdList.Store(true)
+	waitFor(t, "not Ready() when end offsets cannot be listed", func() bool { return !h.Ready() })
+	holdList.Store(false)
+	close(release)
+	waitFor(t, "Ready() once listings answer again", h.Ready)
 }
