@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spinecdp/spine/bench/gen"
@@ -23,6 +24,7 @@ func cmdDemo(ctx context.Context, args []string, env func(string) string, stdout
 	seed := fs.Int64("seed", 1, "random seed of the generated traffic")
 	rate := fs.Int("rate", 0, "messages per second at most (0: as fast as possible)")
 	brokerAddr := fs.String("broker", "127.0.0.1:0", "address of the embedded broker (port 0: any free port)")
+	replicaAddr := fs.String("replica-http", "127.0.0.1:0", "address of a lookup replica that reads the profile stream (as spine replica does, here in the demo's process; port 0: any free port; empty: none)")
 	fs.Lookup("data").DefValue, _ = "", fs.Set("data", "")
 	if err := fs.parse(args, env); err != nil {
 		return err
@@ -53,15 +55,54 @@ func cmdDemo(ctx context.Context, args []string, env func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	demoErr := demo(ctx, p, o, *persons, *seed, *rate, token, stdout)
+	replica := ""
+	if *replicaAddr != "" {
+		addr, stop, err := demoReplica(ctx, o, *replicaAddr, token, log)
+		if err != nil {
+			p.failed("replica", err)
+		} else {
+			defer stop()
+			replica = addr
+		}
+	}
+	demoErr := demo(ctx, p, o, *persons, *seed, *rate, token, replica, stdout)
 	if demoErr != nil {
 		p.failed("demo", demoErr)
 	}
 	return p.wait()
 }
 
+// demoReplica runs a lookup replica on the demo's profile stream until
+// stop, which waits for it; addr is where it answers.
+func demoReplica(ctx context.Context, o *runOptions, listen, token string, log *slog.Logger) (addr string, stop func(), err error) {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return "", nil, fmt.Errorf("replica: listen: %w", err)
+	}
+	ro := &replicaOptions{Brokers: o.Brokers, TopicPrefix: o.TopicPrefix, HTTP: ln.Addr().String(),
+		Tokens: token + ":read", Norm: *o, Kafka: o.Kafka}
+	r, srv, err := startReplica(ro, log)
+	if err != nil {
+		ln.Close()
+		return "", nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := r.Run(ctx); err != nil {
+			log.Error("demo: the lookup replica stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := srv.Serve(ctx, ln); err != nil {
+			log.Error("demo: the lookup replica's API stopped", "err", err)
+		}
+	})
+	return ln.Addr().String(), func() { cancel(); wg.Wait(); r.Close() }, nil
+}
+
 // demo feeds generated traffic, prints progress, then where to look.
-func demo(ctx context.Context, p *process, o *runOptions, persons int, seed int64, rate int, token string, out io.Writer) error {
+func demo(ctx context.Context, p *process, o *runOptions, persons int, seed int64, rate int, token, replica string, out io.Writer) error {
 	for !p.cons.Ready() {
 		select {
 		case <-ctx.Done():
@@ -106,11 +147,11 @@ func demo(ctx context.Context, p *process, o *runOptions, persons int, seed int6
 		}
 	}
 	fmt.Fprintln(out)
-	return report(ctx, p, o, g.Truth(), token, out)
+	return report(ctx, p, o, g.Truth(), token, replica, out)
 }
 
 // report prints a few stitched customers and where to look at them.
-func report(ctx context.Context, p *process, o *runOptions, truth gen.Truth, token string, out io.Writer) error {
+func report(ctx context.Context, p *process, o *runOptions, truth gen.Truth, token, replica string, out io.Writer) error {
 	api := "http://" + o.HTTP
 	if host, port, err := net.SplitHostPort(o.HTTP); err == nil && (host == "" || host == "0.0.0.0") {
 		api = "http://127.0.0.1:" + port
@@ -161,6 +202,10 @@ func report(ctx context.Context, p *process, o *runOptions, truth gen.Truth, tok
 		}
 	}
 	fmt.Fprintf(out, "  metrics: %s/metrics\n", api)
+	if replica != "" && len(best) > 0 {
+		fmt.Fprintf(out, "\nLookup replica (reads spine.profiles; `spine replica` runs one in a process of its own):\n")
+		fmt.Fprintf(out, "  curl -H 'Authorization: Bearer %s' http://%s/v1/profiles/%s\n", token, replica, best[0].p.ID)
+	}
 	if o.ClickHouse != "" && len(ids) > 0 {
 		host, port, _ := net.SplitHostPort(o.ClickHouse)
 		fmt.Fprintf(out, "\nClickHouse:\n  clickhouse-client --host %s --port %s --query \"SELECT profile_id, channel, count() AS events FROM %s.events_resolved WHERE profile_id IN (%s) GROUP BY profile_id, channel ORDER BY profile_id, channel\"\n",
