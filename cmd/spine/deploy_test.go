@@ -197,6 +197,9 @@ func TestDeployCompose(t *testing.T) {
 		t.Fatalf("%s: no spine service", rel)
 	}
 	for name, svc := range c.Services {
+		if name == "spine-replica" {
+			continue // spine replica's flags, checked below
+		}
 		for k := range svc.Environment {
 			checkEnvName(t, rel+": service "+name, k)
 		}
@@ -229,6 +232,47 @@ func TestDeployCompose(t *testing.T) {
 	prom := string(readDeploy(t, "compose/prometheus.yml"))
 	if !strings.Contains(prom, `"spine:`+strconv.Itoa(httpPort)+`"`) {
 		t.Errorf("compose/prometheus.yml does not scrape spine:%d", httpPort)
+	}
+
+	// The lookup replica: its settings parse as spine replica's, it reads
+	// the engine's profile stream from the same brokers, and its port is
+	// published, health-checked and scraped.
+	if rep, ok := c.Services["spine-replica"]; ok {
+		if cmd, _ := rep.Command.([]any); len(cmd) == 0 || cmd[0] != "replica" {
+			t.Errorf("%s: spine-replica's command = %v, want replica", rel, rep.Command)
+		}
+		renv := map[string]string{}
+		for k, v := range rep.Environment {
+			renv[k] = composeValue(v)
+		}
+		fs, ro := replicaFlags()
+		for k := range renv {
+			if strings.HasPrefix(k, "SPINE_") && !nonFlagEnv[k] && fs.Lookup(flagOfEnv(k)) == nil {
+				t.Errorf("%s: service spine-replica: %s is not the variable of any `spine replica` flag", rel, k)
+			}
+		}
+		if err := fs.parse(nil, func(k string) string { return renv[k] }); err != nil {
+			t.Errorf("%s: spine replica would refuse its settings: %v", rel, err)
+		}
+		if !slices.Equal(ro.Brokers, o.Brokers) || ro.TopicPrefix != o.TopicPrefix || ro.Norm.DefaultRegion != o.DefaultRegion {
+			t.Errorf("%s: the replica reads %v %q (region %q), the engine writes %v %q (region %q)",
+				rel, ro.Brokers, ro.TopicPrefix, ro.Norm.DefaultRegion, o.Brokers, o.TopicPrefix, o.DefaultRegion)
+		}
+		_, rport := port(t, rel+": spine-replica SPINE_HTTP", ro.HTTP)
+		published := false
+		for _, p := range rep.Ports {
+			parts := strings.Split(p, ":")
+			published = published || parts[len(parts)-1] == strconv.Itoa(rport)
+		}
+		if !published {
+			t.Errorf("%s: spine-replica publishes %v, none of them the --http port %d", rel, rep.Ports, rport)
+		}
+		if hc := strings.Join(rep.Healthcheck.Test, " "); !strings.Contains(hc, ":"+strconv.Itoa(rport)+"/readyz") {
+			t.Errorf("%s: spine-replica's health check %q does not ask /readyz on port %d", rel, hc, rport)
+		}
+		if !strings.Contains(prom, `"spine-replica:`+strconv.Itoa(rport)+`"`) {
+			t.Errorf("compose/prometheus.yml does not scrape spine-replica:%d", rport)
+		}
 	}
 
 	// Kafka: the brokers Spine dials are an advertised listener.
@@ -603,4 +647,9 @@ func TestDeployGrafanaMatchesBuiltIn(t *testing.T) {
 			}
 		}
 	}
+}
+
+// flagOfEnv is envName's inverse: SPINE_MAX_MB ↔ max-mb.
+func flagOfEnv(name string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(name, "SPINE_")), "_", "-")
 }
