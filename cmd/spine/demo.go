@@ -42,7 +42,17 @@ func cmdDemo(ctx context.Context, args []string, env func(string) string, stdout
 		_, _ = rand.Read(b[:])
 		o.Tokens = "demo-" + hex.EncodeToString(b[:]) + ":read+write+admin"
 	}
-	token := o.Tokens[:len(o.Tokens)-len(":read+write+admin")]
+	// The first token's secret, for the printed examples.
+	token, _, _ := strings.Cut(strings.Split(o.Tokens, ",")[0], ":")
+	var replicaLn net.Listener
+	if *replicaAddr != "" {
+		// Before anything starts: a port in use is an error at once.
+		var err error
+		if replicaLn, err = net.Listen("tcp", *replicaAddr); err != nil {
+			return fmt.Errorf("demo: --replica-http: %w", err)
+		}
+		defer replicaLn.Close()
+	}
 	broker, err := startBroker(*brokerAddr, "", o.TopicPrefix, int32(o.Partitions), log)
 	if err != nil {
 		return err
@@ -56,14 +66,14 @@ func cmdDemo(ctx context.Context, args []string, env func(string) string, stdout
 		return err
 	}
 	replica := ""
-	if *replicaAddr != "" {
-		addr, stop, err := demoReplica(ctx, o, *replicaAddr, token, log)
+	if replicaLn != nil {
+		stop, err := demoReplica(ctx, p, o, replicaLn, log.With("component", "replica"))
 		if err != nil {
 			p.failed("replica", err)
-		} else {
-			defer stop()
-			replica = addr
+			return p.wait()
 		}
+		defer stop()
+		replica = replicaLn.Addr().String()
 	}
 	demoErr := demo(ctx, p, o, *persons, *seed, *rate, token, replica, stdout)
 	if demoErr != nil {
@@ -72,33 +82,22 @@ func cmdDemo(ctx context.Context, args []string, env func(string) string, stdout
 	return p.wait()
 }
 
-// demoReplica runs a lookup replica on the demo's profile stream until
-// stop, which waits for it; addr is where it answers.
-func demoReplica(ctx context.Context, o *runOptions, listen, token string, log *slog.Logger) (addr string, stop func(), err error) {
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return "", nil, fmt.Errorf("replica: listen: %w", err)
-	}
+// demoReplica runs a lookup replica on the demo's profile stream, serving
+// on ln, until stop, which waits for it. It takes the engine's tokens: its
+// command endpoints answer 501 whatever the scope. A replica that fails
+// fails the demo.
+func demoReplica(ctx context.Context, p *process, o *runOptions, ln net.Listener, log *slog.Logger) (stop func(), err error) {
 	ro := &replicaOptions{Brokers: o.Brokers, TopicPrefix: o.TopicPrefix, HTTP: ln.Addr().String(),
-		Tokens: token + ":read", Norm: *o, Kafka: o.Kafka}
+		Tokens: o.Tokens, Norm: *o, Kafka: o.Kafka, MaxMB: 1024}
 	r, srv, err := startReplica(ro, log)
 	if err != nil {
-		ln.Close()
-		return "", nil, err
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := r.Run(ctx); err != nil {
-			log.Error("demo: the lookup replica stopped", "err", err)
-		}
-	})
-	wg.Go(func() {
-		if err := srv.Serve(ctx, ln); err != nil {
-			log.Error("demo: the lookup replica's API stopped", "err", err)
-		}
-	})
-	return ln.Addr().String(), func() { cancel(); wg.Wait(); r.Close() }, nil
+	wg.Go(func() { p.failed("replica", r.Run(ctx)); cancel() })
+	wg.Go(func() { p.failed("replica API", srv.Serve(ctx, ln)); cancel() })
+	return func() { cancel(); wg.Wait(); r.Close() }, nil
 }
 
 // demo feeds generated traffic, prints progress, then where to look.
@@ -106,6 +105,8 @@ func demo(ctx context.Context, p *process, o *runOptions, persons int, seed int6
 	for !p.cons.Ready() {
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-p.fail: // p.wait reports why
 			return nil
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -129,6 +130,8 @@ func demo(ctx context.Context, p *process, o *runOptions, persons int, seed int6
 	for idle < 3 {
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-p.fail:
 			return nil
 		case err := <-produced:
 			if err != nil {
@@ -203,7 +206,7 @@ func report(ctx context.Context, p *process, o *runOptions, truth gen.Truth, tok
 	}
 	fmt.Fprintf(out, "  metrics: %s/metrics\n", api)
 	if replica != "" && len(best) > 0 {
-		fmt.Fprintf(out, "\nLookup replica (reads spine.profiles; `spine replica` runs one in a process of its own):\n")
+		fmt.Fprintf(out, "\nLookup replica (reads %sprofiles; `spine replica` runs one in a process of its own):\n", o.TopicPrefix)
 		fmt.Fprintf(out, "  curl -H 'Authorization: Bearer %s' http://%s/v1/profiles/%s\n", token, replica, best[0].p.ID)
 	}
 	if o.ClickHouse != "" && len(ids) > 0 {

@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/spinecdp/spine/sinks/httpapi"
 )
 
 // The deployment files (deploy/) are configuration of this binary, so they
@@ -237,9 +239,14 @@ func TestDeployCompose(t *testing.T) {
 	// The lookup replica: its settings parse as spine replica's, it reads
 	// the engine's profile stream from the same brokers, and its port is
 	// published, health-checked and scraped.
-	if rep, ok := c.Services["spine-replica"]; ok {
+	if rep, ok := c.Services["spine-replica"]; !ok {
+		t.Errorf("%s: no spine-replica service", rel)
+	} else {
 		if cmd, _ := rep.Command.([]any); len(cmd) == 0 || cmd[0] != "replica" {
 			t.Errorf("%s: spine-replica's command = %v, want replica", rel, rep.Command)
+		}
+		if rep.Image != spine.Image {
+			t.Errorf("%s: spine-replica runs image %q, spine %q", rel, rep.Image, spine.Image)
 		}
 		renv := map[string]string{}
 		for k, v := range rep.Environment {
@@ -247,16 +254,32 @@ func TestDeployCompose(t *testing.T) {
 		}
 		fs, ro := replicaFlags()
 		for k := range renv {
-			if strings.HasPrefix(k, "SPINE_") && !nonFlagEnv[k] && fs.Lookup(flagOfEnv(k)) == nil {
+			if f := flagOfEnv(k); strings.HasPrefix(k, "SPINE_") && !nonFlagEnv[k] && (fs.Lookup(f) == nil || envName(f) != k) {
 				t.Errorf("%s: service spine-replica: %s is not the variable of any `spine replica` flag", rel, k)
 			}
 		}
 		if err := fs.parse(nil, func(k string) string { return renv[k] }); err != nil {
-			t.Errorf("%s: spine replica would refuse its settings: %v", rel, err)
+			t.Fatalf("%s: spine replica would refuse its settings: %v", rel, err)
 		}
-		if !slices.Equal(ro.Brokers, o.Brokers) || ro.TopicPrefix != o.TopicPrefix || ro.Norm.DefaultRegion != o.DefaultRegion {
-			t.Errorf("%s: the replica reads %v %q (region %q), the engine writes %v %q (region %q)",
-				rel, ro.Brokers, ro.TopicPrefix, ro.Norm.DefaultRegion, o.Brokers, o.TopicPrefix, o.DefaultRegion)
+		if ro.MaxMB < 1 {
+			t.Errorf("%s: spine-replica SPINE_MAX_MB %d: spine replica wants at least 1", rel, ro.MaxMB)
+		}
+		if toks, err := httpapi.ParseTokens(ro.Tokens); err != nil {
+			t.Errorf("%s: spine-replica's tokens: %v", rel, err)
+		} else if !slices.ContainsFunc(toks, func(tk httpapi.Token) bool { return slices.Contains(tk.Scopes, httpapi.ScopeRead) }) {
+			t.Errorf("%s: no spine-replica token may read: every lookup would be refused", rel)
+		}
+		// The replica normalizes lookups as ingest does, and reads what the
+		// engine writes.
+		same := slices.Equal(ro.Brokers, o.Brokers) && ro.TopicPrefix == o.TopicPrefix && ro.Norm.DefaultRegion == o.DefaultRegion &&
+			ro.Norm.Blocked == o.Blocked && ro.Norm.BlockedPatterns == o.BlockedPatterns && ro.Norm.BlockedDomains == o.BlockedDomains
+		if !same {
+			t.Errorf("%s: the replica reads %v %q with region %q and blocked %q %q %q; the engine writes %v %q with %q and %q %q %q",
+				rel, ro.Brokers, ro.TopicPrefix, ro.Norm.DefaultRegion, ro.Norm.Blocked, ro.Norm.BlockedPatterns, ro.Norm.BlockedDomains,
+				o.Brokers, o.TopicPrefix, o.DefaultRegion, o.Blocked, o.BlockedPatterns, o.BlockedDomains)
+		}
+		if host, _ := port(t, rel+": spine-replica SPINE_HTTP", ro.HTTP); host != "0.0.0.0" && host != "" {
+			t.Errorf("%s: spine-replica listens on %s: other containers cannot reach it", rel, ro.HTTP)
 		}
 		_, rport := port(t, rel+": spine-replica SPINE_HTTP", ro.HTTP)
 		published := false
