@@ -25,6 +25,7 @@ type replicaOptions struct {
 	APIRate          float64
 	MaxMB            int64
 	RealtimePriority int
+	ServeStale       bool
 	Norm             runOptions // the normalizer's settings, named as for spine run
 	Kafka            kafkaConn
 }
@@ -39,6 +40,7 @@ func replicaFlags() (*flagSetWithOptions, *replicaOptions) {
 	fs.Float64Var(&o.APIRate, "api-rate-limit", 1000, "API requests per second allowed per token, with bursts of twice that (0: no limit)")
 	fs.Int64Var(&o.MaxMB, "max-mb", 4096, "memory bound of the replica's profiles, MiB: past it the replica stops with an error instead of serving a copy that no longer follows the stream")
 	fs.IntVar(&o.RealtimePriority, "realtime-priority", 0, "run every thread of the process at this SCHED_FIFO priority (1-99), so the kernel runs lookups before the engine and anything else at a normal priority, the garbage collector's marking included (Linux, needs CAP_SYS_NICE; 0: normal priority)")
+	fs.BoolVar(&o.ServeStale, "serve-stale", false, "answer lookups also while the replica does not follow the profile stream (not ready: catching up at start, or cut off from Kafka), at the risk of answering with a profile erased meanwhile; default: 503")
 	fs.StringVar(&o.Norm.DefaultRegion, "default-region", "US", "region of phone numbers written without a country code (as the engine's)")
 	fs.StringVar(&o.Norm.Blocked, "blocked-values", "", "identifier values that never link anything (as the engine's)")
 	fs.StringVar(&o.Norm.BlockedPatterns, "blocked-patterns", "", "regular expressions of blocked identifier values (as the engine's)")
@@ -108,7 +110,7 @@ func startReplica(o *replicaOptions, log *slog.Logger) (*replica.Replica, *httpa
 		return nil, nil, err
 	}
 	rcfg := replica.DefaultConfig(o.Brokers)
-	rcfg.Topic, rcfg.MaxBytes, rcfg.Conn = o.TopicPrefix+"profiles", o.MaxMB<<20, kconn
+	rcfg.Topic, rcfg.MaxBytes, rcfg.Conn, rcfg.ServeStale = o.TopicPrefix+"profiles", o.MaxMB<<20, kconn, o.ServeStale
 	r, err := replica.New(rcfg, log, reg)
 	if err != nil {
 		return nil, nil, err

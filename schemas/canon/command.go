@@ -10,6 +10,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrInvalid  = errors.New("invalid request")
 	ErrConflict = errors.New("conflict")
+	// ErrUnavailable: the answer cannot be given now, but may be later (a
+	// lookup replica that no longer follows the profile stream).
+	ErrUnavailable = errors.New("unavailable")
 )
 
 // CommandKind names an operation requested through the API.

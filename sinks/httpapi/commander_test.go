@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -105,5 +106,38 @@ func TestCommandsWithoutCommander(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// unavailable answers every read with canon.ErrUnavailable, as a replica
+// that no longer follows the profile stream does.
+type unavailable struct{}
+
+func (unavailable) Lookup(context.Context, canon.Identifier) (canon.Profile, error) {
+	return canon.Profile{}, fmt.Errorf("replica: %w: not following", canon.ErrUnavailable)
+}
+
+func (unavailable) Profile(context.Context, string) (canon.Profile, error) {
+	return canon.Profile{}, fmt.Errorf("replica: %w: not following", canon.ErrUnavailable)
+}
+
+// TestUnavailableIs503: a read the engine cannot answer now is a 503 with
+// a JSON error, not a 500.
+func TestUnavailableIs503(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Tokens = testTokens
+	cfg.RateLimit = RateLimit{}
+	reg := prometheus.NewRegistry()
+	srv, err := New(cfg, unavailable{}, fakeNorm{}, nil, reg, reg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	s := &testServer{Server: srv, reg: reg}
+	for _, target := range []string{"/v1/profiles?type=email&value=bob@shop.io", "/v1/profiles/p1"} {
+		w := s.do(request("GET", target, "", secretReader))
+		if w.Code != 503 {
+			t.Errorf("GET %s = %d %s, want 503", target, w.Code, w.Body)
+		}
+		checkErrorBody(t, w)
 	}
 }

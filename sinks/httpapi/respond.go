@@ -117,6 +117,8 @@ func (s *Server) classify(c *call, err error) (int, string) {
 		return http.StatusBadRequest, fieldMessage(err, "invalid request")
 	case errors.Is(err, canon.ErrConflict):
 		return http.StatusConflict, fieldMessage(err, "conflict")
+	case errors.Is(err, canon.ErrUnavailable):
+		return http.StatusServiceUnavailable, "not ready: try again later"
 	case errors.Is(err, context.DeadlineExceeded):
 		s.log.Warn("api: request timed out", "route", c.route, "token", c.who)
 		return http.StatusServiceUnavailable, "request timed out"

@@ -42,6 +42,11 @@ type Config struct {
 	// revoked), or once records listed that long ago are not all applied.
 	// A replica that no longer follows the stream misses erasures. 0: 10 s.
 	StaleAfter time.Duration
+	// ServeStale answers lookups also while the replica is not Ready;
+	// otherwise they fail with canon.ErrUnavailable (the API's 503), so
+	// that a replica cut off from the stream does not go on answering
+	// with a profile erased meanwhile.
+	ServeStale bool
 }
 
 // DefaultConfig returns the defaults for topic "spine.profiles".
@@ -349,23 +354,37 @@ func (r *Replica) apply(rec *kgo.Record) error {
 // LookupJSON answers a lookup by normalized identifier with the profile's
 // JSON as the engine encoded it.
 func (r *Replica) LookupJSON(_ context.Context, id canon.Identifier) ([]byte, error) {
+	if err := r.serving(); err != nil {
+		return nil, err
+	}
 	return r.idx.LookupJSON(id)
 }
 
 // ProfileJSON answers a lookup by profile id; an absorbed id answers with
 // the survivor.
 func (r *Replica) ProfileJSON(_ context.Context, pid string) ([]byte, error) {
+	if err := r.serving(); err != nil {
+		return nil, err
+	}
 	return r.idx.ProfileJSON(pid)
 }
 
 // Lookup is LookupJSON decoded.
 func (r *Replica) Lookup(ctx context.Context, id canon.Identifier) (canon.Profile, error) {
-	return decoded(r.idx.LookupJSON(id))
+	return decoded(r.LookupJSON(ctx, id))
 }
 
 // Profile is ProfileJSON decoded.
 func (r *Replica) Profile(ctx context.Context, pid string) (canon.Profile, error) {
-	return decoded(r.idx.ProfileJSON(pid))
+	return decoded(r.ProfileJSON(ctx, pid))
+}
+
+// serving is nil when lookups may be answered (see Config.ServeStale).
+func (r *Replica) serving() error {
+	if r.cfg.ServeStale || r.Ready() {
+		return nil
+	}
+	return fmt.Errorf("replica: %w: not following the profile stream", canon.ErrUnavailable)
 }
 
 func decoded(b []byte, err error) (canon.Profile, error) {

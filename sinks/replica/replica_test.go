@@ -515,6 +515,20 @@ func TestReplicaUnreadyWhenCutOff(t *testing.T) {
 	if _, err := h.Index().ProfileJSON("p01"); err != nil {
 		t.Fatalf("fixture: the erasure reached the index while fetches were held: %v", err)
 	}
+	// Not ready, it does not answer with what it holds: p01 is erased.
+	for _, id := range []string{"p00", "p01"} {
+		if _, err := h.ProfileJSON(t.Context(), id); !errors.Is(err, canon.ErrUnavailable) {
+			t.Errorf("ProfileJSON(%s) while not following the stream = %v, want ErrUnavailable", id, err)
+		}
+	}
+	if _, err := h.LookupJSON(t.Context(), email(1)); !errors.Is(err, canon.ErrUnavailable) {
+		t.Errorf("LookupJSON while not following the stream = %v, want ErrUnavailable", err)
+	}
+	h.cfg.ServeStale = true // as --serve-stale: what it holds, erased or not
+	if _, err := h.ProfileJSON(t.Context(), "p01"); err != nil {
+		t.Errorf("ProfileJSON(p01) with ServeStale = %v, want the stale profile", err)
+	}
+	h.cfg.ServeStale = false
 	holdFetch.Store(false)
 	close(release)
 	waitFor(t, "Ready() once the erasure is applied", h.Ready)
