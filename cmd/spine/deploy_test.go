@@ -371,15 +371,7 @@ type k8sObject struct {
 			Metadata struct {
 				Annotations map[string]string `yaml:"annotations"`
 			} `yaml:"metadata"`
-			Spec struct {
-				Containers []k8sContainer `yaml:"containers"`
-				Volumes    []struct {
-					Name      string `yaml:"name"`
-					ConfigMap *struct {
-						Name string `yaml:"name"`
-					} `yaml:"configMap"`
-				} `yaml:"volumes"`
-			} `yaml:"spec"`
+			Spec k8sPodSpec `yaml:"spec"`
 		} `yaml:"template"`
 		VolumeClaimTemplates []struct {
 			Metadata struct {
@@ -394,10 +386,21 @@ type k8sObject struct {
 	} `yaml:"spec"`
 }
 
+type k8sPodSpec struct {
+	Containers []k8sContainer `yaml:"containers"`
+	Volumes    []struct {
+		Name      string `yaml:"name"`
+		ConfigMap *struct {
+			Name string `yaml:"name"`
+		} `yaml:"configMap"`
+	} `yaml:"volumes"`
+}
+
 type k8sContainer struct {
-	Name string   `yaml:"name"`
-	Args []string `yaml:"args"`
-	Env  []struct {
+	Name  string   `yaml:"name"`
+	Image string   `yaml:"image"`
+	Args  []string `yaml:"args"`
+	Env   []struct {
 		Name      string `yaml:"name"`
 		ValueFrom *struct {
 			SecretKeyRef *struct{ Name, Key string } `yaml:"secretKeyRef"`
@@ -465,6 +468,55 @@ func loadK8s(t *testing.T) map[string]k8sObject {
 	return objs
 }
 
+// k8sConfig writes the file c's --config names (args: COMMAND --config
+// FILE), a key of a ConfigMap mounted in pod, to a temporary file, and
+// returns it with c's environment from Secrets.
+func k8sConfig(t *testing.T, objs map[string]k8sObject, pod k8sPodSpec, c k8sContainer) (string, map[string]string) {
+	t.Helper()
+	if len(c.Args) < 3 || c.Args[1] != "--config" {
+		t.Fatalf("container %s args = %v, want COMMAND --config FILE", c.Name, c.Args)
+	}
+	mounts := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.Name] = m.MountPath
+	}
+	cfgPath := c.Args[2]
+	var cfgText string
+	for _, v := range pod.Volumes {
+		if v.ConfigMap != nil && mounts[v.Name] == filepath.Dir(cfgPath) {
+			cm, ok := objs["ConfigMap/"+v.ConfigMap.Name]
+			if !ok {
+				t.Fatalf("volume %s mounts ConfigMap %s, which is not in deploy/k8s", v.Name, v.ConfigMap.Name)
+			}
+			cfgText = cm.Data[filepath.Base(cfgPath)]
+		}
+	}
+	if cfgText == "" {
+		t.Fatalf("--config %s is not a key of a ConfigMap mounted at %s", cfgPath, filepath.Dir(cfgPath))
+	}
+	env := map[string]string{}
+	for _, e := range c.Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			ref := e.ValueFrom.SecretKeyRef
+			sec, ok := objs["Secret/"+ref.Name]
+			if !ok {
+				t.Errorf("env %s reads Secret %s, which is not in deploy/k8s", e.Name, ref.Name)
+				continue
+			}
+			v, ok := sec.StringData[ref.Key]
+			if !ok {
+				t.Errorf("env %s reads key %s, which Secret %s lacks", e.Name, ref.Key, ref.Name)
+			}
+			env[e.Name] = v
+		}
+	}
+	cfgFile := filepath.Join(t.TempDir(), filepath.Base(cfgPath))
+	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfgFile, env
+}
+
 func TestDeployKubernetes(t *testing.T) {
 	objs := loadK8s(t)
 	sts, ok := objs["StatefulSet/spine"]
@@ -486,44 +538,10 @@ func TestDeployKubernetes(t *testing.T) {
 	for _, m := range c.VolumeMounts {
 		mounts[m.Name] = m.MountPath
 	}
-
-	// The config file is a key of a mounted ConfigMap, and spine run
-	// accepts it together with the secret environment.
-	cfgPath := c.Args[2]
-	var cfgText string
-	for _, v := range pod.Volumes {
-		if v.ConfigMap != nil && mounts[v.Name] == filepath.Dir(cfgPath) {
-			cm, ok := objs["ConfigMap/"+v.ConfigMap.Name]
-			if !ok {
-				t.Fatalf("volume %s mounts ConfigMap %s, which is not in deploy/k8s", v.Name, v.ConfigMap.Name)
-			}
-			cfgText = cm.Data[filepath.Base(cfgPath)]
-		}
-	}
-	if cfgText == "" {
-		t.Fatalf("--config %s is not a key of a ConfigMap mounted at %s", cfgPath, filepath.Dir(cfgPath))
-	}
-	env := map[string]string{}
 	for _, e := range c.Env {
 		checkEnvName(t, "spine container env", e.Name)
-		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-			ref := e.ValueFrom.SecretKeyRef
-			sec, ok := objs["Secret/"+ref.Name]
-			if !ok {
-				t.Errorf("env %s reads Secret %s, which is not in deploy/k8s", e.Name, ref.Name)
-				continue
-			}
-			v, ok := sec.StringData[ref.Key]
-			if !ok {
-				t.Errorf("env %s reads key %s, which Secret %s lacks", e.Name, ref.Key, ref.Name)
-			}
-			env[e.Name] = v
-		}
 	}
-	cfgFile := filepath.Join(t.TempDir(), "spine.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfgFile, env := k8sConfig(t, objs, pod, c)
 	o := parseRun(t, "ConfigMap spine.yaml with the Secret's environment", []string{"--config", cfgFile}, env)
 	if o.Tokens == "" {
 		t.Error("no tokens reach spine run: SPINE_TOKENS must come from the Secret")
@@ -586,6 +604,58 @@ func TestDeployKubernetes(t *testing.T) {
 	}
 	if o.CHDatabase != co.CHDatabase {
 		t.Errorf("ClickHouse database: Kubernetes %q, compose %q", o.CHDatabase, co.CHDatabase)
+	}
+
+	// The lookup replicas: spine replica accepts their settings, they read
+	// what the engine writes and normalize as it does, and one port serves
+	// the probes, the scrape annotation and the Service.
+	dep, ok := objs["Deployment/spine-replica"]
+	if !ok {
+		t.Fatal("deploy/k8s: no Deployment spine-replica")
+	}
+	rpod := dep.Spec.Template.Spec
+	if len(rpod.Containers) != 1 || len(rpod.Containers[0].Args) == 0 || rpod.Containers[0].Args[0] != "replica" {
+		t.Fatalf("Deployment spine-replica: want one container running replica, have %+v", rpod.Containers)
+	}
+	rc := rpod.Containers[0]
+	if rc.Image != c.Image {
+		t.Errorf("spine-replica runs image %q, spine %q", rc.Image, c.Image)
+	}
+	rcfg, renv := k8sConfig(t, objs, rpod, rc)
+	fs, ro := replicaFlags()
+	if err := fs.parse([]string{"--config", rcfg}, func(k string) string { return renv[k] }); err != nil {
+		t.Fatalf("ConfigMap replica.yaml: spine replica would refuse it: %v", err)
+	}
+	if ro.Tokens == "" {
+		t.Error("no tokens reach spine replica: SPINE_TOKENS must come from the Secret")
+	}
+	same := slices.Equal(ro.Brokers, o.Brokers) && ro.TopicPrefix == o.TopicPrefix && ro.Norm.DefaultRegion == o.DefaultRegion &&
+		ro.Norm.Blocked == o.Blocked && ro.Norm.BlockedPatterns == o.BlockedPatterns && ro.Norm.BlockedDomains == o.BlockedDomains
+	if !same {
+		t.Errorf("replica.yaml reads %v %q with region %q; spine.yaml writes %v %q with %q (and the blocked settings must match)",
+			ro.Brokers, ro.TopicPrefix, ro.Norm.DefaultRegion, o.Brokers, o.TopicPrefix, o.DefaultRegion)
+	}
+	_, rport := port(t, "ConfigMap replica.yaml http", ro.HTTP)
+	if got := rc.portOf("http"); got != rport {
+		t.Errorf("spine-replica containerPort http = %d, want the --http port %d", got, rport)
+	}
+	for name, p := range map[string]*k8sProbe{"readinessProbe": rc.ReadinessProbe, "livenessProbe": rc.LivenessProbe} {
+		wantPath := map[string]string{"readinessProbe": "/readyz", "livenessProbe": "/healthz"}[name]
+		if p == nil || p.HTTPGet.Path != wantPath || rc.portOf(p.HTTPGet.Port) != rport {
+			t.Errorf("spine-replica %s = %+v, want GET %s on %d", name, p, wantPath, rport)
+		}
+	}
+	if ann := dep.Spec.Template.Metadata.Annotations; ann["prometheus.io/port"] != strconv.Itoa(rport) {
+		t.Errorf("spine-replica scrape annotations = %v, want port %d", ann, rport)
+	}
+	if svc, ok := objs["Service/spine-replica"]; !ok {
+		t.Error("deploy/k8s: no Service spine-replica")
+	} else {
+		for _, p := range svc.Spec.Ports {
+			if rc.portOf(p.TargetPort) != rport {
+				t.Errorf("Service spine-replica port %s targets %v, not the --http port %d", p.Name, p.TargetPort, rport)
+			}
+		}
 	}
 }
 
