@@ -316,6 +316,11 @@ func (b *benchRun) finish(res *results) error {
 	}
 	if len(res.LookupCodes) > 0 {
 		pf("lookup codes %v, dropped (queue full) %d\n", res.LookupCodes, res.LookupLate)
+		if n := res.LookupCodes["503"]; n > 0 {
+			// A replica that falls behind refuses lookups, quickly: those
+			// answers are in the figures above and flatter them.
+			pf("warning      %d lookups answered 503 (not ready); the latencies above count them\n", n)
+		}
 	}
 	pf("memory       RSS baseline %.0f MB (rendered streams), peak (VmHWM) %.0f MB, end %.0f MB\n", res.RSS.BaselineMB, res.RSS.PeakMB, res.RSS.EndMB)
 	d := res.DiskByKind

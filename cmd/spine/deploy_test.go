@@ -626,8 +626,22 @@ func TestDeployKubernetes(t *testing.T) {
 	if err := fs.parse([]string{"--config", rcfg}, func(k string) string { return renv[k] }); err != nil {
 		t.Fatalf("ConfigMap replica.yaml: spine replica would refuse it: %v", err)
 	}
-	if ro.Tokens == "" {
-		t.Error("no tokens reach spine replica: SPINE_TOKENS must come from the Secret")
+	if toks, err := httpapi.ParseTokens(ro.Tokens); err != nil {
+		t.Errorf("spine replica's tokens from the Secret: %v", err)
+	} else {
+		for _, tk := range toks {
+			if !slices.Equal(tk.Scopes, []httpapi.Scope{httpapi.ScopeRead}) {
+				t.Errorf("a replica token has scopes %v: the replicas need read only", tk.Scopes)
+			}
+		}
+	}
+	for _, e := range rc.Env {
+		if f := flagOfEnv(e.Name); strings.HasPrefix(e.Name, "SPINE_") && (fs.Lookup(f) == nil || envName(f) != e.Name) {
+			t.Errorf("spine-replica env %s is not the variable of any `spine replica` flag", e.Name)
+		}
+	}
+	if host, _ := port(t, "ConfigMap replica.yaml http", ro.HTTP); host != "0.0.0.0" && host != "" {
+		t.Errorf("replica.yaml http %s: the kubelet's probes and the Service cannot reach it", ro.HTTP)
 	}
 	same := slices.Equal(ro.Brokers, o.Brokers) && ro.TopicPrefix == o.TopicPrefix && ro.Norm.DefaultRegion == o.DefaultRegion &&
 		ro.Norm.Blocked == o.Blocked && ro.Norm.BlockedPatterns == o.BlockedPatterns && ro.Norm.BlockedDomains == o.BlockedDomains

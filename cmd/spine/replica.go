@@ -119,6 +119,11 @@ func startReplica(o *replicaOptions, log *slog.Logger) (*replica.Replica, *httpa
 	acfg.Addr, acfg.Tokens = o.HTTP, tokens
 	acfg.RateLimit = httpapi.RateLimit{PerSecond: o.APIRate, Burst: int(2 * o.APIRate)}
 	acfg.Ready = r.Ready
+	if o.ServeStale {
+		// Answering while cut off is the point: a load balancer that took
+		// every replica out on /readyz would answer nothing instead.
+		acfg.Ready = r.CaughtUp
+	}
 	srv, err := httpapi.New(acfg, r, norm, log, reg, reg)
 	if err != nil {
 		r.Close()

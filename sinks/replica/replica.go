@@ -149,6 +149,10 @@ func (r *Replica) Ready() bool {
 	return true
 }
 
+// CaughtUp reports whether the replica has read the stream up to where it
+// ended when Run started, whether it follows it since or not.
+func (r *Replica) CaughtUp() bool { return r.caughtUp.Load() }
+
 // listed records a successful listing; it keeps the listings Ready may
 // still need: those of the last StaleAfter, and the newest one before.
 func (r *Replica) listed(at time.Time, ends map[int32]int64) {
