@@ -524,6 +524,9 @@ func TestReplicaUnreadyWhenCutOff(t *testing.T) {
 	if _, err := h.LookupJSON(t.Context(), email(1)); !errors.Is(err, canon.ErrUnavailable) {
 		t.Errorf("LookupJSON while not following the stream = %v, want ErrUnavailable", err)
 	}
+	if !h.CaughtUp() {
+		t.Error("CaughtUp() = false once the stream was read, while cut off") // --serve-stale's /readyz
+	}
 	h.cfg.ServeStale = true // as --serve-stale: what it holds, erased or not
 	if _, err := h.ProfileJSON(t.Context(), "p01"); err != nil {
 		t.Errorf("ProfileJSON(p01) with ServeStale = %v, want the stale profile", err)
