@@ -135,8 +135,8 @@ func TestUnavailableIs503(t *testing.T) {
 	s := &testServer{Server: srv, reg: reg}
 	for _, target := range []string{"/v1/profiles?type=email&value=bob@shop.io", "/v1/profiles/p1"} {
 		w := s.do(request("GET", target, "", secretReader))
-		if w.Code != 503 {
-			t.Errorf("GET %s = %d %s, want 503", target, w.Code, w.Body)
+		if w.Code != 503 || w.Header().Get("Retry-After") != "1" {
+			t.Errorf("GET %s = %d %s (Retry-After %q), want 503 with Retry-After 1", target, w.Code, w.Body, w.Header().Get("Retry-After"))
 		}
 		checkErrorBody(t, w)
 	}

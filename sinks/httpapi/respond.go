@@ -103,8 +103,16 @@ func writeRaw(w http.ResponseWriter, status int, b []byte) {
 // logged and answered with a bare 500.
 func (s *Server) writeError(w http.ResponseWriter, c *call, err error) {
 	status, msg := s.classify(c, err)
+	if errors.Is(err, canon.ErrUnavailable) {
+		// A replica catching up is back within seconds.
+		w.Header().Set("Retry-After", strconv.Itoa(retryUnavailable))
+	}
 	s.writeJSON(w, status, errorBody{Error: msg})
 }
+
+// retryUnavailable is the Retry-After, in seconds, of a 503 for an answer
+// that cannot be given now (canon.ErrUnavailable).
+const retryUnavailable = 1
 
 func (s *Server) classify(c *call, err error) (int, string) {
 	var he *httpError
