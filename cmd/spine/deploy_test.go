@@ -269,19 +269,7 @@ func TestDeployCompose(t *testing.T) {
 		} else if !slices.ContainsFunc(toks, func(tk httpapi.Token) bool { return slices.Contains(tk.Scopes, httpapi.ScopeRead) }) {
 			t.Errorf("%s: no spine-replica token may read: every lookup would be refused", rel)
 		}
-		// The replica normalizes lookups as ingest does, and reads what the
-		// engine writes.
-		same := slices.Equal(ro.Brokers, o.Brokers) && ro.TopicPrefix == o.TopicPrefix && ro.Norm.DefaultRegion == o.DefaultRegion &&
-			ro.Norm.Blocked == o.Blocked && ro.Norm.BlockedPatterns == o.BlockedPatterns && ro.Norm.BlockedDomains == o.BlockedDomains
-		if !same {
-			t.Errorf("%s: the replica reads %v %q with region %q and blocked %q %q %q; the engine writes %v %q with %q and %q %q %q",
-				rel, ro.Brokers, ro.TopicPrefix, ro.Norm.DefaultRegion, ro.Norm.Blocked, ro.Norm.BlockedPatterns, ro.Norm.BlockedDomains,
-				o.Brokers, o.TopicPrefix, o.DefaultRegion, o.Blocked, o.BlockedPatterns, o.BlockedDomains)
-		}
-		if host, _ := port(t, rel+": spine-replica SPINE_HTTP", ro.HTTP); host != "0.0.0.0" && host != "" {
-			t.Errorf("%s: spine-replica listens on %s: other containers cannot reach it", rel, ro.HTTP)
-		}
-		_, rport := port(t, rel+": spine-replica SPINE_HTTP", ro.HTTP)
+		rport := checkReplicaMatches(t, rel+": spine-replica", ro, o)
 		published := false
 		for _, p := range rep.Ports {
 			parts := strings.Split(p, ":")
@@ -468,6 +456,25 @@ func loadK8s(t *testing.T) map[string]k8sObject {
 	return objs
 }
 
+// checkReplicaMatches checks that a replica reads what the engine writes,
+// normalizes lookups as its ingest does, and listens where other
+// containers reach it; it returns the replica's port.
+func checkReplicaMatches(t *testing.T, where string, ro *replicaOptions, o *runOptions) int {
+	t.Helper()
+	same := slices.Equal(ro.Brokers, o.Brokers) && ro.TopicPrefix == o.TopicPrefix && ro.Norm.DefaultRegion == o.DefaultRegion &&
+		ro.Norm.Blocked == o.Blocked && ro.Norm.BlockedPatterns == o.BlockedPatterns && ro.Norm.BlockedDomains == o.BlockedDomains
+	if !same {
+		t.Errorf("%s reads %v %q with region %q and blocked %q %q %q; the engine writes %v %q with %q and %q %q %q",
+			where, ro.Brokers, ro.TopicPrefix, ro.Norm.DefaultRegion, ro.Norm.Blocked, ro.Norm.BlockedPatterns, ro.Norm.BlockedDomains,
+			o.Brokers, o.TopicPrefix, o.DefaultRegion, o.Blocked, o.BlockedPatterns, o.BlockedDomains)
+	}
+	host, p := port(t, where+" --http", ro.HTTP)
+	if host != "0.0.0.0" && host != "" {
+		t.Errorf("%s listens on %s: probes and other containers cannot reach it", where, ro.HTTP)
+	}
+	return p
+}
+
 // k8sConfig writes the file c's --config names (args: COMMAND --config
 // FILE), a key of a ConfigMap mounted in pod, to a temporary file, and
 // returns it with c's environment from Secrets.
@@ -640,16 +647,7 @@ func TestDeployKubernetes(t *testing.T) {
 			t.Errorf("spine-replica env %s is not the variable of any `spine replica` flag", e.Name)
 		}
 	}
-	if host, _ := port(t, "ConfigMap replica.yaml http", ro.HTTP); host != "0.0.0.0" && host != "" {
-		t.Errorf("replica.yaml http %s: the kubelet's probes and the Service cannot reach it", ro.HTTP)
-	}
-	same := slices.Equal(ro.Brokers, o.Brokers) && ro.TopicPrefix == o.TopicPrefix && ro.Norm.DefaultRegion == o.DefaultRegion &&
-		ro.Norm.Blocked == o.Blocked && ro.Norm.BlockedPatterns == o.BlockedPatterns && ro.Norm.BlockedDomains == o.BlockedDomains
-	if !same {
-		t.Errorf("replica.yaml reads %v %q with region %q; spine.yaml writes %v %q with %q (and the blocked settings must match)",
-			ro.Brokers, ro.TopicPrefix, ro.Norm.DefaultRegion, o.Brokers, o.TopicPrefix, o.DefaultRegion)
-	}
-	_, rport := port(t, "ConfigMap replica.yaml http", ro.HTTP)
+	rport := checkReplicaMatches(t, "ConfigMap replica.yaml", ro, o)
 	if got := rc.portOf("http"); got != rport {
 		t.Errorf("spine-replica containerPort http = %d, want the --http port %d", got, rport)
 	}

@@ -14,6 +14,11 @@ import (
 // ErrFull is returned by Apply when the index would outgrow its bound.
 var ErrFull = errors.New("replica: the profiles outgrow the memory bound")
 
+// ErrNotProfile is returned by Apply for a record that is not a profile of
+// the stream. Its message never quotes the record: a profile's JSON holds
+// identifier values, and a decoder's error may quote part of it.
+var ErrNotProfile = errors.New("replica: not a profile record")
+
 // Index is the replica's copy of the profile stream. It is safe for
 // concurrent use: lookups share a read lock, and each record takes the
 // write lock only for its map updates (its JSON is decoded before).
@@ -71,10 +76,10 @@ type record struct {
 // (its "seq" header; 0 when it has none, and then a profile's version
 // stands in). A record older than the one the index holds for the profile
 // (a sink's redelivery) changes nothing. An error means the record was
-// not taken: ErrFull, or a record that is not a profile.
+// not taken: ErrFull, or ErrNotProfile.
 func (x *Index) Apply(pid string, value []byte, seq uint64) error {
 	if pid == "" {
-		return errors.New("replica: record without a profile id")
+		return fmt.Errorf("%w: no key", ErrNotProfile)
 	}
 	if value == nil {
 		x.mu.Lock()
@@ -84,10 +89,10 @@ func (x *Index) Apply(pid string, value []byte, seq uint64) error {
 	}
 	var r record
 	if err := json.Unmarshal(value, &r); err != nil {
-		return fmt.Errorf("replica: decode profile: %w", err)
+		return fmt.Errorf("%w: its JSON does not decode as a profile", ErrNotProfile)
 	}
 	if r.ID != pid {
-		return errors.New("replica: record key and profile_id differ")
+		return fmt.Errorf("%w: its key and profile_id differ", ErrNotProfile)
 	}
 	if seq == 0 {
 		seq = r.Version

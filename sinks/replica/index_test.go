@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/spinecdp/spine/schemas/canon"
@@ -351,8 +352,14 @@ func TestIndexRefusesNonProfiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := x.Size()
-			if err := x.Apply(c.pid, c.value, 9); err == nil {
+			err := x.Apply(c.pid, c.value, 9)
+			if err == nil {
 				t.Fatalf("Apply(%q, %q) = nil, want an error", c.pid, c.value)
+			}
+			// Logged by the replica: it names the kind of fault and
+			// quotes no identifier value.
+			if !errors.Is(err, ErrNotProfile) || strings.Contains(err.Error(), "+1555") {
+				t.Errorf("Apply(%q, %q) = %v, want ErrNotProfile without the record's values", c.pid, c.value, err)
 			}
 			if got := x.Size(); got != before {
 				t.Errorf("Size() = %+v after a refused record, want %+v", got, before)

@@ -57,13 +57,14 @@ func DefaultConfig(brokers []string) Config {
 // Replica follows the profile stream into an Index and answers the lookup
 // API's reads from it (httpapi.Profiles and httpapi.RawProfiles).
 type Replica struct {
-	cfg      Config
-	idx      *Index
-	cl       *kgo.Client
-	log      *slog.Logger
-	m        *metrics
-	caughtUp atomic.Bool
-	warned   time.Time // of the last fetch error logged; Run's
+	cfg       Config
+	idx       *Index
+	cl        *kgo.Client
+	log       *slog.Logger
+	m         *metrics
+	caughtUp  atomic.Bool
+	warned    time.Time // of the last fetch error logged; Run's
+	badWarned time.Time // of the last skipped record logged; Run's
 
 	mu       sync.Mutex
 	applied  map[int32]int64 // per partition, the next offset to apply
@@ -351,7 +352,12 @@ func (r *Replica) apply(rec *kgo.Record) error {
 		return err
 	}
 	r.m.bad.Inc()
-	r.log.Warn("replica: skipped a record that is not a profile", "partition", rec.Partition, "offset", rec.Offset, "err", err)
+	// At most one line every 10 s: a producer writing junk to the topic
+	// would otherwise fill the log. The error quotes none of the record.
+	if time.Since(r.badWarned) >= 10*time.Second {
+		r.badWarned = time.Now()
+		r.log.Warn("replica: skipped a record that is not a profile (spine_replica_bad_records_total counts them)", "partition", rec.Partition, "offset", rec.Offset, "err", err)
+	}
 	return nil
 }
 
