@@ -199,6 +199,9 @@ func (r *Reader) Changes(after uint64, max int) ([]canon.Change, error) {
 
 // decodePage decodes a stored log page.
 func decodePage(b []byte) ([]pageChange, error) {
+	if len(b) > 0 && b[0] == pageV1 {
+		return decodeBinaryPage(b)
+	}
 	if len(b) > 0 && b[0] == '{' { // one record per key
 		page := make([]pageChange, 1)
 		return page, json.Unmarshal(b, &page[0])

@@ -855,26 +855,21 @@ func (t *Txn) commit() error {
 				}
 			}
 		}
-		page := make([]byte, 1, 2+len(t.changes)*256)
-		page[0] = '['
-		for i, c := range t.changes {
-			if i > 0 {
-				page = append(page, ',')
-			}
-			start := len(page)
-			var err error
-			if page, err = appendChange(page, c, refs[i]); err != nil {
+		page := newPageWriter(1 + len(t.changes)*64)
+		for i := range t.changes {
+			c := &t.changes[i]
+			start := len(page.b)
+			if err := page.add(c, refs[i]); err != nil {
 				return fmt.Errorf("store: encode change: %w", err)
 			}
 			// The window holds the record with its payload and, for a
 			// profile, its JSON; for an event, its properties' JSON.
-			sizes[i] = len(page) - start + len(c.Raw) + len(c.RawProps)
+			sizes[i] = changeOverhead + len(page.b) - start + len(c.Raw) + len(c.RawProps)
 			if refs[i] != nil {
 				sizes[i] += refs[i].size
 			}
 		}
-		page = append(page, ']')
-		if err := t.set(keyLogPage(t.changes[0].Seq, t.seq), page); err != nil {
+		if err := t.set(keyLogPage(t.changes[0].Seq, t.seq), page.b); err != nil {
 			return err
 		}
 	}

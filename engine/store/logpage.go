@@ -1,0 +1,227 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spinecdp/spine/schemas/canon"
+)
+
+// A change-log page (one per commit) is binary since state format 3: the
+// byte pageV1, then its records in seq order. Most records are an event's
+// or a profile's reference, a few dozen bytes each here against a quarter
+// of a kilobyte as JSON, and every event has one: the page was a fifth of
+// the bytes a commit wrote. Each record is a tag, flags, the seq as the
+// difference from the record before, the commit time unless it is the
+// record before's, then the tag's fields:
+//
+//	recEvent    profile id, anchor type, anchor value, [filing key], filing seq
+//	recProfile  component, version
+//	recMapping  identifier type, identifier value, profile id, version
+//	recJSON     the record's JSON (every other kind, and anything the
+//	            binary forms do not hold)
+//
+// Strings are length-prefixed; numbers uvarints. Pages written before
+// format 3 are JSON ('[' or '{') and decodePage still reads them.
+const pageV1 = 0x01
+
+// Record tags.
+const (
+	recJSON byte = iota
+	recEvent
+	recProfile
+	recMapping
+)
+
+// Record flags.
+const (
+	flagRestricted byte = 1 << iota
+	flagRefiled
+	flagSameAt     // the commit time is the record before's
+	flagAnchorFile // an event filed under its anchor: the filing key is not repeated
+)
+
+// changeOverhead is what the change window counts for a record besides
+// its stored form and payload: the decoded record's own fields, about
+// the size of the JSON a record took before pages were binary.
+const changeOverhead = 192
+
+// pageWriter appends records to a binary page.
+type pageWriter struct {
+	b      []byte
+	prev   uint64    // seq of the record before
+	prevAt time.Time // its commit time, as written
+	any    bool
+}
+
+func newPageWriter(capacity int) *pageWriter {
+	w := &pageWriter{b: make([]byte, 1, max(capacity, 1))}
+	w.b[0] = pageV1
+	return w
+}
+
+// add appends c, by reference when ref is set (an event's filing or a
+// profile's version). A time without an RFC 3339 form is an error, as the
+// JSON encoders refuse it.
+func (w *pageWriter) add(c *canon.Change, ref *pageRef) error {
+	tag := recJSON
+	switch {
+	case !rfc3339(c.At):
+	case ref != nil && c.Kind == canon.ChangeEvent && c.Event != nil:
+		tag = recEvent
+	case ref != nil && c.Kind == canon.ChangeProfile && ref.K == "":
+		tag = recProfile
+	case ref == nil && c.Kind == canon.ChangeMapping && c.Mapping != nil && c.Mapping.ProfileID != "" && !c.Superseded:
+		// An identifier's removal (no profile) stays JSON: TrimLog finds
+		// erasures by their JSON.
+		tag = recMapping
+	}
+	if tag == recJSON {
+		v, err := marshal(c)
+		if err != nil {
+			return err
+		}
+		w.head(recJSON, 0, c)
+		w.b = appendString(w.b, string(v))
+		return nil
+	}
+	var flags byte
+	if c.Restricted {
+		flags |= flagRestricted
+	}
+	switch tag {
+	case recEvent:
+		if c.Event.Refiled {
+			flags |= flagRefiled
+		}
+		anchorFile := ref.K == c.Event.Anchor.Key()
+		if anchorFile {
+			flags |= flagAnchorFile
+		}
+		w.head(tag, flags, c)
+		w.b = appendString(w.b, c.Event.ProfileID)
+		w.b = appendString(w.b, string(c.Event.Anchor.Type))
+		w.b = appendString(w.b, c.Event.Anchor.Value)
+		if !anchorFile {
+			w.b = appendString(w.b, ref.K)
+		}
+		w.b = binary.AppendUvarint(w.b, ref.N)
+	case recProfile:
+		w.head(tag, flags, c)
+		w.b = binary.AppendUvarint(w.b, ref.C)
+		w.b = binary.AppendUvarint(w.b, ref.V)
+	case recMapping:
+		w.head(tag, flags, c)
+		w.b = appendString(w.b, string(c.Mapping.Identifier.Type))
+		w.b = appendString(w.b, c.Mapping.Identifier.Value)
+		w.b = appendString(w.b, c.Mapping.ProfileID)
+		w.b = binary.AppendUvarint(w.b, c.Mapping.Version)
+	}
+	return nil
+}
+
+// head writes a record's tag, flags, seq and (when it differs from the
+// record before's) commit time. A JSON record carries its own fields.
+func (w *pageWriter) head(tag, flags byte, c *canon.Change) {
+	if tag == recJSON {
+		w.b = append(w.b, recJSON)
+		return
+	}
+	same := w.any && c.At.Equal(w.prevAt) && c.At.Location() == w.prevAt.Location()
+	if same {
+		flags |= flagSameAt
+	}
+	w.b = append(w.b, tag, flags)
+	w.b = binary.AppendUvarint(w.b, c.Seq-w.prev)
+	if !same {
+		n := len(w.b)
+		w.b = append(w.b, 0) // the length, below: RFC 3339 is at most 35 bytes
+		w.b = c.At.AppendFormat(w.b, time.RFC3339Nano)
+		w.b[n] = byte(len(w.b) - n - 1)
+		w.prevAt, w.any = c.At, true
+	}
+	w.prev = c.Seq
+}
+
+// decodeBinaryPage reads a page of the binary layout.
+func decodeBinaryPage(b []byte) ([]pageChange, error) {
+	d := decoder{b: b[1:]}
+	page := make([]pageChange, 0, len(b)/32)
+	var prev uint64
+	var at time.Time
+	haveAt := false
+	for len(d.b) > 0 && !d.bad {
+		tag := d.b[0]
+		d.b = d.b[1:]
+		if tag == recJSON {
+			raw := d.bytes()
+			var pc pageChange
+			if d.bad {
+				break
+			}
+			if err := json.Unmarshal(raw, &pc); err != nil {
+				return nil, fmt.Errorf("store: log page record: %w", err)
+			}
+			page = append(page, pc)
+			continue
+		}
+		if len(d.b) == 0 {
+			d.bad = true
+			break
+		}
+		flags := d.b[0]
+		d.b = d.b[1:]
+		seq := prev + d.uvarint()
+		prev = seq
+		if flags&flagSameAt == 0 {
+			if err := at.UnmarshalText(d.bytes()); err != nil && !d.bad {
+				return nil, fmt.Errorf("store: log page record %d: %w", seq, err)
+			}
+			haveAt = true
+		} else if !haveAt {
+			d.bad = true
+			break
+		}
+		pc := pageChange{Change: canon.Change{Seq: seq, At: at, Restricted: flags&flagRestricted != 0}}
+		switch tag {
+		case recEvent:
+			rec := &canon.EventRecord{ProfileID: d.string(), Refiled: flags&flagRefiled != 0}
+			rec.Anchor = canon.Identifier{Type: canon.IDType(d.string()), Value: d.string()}
+			ref := &pageRef{}
+			if flags&flagAnchorFile != 0 {
+				ref.K = rec.Anchor.Key()
+			} else {
+				ref.K = d.string()
+			}
+			ref.N = d.uvarint()
+			pc.Kind, pc.Event, pc.Ref = canon.ChangeEvent, rec, ref
+		case recProfile:
+			pc.Kind, pc.Ref = canon.ChangeProfile, &pageRef{C: d.uvarint(), V: d.uvarint()}
+		case recMapping:
+			m := &canon.Mapping{Identifier: canon.Identifier{Type: canon.IDType(d.string()), Value: d.string()}}
+			m.ProfileID, m.Version = d.string(), d.uvarint()
+			pc.Kind, pc.Mapping = canon.ChangeMapping, m
+		default:
+			return nil, fmt.Errorf("store: log page record %d: unknown tag %d", seq, tag)
+		}
+		page = append(page, pc)
+	}
+	if d.bad {
+		return nil, fmt.Errorf("store: log page cut short after %d records", len(page))
+	}
+	return page, nil
+}
+
+// bytes reads a length-prefixed field without copying it.
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.bad || n > uint64(len(d.b)) {
+		d.bad, d.b = true, nil
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
