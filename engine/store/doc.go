@@ -9,10 +9,10 @@
 //	p <component>              -> profile.State (JSON)       the profile
 //	x <profile id>             -> component (8 bytes)        live and absorbed profile ids
 //	e <len><idkey a><idkey b>  -> canon.Evidence (binary)    links, stored both ways (JSON in older stores)
-//	v <len><idkey><seq>        -> canon.Event (JSON)         events by anchor identifier
+//	v <len><idkey><seq>        -> canon.Event (binary)       events by anchor identifier (JSON in older stores)
 //	d <channel>\x00<message id>-> empty, with TTL            dedup window
 //	o <topic>\x00<partition>   -> next offset (8 bytes)      consume positions
-//	l <first seq><last seq>    -> []canon.Change (JSON)      change log: one page per transaction; an event's
+//	l <first seq><last seq>    -> []canon.Change (binary)    change log: one page per transaction; an event's
 //	                                                         record refers to its v key, a profile's to its p
 //	                                                         key at that version (pageRef), instead of a copy
 //	c <sink>                   -> acked seq (8 bytes)        sink cursors

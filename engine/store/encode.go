@@ -4,9 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"runtime"
-	"strconv"
 	"time"
-	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 
@@ -14,10 +12,11 @@ import (
 	"github.com/spinecdp/spine/schemas/canon"
 )
 
-// The writer stores each profile and event once and also appends it to
-// the change log inside a change record. Both hold the same JSON, so it is
-// encoded once and spliced: a JSON object with members appended is still
-// the JSON of the struct that embeds both parts.
+// The writer stores each profile once, as JSON that lookups answer with,
+// and hands the public profile's JSON to the sinks: it is encoded once and
+// spliced, since a JSON object with members appended is still the JSON of
+// the struct that embeds both parts. Events (eventbin.go) and change-log
+// pages (logpage.go) are binary.
 
 // marshal encodes for storage: map members in any order, which spares the
 // encoder a sort per map (readers decode; nothing compares bytes).
@@ -31,20 +30,6 @@ func joinObjects(a, b []byte) []byte {
 		out = append(out, ',')
 	}
 	return append(out, b[1:]...)
-}
-
-// appendMember appends to dst the JSON object obj with the member key: raw
-// added.
-func appendMember(dst, obj []byte, key string, raw []byte) []byte {
-	dst = append(dst, obj[:len(obj)-1]...)
-	if len(obj) > 2 {
-		dst = append(dst, ',')
-	}
-	dst = append(dst, '"')
-	dst = append(dst, key...)
-	dst = append(dst, '"', ':')
-	dst = append(dst, raw...)
-	return append(dst, '}')
 }
 
 // encodeState returns a profile state's stored JSON and, inside it, the
@@ -103,154 +88,41 @@ func encodeStates(states []*profile.State, background func()) ([]encodedState, e
 	return out, err
 }
 
-// EncodedEvent is an event's JSON as the store files it, and apart the
-// JSON of its properties, which the event's change record carries for
-// sinks (canon.Change.RawProps).
+// EncodedEvent is an event as the store files it, and apart the JSON of
+// its properties, which the event's change record carries for sinks
+// (canon.Change.RawProps).
 type EncodedEvent struct {
-	JSON  []byte
-	Props []byte // nil when the event has no properties
+	Stored []byte
+	Props  []byte // nil when the event has no properties
 }
 
-// EncodeEvent encodes an event as the store files it. The engine encodes a
-// batch's events before handing it to the writer, off the writer's path,
-// and passes them to PutEventRecord. The properties are encoded first and
-// spliced in: sinks that store them as a JSON string take those bytes
-// instead of encoding the map again.
+// EncodeEvent encodes an event as the store files it (eventbin.go). The
+// engine encodes a batch's events before handing it to the writer, off
+// the writer's path, and passes them to PutEventRecord. The properties
+// are encoded once: sinks that store them as a JSON string take those
+// bytes instead of encoding the map again.
 func EncodeEvent(e *canon.Event) (EncodedEvent, error) {
-	if !rfc3339(e.Time) {
-		// The general encoder reports it.
+	if !binaryEvent(e) {
+		// A time outside UTC (decoders give none) keeps its zone in
+		// JSON; the general encoder reports one it cannot write.
 		b, err := marshal(e)
 		if err != nil {
 			return EncodedEvent{}, fmt.Errorf("store: encode event: %w", err)
 		}
-		return EncodedEvent{JSON: b}, nil
+		return EncodedEvent{Stored: b}, nil
 	}
-	var props, traits, groupTraits []byte
-	var err error
-	if len(e.Props) > 0 {
-		if props, err = marshal(e.Props); err != nil {
-			return EncodedEvent{}, fmt.Errorf("store: encode event properties: %w", err)
-		}
-	}
-	if len(e.Traits) > 0 {
-		if traits, err = marshal(e.Traits); err != nil {
-			return EncodedEvent{}, fmt.Errorf("store: encode event traits: %w", err)
-		}
-	}
-	if len(e.GroupTraits) > 0 {
-		if groupTraits, err = marshal(e.GroupTraits); err != nil {
-			return EncodedEvent{}, fmt.Errorf("store: encode event group traits: %w", err)
-		}
-	}
-	b := make([]byte, 0, 256+64*len(e.Identifiers)+len(props)+len(traits)+len(groupTraits))
-	b = appendEvent(b, e, props, traits, groupTraits)
-	return EncodedEvent{JSON: b, Props: props}, nil
-}
-
-// appendEvent writes an event's JSON by hand, with its maps of any value
-// already encoded: the general encoder spent most of its time on the fixed
-// members, and every event is encoded once. Members and omissions are
-// canon.Event's tags (TestEncodeEventMatches holds them equal).
-func appendEvent(b []byte, e *canon.Event, props, traits, groupTraits []byte) []byte {
-	b = append(b, `{"channel":`...)
-	b = appendJSONString(b, string(e.Channel))
-	b = append(b, `,"message_id":`...)
-	b = appendJSONString(b, e.MessageID)
-	b = append(b, `,"kind":`...)
-	b = appendJSONString(b, string(e.Kind))
-	if e.Name != "" {
-		b = append(b, `,"name":`...)
-		b = appendJSONString(b, e.Name)
-	}
-	b = append(b, `,"time":"`...)
-	b = e.Time.AppendFormat(b, time.RFC3339Nano) // as time.Time's MarshalJSON
-	b = append(b, '"')
-	if len(e.Identifiers) > 0 {
-		b = append(b, `,"identifiers":[`...)
-		for i, o := range e.Identifiers {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendIdentifier(b, o.Identifier, `,"trust":`)
-			b = appendJSONString(b, o.Trust.String())
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
-	b = appendMap(b, `,"dropped":`, e.Dropped, func(b []byte, n int) []byte { return strconv.AppendInt(b, int64(n), 10) })
-	for _, p := range []struct {
-		key  string
-		pair *canon.Pair
-	}{{`,"unlink":{"a":`, e.Unlink}, {`,"link":{"a":`, e.Link}} {
-		if p.pair == nil {
+	var maps [3][]byte // properties, traits, group traits
+	for i, m := range [3]map[string]any{e.Props, e.Traits, e.GroupTraits} {
+		if len(m) == 0 {
 			continue
 		}
-		b = append(b, p.key...)
-		b = appendIdentifier(b, p.pair.A, "")
-		b = append(b, `},"b":`...)
-		b = appendIdentifier(b, p.pair.B, "")
-		b = append(b, `}}`...)
-	}
-	if e.Amount != nil {
-		b = append(b, `,"amount":{"currency":`...)
-		b = appendJSONString(b, e.Amount.Currency)
-		b = append(b, `,"micros":`...)
-		b = strconv.AppendInt(b, e.Amount.Micros, 10)
-		b = append(b, '}')
-	}
-	if e.CSAT != 0 {
-		b = append(b, `,"csat":`...)
-		b = strconv.AppendInt(b, int64(e.CSAT), 10)
-	}
-	if e.GroupID != "" {
-		b = append(b, `,"group_id":`...)
-		b = appendJSONString(b, e.GroupID)
-	}
-	if traits != nil {
-		b = append(b, `,"traits":`...)
-		b = append(b, traits...)
-	}
-	b = appendMap(b, `,"consent":`, e.Consent, strconv.AppendBool)
-	if props != nil {
-		b = append(b, `,"properties":`...)
-		b = append(b, props...)
-	}
-	if groupTraits != nil {
-		b = append(b, `,"group_traits":`...)
-		b = append(b, groupTraits...)
-	}
-	return append(b, '}')
-}
-
-// appendMap writes key and m as a JSON object, members in any order, or
-// nothing when m is empty (omitempty).
-func appendMap[V any](b []byte, key string, m map[string]V, value func([]byte, V) []byte) []byte {
-	if len(m) == 0 {
-		return b
-	}
-	b = append(b, key...)
-	b = append(b, '{')
-	first := true
-	for k, v := range m {
-		if !first {
-			b = append(b, ',')
+		var err error
+		if maps[i], err = marshal(m); err != nil {
+			return EncodedEvent{}, fmt.Errorf("store: encode event %s: %w", [3]string{"properties", "traits", "group traits"}[i], err)
 		}
-		first = false
-		b = appendJSONString(b, k)
-		b = append(b, ':')
-		b = value(b, v)
 	}
-	return append(b, '}')
-}
-
-// appendIdentifier writes {"type":..,"value":.. and then more (a member
-// of the caller's, with its key), leaving the object open.
-func appendIdentifier(b []byte, id canon.Identifier, more string) []byte {
-	b = append(b, `{"type":`...)
-	b = appendJSONString(b, string(id.Type))
-	b = append(b, `,"value":`...)
-	b = appendJSONString(b, id.Value)
-	return append(b, more...)
+	b := make([]byte, 0, 128+48*len(e.Identifiers)+len(maps[0])+len(maps[1])+len(maps[2]))
+	return EncodedEvent{Stored: appendEventBinary(b, e, maps[0], maps[1], maps[2]), Props: maps[0]}, nil
 }
 
 // pageRef is where a change record in the stored log finds what it
@@ -266,18 +138,7 @@ type pageRef struct {
 	N    uint64 `json:"n,omitempty"` // event: its filing seq
 	C    uint64 `json:"c,omitempty"` // profile: its component
 	V    uint64 `json:"v,omitempty"` // profile: its version
-	size int    // the payload's stored JSON length, for the change window's budget
-}
-
-// appendChange appends a change record's JSON to dst: the whole record,
-// or with ref its head, for an event the profile and anchor it resolved
-// to, and the reference.
-func appendChange(dst []byte, c canon.Change, ref *pageRef) ([]byte, error) {
-	if ref == nil || !rfc3339(c.At) {
-		v, err := marshal(c) // the general encoder reports a time it cannot write
-		return append(dst, v...), err
-	}
-	return appendRefRecord(dst, &c, ref), nil
+	size int    // the payload's stored length, for the change window's budget
 }
 
 // rfc3339 reports whether t has an RFC 3339 form, which time.Time's
@@ -287,93 +148,6 @@ func appendChange(dst []byte, c canon.Change, ref *pageRef) ([]byte, error) {
 func rfc3339(t time.Time) bool {
 	_, off := t.Zone()
 	return t.Year() >= 0 && t.Year() <= 9999 && off > -24*3600 && off < 24*3600
-}
-
-// appendRefRecord writes a referring record by hand: every event of a
-// commit has one, and the general encoder took three encodings and a copy
-// for its few fixed members. The members are canon.Change's and
-// canon.EventRecord's (TestSplicedEncodings decodes them back).
-func appendRefRecord(dst []byte, c *canon.Change, ref *pageRef) []byte {
-	dst = append(dst, `{"seq":`...)
-	dst = strconv.AppendUint(dst, c.Seq, 10)
-	dst = append(dst, `,"kind":`...)
-	dst = appendJSONString(dst, string(c.Kind))
-	dst = append(dst, `,"at":"`...)
-	dst = c.At.AppendFormat(dst, time.RFC3339Nano) // as time.Time's MarshalJSON
-	dst = append(dst, '"')
-	if c.Restricted {
-		dst = append(dst, `,"restricted":true`...)
-	}
-	if c.Event != nil {
-		dst = append(dst, `,"event":{"profile_id":`...)
-		dst = appendJSONString(dst, c.Event.ProfileID)
-		dst = append(dst, `,"anchor":{"type":`...)
-		dst = appendJSONString(dst, string(c.Event.Anchor.Type))
-		dst = append(dst, `,"value":`...)
-		dst = appendJSONString(dst, c.Event.Anchor.Value)
-		dst = append(dst, '}')
-		if c.Event.Refiled {
-			dst = append(dst, `,"refiled":true`...)
-		}
-		dst = append(dst, '}')
-	}
-	if ref.K != "" {
-		dst = append(dst, `,"ref":{"k":`...)
-		dst = appendJSONString(dst, ref.K)
-		dst = append(dst, `,"n":`...)
-		dst = strconv.AppendUint(dst, ref.N, 10)
-	} else {
-		dst = append(dst, `,"ref":{"c":`...)
-		dst = strconv.AppendUint(dst, ref.C, 10)
-		dst = append(dst, `,"v":`...)
-		dst = strconv.AppendUint(dst, ref.V, 10)
-	}
-	return append(dst, `}}`...)
-}
-
-// appendJSONString appends s as a JSON string: quotes, backslashes and
-// control characters escaped, invalid UTF-8 as U+FFFD (as encoding/json
-// does).
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // evidenceV1 starts the binary encoding of a link's evidence. Links are two

@@ -114,7 +114,7 @@ func (r *Reader) ScanEvents(fn func(idkey string, seq uint64, e *canon.Event) er
 			return fmt.Errorf("store: malformed event key %q", k)
 		}
 		var e canon.Event
-		if err := json.Unmarshal(v, &e); err != nil {
+		if err := decodeEvent(v, &e); err != nil {
 			return err
 		}
 		return fn(id, binary.BigEndian.Uint64(rest), &e)

@@ -2,9 +2,10 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/spinecdp/spine/schemas/canon"
 )
@@ -84,7 +85,7 @@ func (w *pageWriter) add(c *canon.Change, ref *pageRef) error {
 			return err
 		}
 		w.head(recJSON, 0, c)
-		w.b = appendString(w.b, string(v))
+		w.b = appendBytes(w.b, v)
 		return nil
 	}
 	var flags byte

@@ -85,7 +85,7 @@ func (r *Reader) Events(idkey string, fn func(e *canon.Event) error) error {
 	}
 	return r.eachFrom(prefix, seek, func(_ []byte, item item) error {
 		var e canon.Event
-		if err := item.Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
+		if err := item.Value(func(b []byte) error { return decodeEvent(b, &e) }); err != nil {
 			return fmt.Errorf("store: decode event: %w", err)
 		}
 		return fn(&e)
@@ -305,7 +305,7 @@ func (r *Reader) resolve(c *canon.Change, ref *pageRef) error {
 		if err != nil {
 			return fmt.Errorf("store: read the event of change %d: %w", c.Seq, err)
 		}
-		if err := item.Value(func(b []byte) error { return json.Unmarshal(b, &c.Event.Event) }); err != nil {
+		if err := item.Value(func(b []byte) error { return decodeEvent(b, &c.Event.Event) }); err != nil {
 			return fmt.Errorf("store: decode the event of change %d: %w", c.Seq, err)
 		}
 	case c.Kind == canon.ChangeProfile:

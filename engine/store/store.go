@@ -414,11 +414,11 @@ func (s *Store) KeyFilters() []FilterStats {
 
 // stateFormat is the newest layout of the state this build writes. It is
 // kept in the state, so that a build that does not know a newer layout
-// refuses to open it rather than misread it. 3: change-log pages are
-// binary (logpage.go); 2: they are JSON and refer to the stored events
-// and profiles (pageRef); 1 (no marker): they held copies. This build
-// reads all three.
-const stateFormat = 3
+// refuses to open it rather than misread it. 4: events are filed in
+// binary (eventbin.go); 3: change-log pages are binary (logpage.go); 2:
+// they are JSON and refer to the stored events and profiles (pageRef);
+// 1 (no marker): they held copies. This build reads all four.
+const stateFormat = 4
 
 // txnSizes are a transaction's change records, writes and identifier
 // entries read or written.

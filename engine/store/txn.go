@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	json "github.com/goccy/go-json"
 
 	"github.com/spinecdp/spine/engine/profile"
 	"github.com/spinecdp/spine/schemas/canon"
@@ -241,7 +240,7 @@ func (t *Txn) PutEvent(idkey string, e *canon.Event) error {
 	if err != nil {
 		return err
 	}
-	return t.fileEvent(idkey, v.JSON)
+	return t.fileEvent(idkey, v.Stored)
 }
 
 // PutEventRecord files an event like PutEvent and appends its change
@@ -249,20 +248,20 @@ func (t *Txn) PutEvent(idkey string, e *canon.Event) error {
 // EncodeEvent encoded it, or the zero value to encode it here.
 func (t *Txn) PutEventRecord(idkey string, rec *canon.EventRecord, restricted bool, encoded EncodedEvent) error {
 	ev := encoded
-	if ev.JSON == nil {
+	if ev.Stored == nil {
 		var err error
 		if ev, err = EncodeEvent(&rec.Event); err != nil {
 			return err
 		}
 	}
-	if err := t.fileEvent(idkey, ev.JSON); err != nil {
+	if err := t.fileEvent(idkey, ev.Stored); err != nil {
 		return err
 	}
 	seq := t.Emit(canon.Change{Kind: canon.ChangeEvent, Event: rec, Restricted: restricted, RawProps: ev.Props})
 	if t.refs == nil {
 		t.refs = map[uint64]pageRef{}
 	}
-	t.refs[seq] = pageRef{K: idkey, N: t.evseq, size: len(ev.JSON)}
+	t.refs[seq] = pageRef{K: idkey, N: t.evseq, size: len(ev.Stored)}
 	return nil
 }
 
@@ -277,7 +276,7 @@ type Refiled struct {
 	Event *canon.Event
 	To    string
 	seq   uint64 // its filing seq under To
-	size  int    // its stored JSON's length
+	size  int    // its stored length
 }
 
 // EmitRefiled appends the change record of an event RefileEvents moved,
@@ -332,7 +331,7 @@ func (t *Txn) RefileEvents(idkey string, after uint64, max int, dest func(e *can
 		// The forced first may overdraw: the room stays at 0, never below.
 		room.n, room.bytes = room.n-min(room.n, 2), room.bytes-min(room.bytes, cost)
 		var e canon.Event
-		if err := json.Unmarshal(val, &e); err != nil {
+		if err := decodeEvent(val, &e); err != nil {
 			return fmt.Errorf("store: decode event: %w", err)
 		}
 		all = append(all, stored{bytes.Clone(key), val, &e})
