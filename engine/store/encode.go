@@ -35,14 +35,36 @@ func joinObjects(a, b []byte) []byte {
 // encodeState returns a profile state's stored JSON and, inside it, the
 // JSON of its public profile.
 func encodeState(st *profile.State) (state, prof []byte, err error) {
-	if prof, err = marshal(&st.Profile); err != nil {
-		return nil, nil, fmt.Errorf("store: encode profile: %w", err)
-	}
-	internal, err := marshal(&st.Internal)
+	// Both parts go to a scratch buffer, then out at their exact sizes:
+	// prof cannot lie inside state (the byte after the profile's members
+	// is '}' in one, ',' in the other), and the change window and the
+	// cache keep prof, which must not pin state or spare capacity.
+	scratch := jsonScratch.Get().(*[]byte)
+	defer putJSONScratch(scratch)
+	buf, err := appendOrMarshal((*scratch)[:0], &st.Profile, appendProfile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: encode profile: %w", err)
 	}
-	return joinObjects(prof, internal), prof, nil
+	n := len(buf)
+	if buf, err = appendOrMarshal(buf, &st.Internal, appendInternal); err != nil {
+		return nil, nil, fmt.Errorf("store: encode profile: %w", err)
+	}
+	*scratch = buf
+	prof = append([]byte(nil), buf[:n]...)
+	return joinObjects(prof, buf[n:]), prof, nil
+}
+
+// encodeProfile returns a profile's JSON, at its exact size: the cache
+// keeps it.
+func encodeProfile(p *canon.Profile) ([]byte, error) {
+	scratch := jsonScratch.Get().(*[]byte)
+	defer putJSONScratch(scratch)
+	buf, err := appendOrMarshal((*scratch)[:0], p, appendProfile)
+	if err != nil {
+		return nil, fmt.Errorf("store: encode profile: %w", err)
+	}
+	*scratch = buf
+	return append([]byte(nil), buf...), nil
 }
 
 // encodedState is a profile state's stored JSON and its public profile's.
@@ -111,18 +133,30 @@ func EncodeEvent(e *canon.Event) (EncodedEvent, error) {
 		}
 		return EncodedEvent{Stored: b}, nil
 	}
+	// The maps go to a scratch buffer one after another; the properties,
+	// which the change record keeps, then get their own exact-size copy.
+	scratch := jsonScratch.Get().(*[]byte)
+	defer putJSONScratch(scratch)
+	buf := (*scratch)[:0]
 	var maps [3][]byte // properties, traits, group traits
 	for i, m := range [3]map[string]any{e.Props, e.Traits, e.GroupTraits} {
 		if len(m) == 0 {
 			continue
 		}
+		start := len(buf)
 		var err error
-		if maps[i], err = marshal(m); err != nil {
+		if buf, err = appendOrMarshal(buf, m, appendAnyObject); err != nil {
 			return EncodedEvent{}, fmt.Errorf("store: encode event %s: %w", [3]string{"properties", "traits", "group traits"}[i], err)
 		}
+		maps[i] = buf[start:] // still valid once buf grows: the old array keeps these bytes
 	}
-	b := make([]byte, 0, 128+48*len(e.Identifiers)+len(maps[0])+len(maps[1])+len(maps[2]))
-	return EncodedEvent{Stored: appendEventBinary(b, e, maps[0], maps[1], maps[2]), Props: maps[0]}, nil
+	*scratch = buf
+	props := maps[0]
+	if props != nil {
+		props = append([]byte(nil), props...)
+	}
+	b := make([]byte, 0, 128+48*len(e.Identifiers)+len(props)+len(maps[1])+len(maps[2]))
+	return EncodedEvent{Stored: appendEventBinary(b, e, props, maps[1], maps[2]), Props: props}, nil
 }
 
 // pageRef is where a change record in the stored log finds what it

@@ -478,9 +478,9 @@ func (s *Store) LoadProfileJSON(comp uint64) ([]byte, error) {
 	if err != nil || c.st == nil || c.json != nil {
 		return c.json, err
 	}
-	b, err := marshal(&c.st.Profile)
+	b, err := encodeProfile(&c.st.Profile)
 	if err != nil {
-		return nil, fmt.Errorf("store: encode profile: %w", err)
+		return nil, err
 	}
 	// Kept only with the very state it encodes: a commit may have
 	// replaced it meanwhile.
