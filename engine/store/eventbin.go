@@ -34,6 +34,11 @@ const (
 	evGroupTraits
 )
 
+// decodedEventOverhead is what the change window counts for an event
+// besides its stored form: the decoded struct's own fields, which its
+// JSON's member names used to stand for.
+const decodedEventOverhead = 192
+
 // binaryEvent reports whether e's members all have a binary form: the
 // time is UTC (as decoders give it) and within RFC 3339's years, so it
 // reads back as its JSON would.
@@ -145,7 +150,7 @@ func decodeEvent(b []byte, e *canon.Event) error {
 	}
 	has := d.uvarint()
 	if has&evDropped != 0 {
-		n := d.count()
+		n := d.nonEmptyCount()
 		e.Dropped = make(map[string]int, n)
 		for range n {
 			k := d.string()
@@ -171,12 +176,20 @@ func decodeEvent(b []byte, e *canon.Event) error {
 	if has&evGroupID != 0 {
 		e.GroupID = d.string()
 	}
+	// A member present is never empty: the writer leaves an empty one
+	// out, and a decoder that took either would not read back the same.
 	jsonMap := func(dst *map[string]any) error {
 		raw := d.bytes()
 		if d.bad {
 			return nil
 		}
-		return json.Unmarshal(raw, dst)
+		if err := json.Unmarshal(raw, dst); err != nil {
+			return err
+		}
+		if len(*dst) == 0 {
+			d.bad = true
+		}
+		return nil
 	}
 	if has&evTraits != 0 {
 		if err := jsonMap(&e.Traits); err != nil {
@@ -184,7 +197,7 @@ func decodeEvent(b []byte, e *canon.Event) error {
 		}
 	}
 	if has&evConsent != 0 {
-		n := d.count()
+		n := d.nonEmptyCount()
 		e.Consent = make(map[string]bool, n)
 		for range n {
 			k := d.string()
@@ -216,6 +229,16 @@ func (d *decoder) count() int {
 		return 0
 	}
 	return int(n)
+}
+
+// nonEmptyCount is count for a member present, which holds at least one
+// entry.
+func (d *decoder) nonEmptyCount() int {
+	n := d.count()
+	if n == 0 {
+		d.bad = true
+	}
+	return n
 }
 
 func (d *decoder) byte() byte {

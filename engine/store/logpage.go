@@ -68,13 +68,21 @@ func newPageWriter(capacity int) *pageWriter {
 // JSON encoders refuse it.
 func (w *pageWriter) add(c *canon.Change, ref *pageRef) error {
 	tag := recJSON
+	// A binary form holds one payload: a record that carries another too
+	// (none does) stays whole rather than lose it.
+	others := 0
+	for _, set := range []bool{c.Event != nil, c.Profile != nil, c.Delete != nil, c.Mapping != nil, c.Log != nil, c.Erase != nil, c.Account != nil} {
+		if set {
+			others++
+		}
+	}
 	switch {
-	case !rfc3339(c.At):
+	case !rfc3339(c.At) || c.Superseded || others > 1:
 	case ref != nil && c.Kind == canon.ChangeEvent && c.Event != nil:
 		tag = recEvent
 	case ref != nil && c.Kind == canon.ChangeProfile && ref.K == "":
 		tag = recProfile
-	case ref == nil && c.Kind == canon.ChangeMapping && c.Mapping != nil && c.Mapping.ProfileID != "" && !c.Superseded:
+	case ref == nil && c.Kind == canon.ChangeMapping && c.Mapping != nil && c.Mapping.ProfileID != "":
 		// An identifier's removal (no profile) stays JSON: TrimLog finds
 		// erasures by their JSON.
 		tag = recMapping
@@ -146,10 +154,24 @@ func (w *pageWriter) head(tag, flags byte, c *canon.Change) {
 	w.prev = c.Seq
 }
 
-// decodeBinaryPage reads a page of the binary layout.
-func decodeBinaryPage(b []byte) ([]pageChange, error) {
+// decodeBinaryPage reads a page of the binary layout whose key says it
+// holds the records first to last: a page that ends early (it has no
+// terminator) or holds others is an error.
+func decodeBinaryPage(b []byte, first, last uint64) ([]pageChange, error) {
+	page, err := decodeRecords(b, min(last-first+1, uint64(len(b))))
+	if err != nil {
+		return nil, err
+	}
+	if len(page) == 0 || page[0].Seq != first || page[len(page)-1].Seq != last {
+		return nil, fmt.Errorf("store: log page %d-%d holds %d records that do not span it", first, last, len(page))
+	}
+	return page, nil
+}
+
+// decodeRecords reads the records of a binary page, about n of them.
+func decodeRecords(b []byte, n uint64) ([]pageChange, error) {
 	d := decoder{b: b[1:]}
-	page := make([]pageChange, 0, len(b)/32)
+	page := make([]pageChange, 0, n)
 	var prev uint64
 	var at time.Time
 	haveAt := false

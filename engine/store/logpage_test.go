@@ -72,8 +72,12 @@ func TestBinaryPageMatchesJSON(t *testing.T) {
 		seq := r.Uint64N(1 << 50)
 		at := time.Unix(r.Int64N(1<<33), r.Int64N(1e9)).In(zones[r.IntN(len(zones))])
 		n := 1 + r.IntN(40)
+		var first uint64
 		for i := range n {
 			seq += 1 + r.Uint64N(3)
+			if i == 0 {
+				first = seq
+			}
 			if r.IntN(5) == 0 {
 				at = at.Add(time.Duration(r.Int64N(int64(time.Hour)))).In(zones[r.IntN(len(zones))])
 			}
@@ -90,11 +94,11 @@ func TestBinaryPageMatchesJSON(t *testing.T) {
 			}
 		}
 		js = append(js, ']')
-		got, err := decodePage(w.b)
+		got, err := decodePage(w.b, first, seq)
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
-		want, err := decodePage(js)
+		want, err := decodePage(js, first, seq)
 		if err != nil {
 			t.Fatalf("seed %d: the JSON page: %v", seed, err)
 		}
@@ -136,7 +140,7 @@ func TestBinaryPageEdges(t *testing.T) {
 	if err := w.add(&odd, &pageRef{K: odd.Event.Anchor.Key(), N: 7}); err != nil {
 		t.Fatal(err)
 	}
-	if page, err := decodePage(w.b); err != nil || len(page) != 1 || page[0].Event.ProfileID != odd.Event.ProfileID || page[0].Event.Anchor != odd.Event.Anchor || page[0].Ref.K != odd.Event.Anchor.Key() {
+	if page, err := decodePage(w.b, 3, 3); err != nil || len(page) != 1 || page[0].Event.ProfileID != odd.Event.ProfileID || page[0].Event.Anchor != odd.Event.Anchor || page[0].Ref.K != odd.Event.Anchor.Key() {
 		t.Errorf("invalid UTF-8 read back as %+v, %v", page, err)
 	}
 	// A page cut anywhere is an error, never a panic or a short page
@@ -148,13 +152,26 @@ func TestBinaryPageEdges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if page, err := decodePage(w.b); err != nil || len(page) != 5 {
+	if page, err := decodePage(w.b, 10, 14); err != nil || len(page) != 5 {
 		t.Fatalf("whole page: %d records, %v", len(page), err)
 	}
 	for n := 1; n < len(w.b); n++ {
-		if page, err := decodePage(w.b[:n]); err == nil && len(page) == 5 {
-			t.Errorf("a page cut at %d of %d bytes reads as whole", n, len(w.b))
+		if page, err := decodePage(w.b[:n], 10, 14); err == nil {
+			t.Errorf("a page cut at %d of %d bytes reads as %d records", n, len(w.b), len(page))
 		}
+	}
+	if _, err := decodePage(w.b, 10, 15); err == nil {
+		t.Error("a page read under a key it does not span")
+	}
+	// A record with a second payload, which a binary form would lose,
+	// stays whole.
+	two := canon.Change{Seq: 20, Kind: canon.ChangeEvent, At: at, Event: &canon.EventRecord{ProfileID: "p"}, Delete: &canon.Deletion{ProfileID: "q", Reason: "absorbed"}}
+	w = newPageWriter(0)
+	if err := w.add(&two, &pageRef{K: "k", N: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if page, err := decodePage(w.b, 20, 20); err != nil || page[0].Delete == nil || page[0].Delete.ProfileID != "q" {
+		t.Errorf("a record with two payloads reads back as %+v, %v", page, err)
 	}
 }
 
@@ -175,7 +192,7 @@ func FuzzDecodeBinaryPage(f *testing.F) {
 		f.Add(w.b[1:])
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		page, err := decodeBinaryPage(append([]byte{pageV1}, body...))
+		page, err := decodeRecords(append([]byte{pageV1}, body...), 0)
 		if err != nil {
 			return
 		}
@@ -204,7 +221,7 @@ func reencode(t *testing.T, page []pageChange) (_ []pageChange, ok bool) {
 			return nil, false
 		}
 	}
-	again, err := decodeBinaryPage(w.b)
+	again, err := decodeRecords(w.b, uint64(len(page)))
 	if err != nil {
 		t.Fatalf("a re-encoded page does not decode: %v", err)
 	}

@@ -175,8 +175,9 @@ func (r *Reader) Changes(after uint64, max int) ([]canon.Change, error) {
 	var out []canon.Change
 	for it.Seek(start); it.Valid() && len(out) < max; it.Next() {
 		var page []pageChange
+		first, last := parseLogKey(it.Item().Key())
 		err := it.Item().Value(func(b []byte) (err error) {
-			page, err = decodePage(b)
+			page, err = decodePage(b, first, last)
 			return err
 		})
 		if err != nil {
@@ -197,10 +198,11 @@ func (r *Reader) Changes(after uint64, max int) ([]canon.Change, error) {
 	return out, nil
 }
 
-// decodePage decodes a stored log page.
-func decodePage(b []byte) ([]pageChange, error) {
+// decodePage decodes a stored log page, keyed by the seqs of its first
+// and last records.
+func decodePage(b []byte, first, last uint64) ([]pageChange, error) {
 	if len(b) > 0 && b[0] == pageV1 {
-		return decodeBinaryPage(b)
+		return decodeBinaryPage(b, first, last)
 	}
 	if len(b) > 0 && b[0] == '{' { // one record per key
 		page := make([]pageChange, 1)

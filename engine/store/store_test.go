@@ -1454,6 +1454,56 @@ func TestStoredLogReadsWholeRecords(t *testing.T) {
 	}
 }
 
+// A store of format 2 filed events as JSON and wrote JSON pages whose
+// records refer to them: this build reads them, payload resolved.
+func TestStoredLogReadsFormat2(t *testing.T) {
+	s := openStore(t, "", nil)
+	ann := canon.Identifier{Type: canon.Email, Value: "ann@shop.io"}
+	ev := canon.Event{Channel: canon.Web, MessageID: "m1", Kind: canon.KindTrack, Time: now,
+		Identifiers: []canon.Observation{{Identifier: ann, Trust: canon.Asserted}}, Props: map[string]any{"k": "v"}}
+	props, err := marshal(ev.Props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &canon.EventRecord{Event: ev, ProfileID: "p-1", Anchor: ann}
+	page, err := appendChange([]byte{'['}, canon.Change{Seq: 1, Kind: canon.ChangeEvent, At: now, Event: rec}, &pageRef{K: ann.Key(), N: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wtx := s.db.NewTransactionAt(s.ts, true)
+	for k, v := range map[string][]byte{
+		string(keyEvent(ann.Key(), 1)): appendEvent(nil, &ev, props, nil, nil),
+		string(keyLogPage(1, 1)):       append(page, ']'),
+	} {
+		if err := wtx.Set([]byte(k), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.ts++
+	if err := wtx.CommitAt(s.ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := &Reader{tx: kv{tx: s.db.NewTransactionAt(s.ts, false)}}
+	got, err := r.Changes(0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Event == nil || got[0].Superseded || got[0].Event.MessageID != "m1" || got[0].Event.Props["k"] != "v" ||
+		got[0].Event.Anchor != ann || got[0].Event.ProfileID != "p-1" || !got[0].Event.Time.Equal(now) {
+		t.Errorf("a format-2 record reads back as %+v", got)
+	}
+	var n int
+	if err := r.Events(ann.Key(), func(e *canon.Event) error {
+		n++
+		if e.MessageID != "m1" || len(e.Identifiers) != 1 {
+			t.Errorf("a JSON event reads back as %+v", e)
+		}
+		return nil
+	}); err != nil || n != 1 {
+		t.Errorf("%d JSON events read, %v", n, err)
+	}
+}
+
 // A trim keeps the erasures (erase records and identifier removals) a sink
 // that read up to keepAfter has not seen, and DropHeld lets them go once
 // every sink has.

@@ -261,7 +261,7 @@ func (t *Txn) PutEventRecord(idkey string, rec *canon.EventRecord, restricted bo
 	if t.refs == nil {
 		t.refs = map[uint64]pageRef{}
 	}
-	t.refs[seq] = pageRef{K: idkey, N: t.evseq, size: len(ev.Stored)}
+	t.refs[seq] = pageRef{K: idkey, N: t.evseq, size: decodedEventOverhead + len(ev.Stored)}
 	return nil
 }
 
@@ -276,7 +276,7 @@ type Refiled struct {
 	Event *canon.Event
 	To    string
 	seq   uint64 // its filing seq under To
-	size  int    // its stored length
+	size  int    // its size in the change window (pageRef.size)
 }
 
 // EmitRefiled appends the change record of an event RefileEvents moved,
@@ -356,7 +356,7 @@ func (t *Txn) RefileEvents(idkey string, after uint64, max int, dest func(e *can
 		if err := t.fileEvent(to, s.val); err != nil {
 			return nil, 0, err
 		}
-		out = append(out, Refiled{Event: s.ev, To: to, seq: t.evseq, size: len(s.val)})
+		out = append(out, Refiled{Event: s.ev, To: to, seq: t.evseq, size: decodedEventOverhead + len(s.val)})
 	}
 	return out, next, nil
 }
@@ -659,7 +659,7 @@ func (t *Txn) TrimLog(from, to uint64, most int, keepAfter uint64) (last, heldLo
 				if !bytes.Contains(b, erasureMark) {
 					return nil // most pages: no need to decode them
 				}
-				page, err := decodePage(b)
+				page, err := decodePage(b, first, end)
 				for _, pc := range page {
 					if pc.Seq > max(from, keepAfter) && erasure(&pc.Change) {
 						if a := pc.Account; a != nil {
