@@ -1432,18 +1432,7 @@ func TestStoredLogReadsWholeRecords(t *testing.T) {
 	page, _ = appendChange(page, canon.Change{Seq: 2, Kind: canon.ChangeEvent, At: now, Event: rec}, nil)
 	page = append(page, ']')
 	single, _ := appendChange(nil, canon.Change{Seq: 3, Kind: canon.ChangeEvent, At: now, Event: rec}, nil)
-	wtx := s.db.NewTransactionAt(s.ts, true)
-	if err := wtx.Set(keyLogPage(1, 2), page); err != nil {
-		t.Fatal(err)
-	}
-	if err := wtx.Set(keyLogPage(3, 3), single); err != nil {
-		t.Fatal(err)
-	}
-	s.ts++
-	if err := wtx.CommitAt(s.ts, nil); err != nil {
-		t.Fatal(err)
-	}
-	r := &Reader{tx: kv{tx: s.db.NewTransactionAt(s.ts, false)}}
+	r := writeRaw(t, s, map[string][]byte{string(keyLogPage(1, 2)): page, string(keyLogPage(3, 3)): single})
 	got, err := r.Changes(0, 10)
 	if err != nil {
 		t.Fatal(err)
@@ -1452,6 +1441,23 @@ func TestStoredLogReadsWholeRecords(t *testing.T) {
 		got[2].Event == nil || got[2].Event.MessageID != "m1" || got[1].Superseded || got[2].Superseded {
 		t.Errorf("whole records read back as %+v", got)
 	}
+}
+
+// writeRaw commits kvs to s's Badger as they are, as an earlier build
+// wrote them, and returns a reader of the result.
+func writeRaw(t *testing.T, s *Store, kvs map[string][]byte) *Reader {
+	t.Helper()
+	wtx := s.db.NewTransactionAt(s.ts, true)
+	for k, v := range kvs {
+		if err := wtx.Set([]byte(k), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.ts++
+	if err := wtx.CommitAt(s.ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	return &Reader{tx: kv{tx: s.db.NewTransactionAt(s.ts, false)}}
 }
 
 // A store of format 2 filed events as JSON and wrote JSON pages whose
@@ -1470,20 +1476,10 @@ func TestStoredLogReadsFormat2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wtx := s.db.NewTransactionAt(s.ts, true)
-	for k, v := range map[string][]byte{
+	r := writeRaw(t, s, map[string][]byte{
 		string(keyEvent(ann.Key(), 1)): appendEvent(nil, &ev, props, nil, nil),
 		string(keyLogPage(1, 1)):       append(page, ']'),
-	} {
-		if err := wtx.Set([]byte(k), v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.ts++
-	if err := wtx.CommitAt(s.ts, nil); err != nil {
-		t.Fatal(err)
-	}
-	r := &Reader{tx: kv{tx: s.db.NewTransactionAt(s.ts, false)}}
+	})
 	got, err := r.Changes(0, 10)
 	if err != nil {
 		t.Fatal(err)
