@@ -70,14 +70,14 @@ func (w *pageWriter) add(c *canon.Change, ref *pageRef) error {
 	tag := recJSON
 	// A binary form holds one payload: a record that carries another too
 	// (none does) stays whole rather than lose it.
-	others := 0
+	payloads := 0
 	for _, set := range []bool{c.Event != nil, c.Profile != nil, c.Delete != nil, c.Mapping != nil, c.Log != nil, c.Erase != nil, c.Account != nil} {
 		if set {
-			others++
+			payloads++
 		}
 	}
 	switch {
-	case !rfc3339(c.At) || c.Superseded || others > 1:
+	case !rfc3339(c.At) || c.Superseded || payloads > 1:
 	case ref != nil && c.Kind == canon.ChangeEvent && c.Event != nil:
 		tag = recEvent
 	case ref != nil && c.Kind == canon.ChangeProfile && ref.K == "":
@@ -105,7 +105,7 @@ func (w *pageWriter) add(c *canon.Change, ref *pageRef) error {
 		if c.Event.Refiled {
 			flags |= flagRefiled
 		}
-		anchorFile := ref.K == c.Event.Anchor.Key()
+		anchorFile := isKeyOf(ref.K, c.Event.Anchor)
 		if anchorFile {
 			flags |= flagAnchorFile
 		}
@@ -129,6 +129,12 @@ func (w *pageWriter) add(c *canon.Change, ref *pageRef) error {
 		w.b = binary.AppendUvarint(w.b, c.Mapping.Version)
 	}
 	return nil
+}
+
+// isKeyOf reports whether k is id.Key(), without building it.
+func isKeyOf(k string, id canon.Identifier) bool {
+	t := string(id.Type)
+	return len(k) == len(t)+1+len(id.Value) && k[:len(t)] == t && k[len(t)] == 0 && k[len(t)+1:] == id.Value
 }
 
 // head writes a record's tag, flags, seq and (when it differs from the

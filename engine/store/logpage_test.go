@@ -227,3 +227,25 @@ func reencode(t *testing.T, page []pageChange) (_ []pageChange, ok bool) {
 	}
 	return again, true
 }
+
+func TestIsKeyOf(t *testing.T) {
+	id := canon.Identifier{Type: canon.Email, Value: "a@b.io"}
+	for _, c := range []struct {
+		k    string
+		want bool
+	}{
+		{id.Key(), true},
+		{"email\x00a@b.i", false},
+		{"email\x00a@b.io\x00", false},
+		{"emai\x00la@b.io", false},
+		{"email-a@b.io", false},
+		{"", false},
+	} {
+		if got := isKeyOf(c.k, id); got != c.want {
+			t.Errorf("isKeyOf(%q) = %v", c.k, got)
+		}
+	}
+	if !isKeyOf("\x00", canon.Identifier{}) {
+		t.Error("the empty identifier's key is not its own")
+	}
+}
