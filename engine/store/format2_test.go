@@ -37,7 +37,7 @@ func appendEvent(b []byte, e *canon.Event, props, traits, groupTraits []byte) []
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendIdentifier(b, o.Identifier, `,"trust":`)
+			b = appendIdentifierJSON(b, o.Identifier, `,"trust":`)
 			b = appendJSONString(b, o.Trust.String())
 			b = append(b, '}')
 		}
@@ -52,9 +52,9 @@ func appendEvent(b []byte, e *canon.Event, props, traits, groupTraits []byte) []
 			continue
 		}
 		b = append(b, p.key...)
-		b = appendIdentifier(b, p.pair.A, "")
+		b = appendIdentifierJSON(b, p.pair.A, "")
 		b = append(b, `},"b":`...)
-		b = appendIdentifier(b, p.pair.B, "")
+		b = appendIdentifierJSON(b, p.pair.B, "")
 		b = append(b, `}}`...)
 	}
 	if e.Amount != nil {
@@ -109,9 +109,9 @@ func appendMap[V any](b []byte, key string, m map[string]V, value func([]byte, V
 	return append(b, '}')
 }
 
-// appendIdentifier writes {"type":..,"value":.. and then more (a member
+// appendIdentifierJSON writes {"type":..,"value":.. and then more (a member
 // of the caller's, with its key), leaving the object open.
-func appendIdentifier(b []byte, id canon.Identifier, more string) []byte {
+func appendIdentifierJSON(b []byte, id canon.Identifier, more string) []byte {
 	b = append(b, `{"type":`...)
 	b = appendJSONString(b, string(id.Type))
 	b = append(b, `,"value":`...)

@@ -463,26 +463,7 @@ func appendMicros(b []byte, v int64) ([]byte, bool) {
 	if v == math.MinInt64 {
 		return b, false
 	}
-	if v < 0 {
-		b = append(b, '-')
-		v = -v
-	}
-	b = strconv.AppendInt(b, v/1_000_000, 10)
-	f := v % 1_000_000
-	if f == 0 {
-		return b, true
-	}
-	var frac [6]byte // six digits, leading zeros kept, trailing ones dropped
-	for i := len(frac) - 1; i >= 0; i-- {
-		frac[i] = byte('0' + f%10)
-		f /= 10
-	}
-	n := len(frac)
-	for frac[n-1] == '0' {
-		n--
-	}
-	b = append(b, '.')
-	return append(b, frac[:n]...), true
+	return canon.AppendMicros(b, v), true
 }
 
 // appendFloat writes f as encoding/json (and marshal) does: the shortest

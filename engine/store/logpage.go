@@ -111,8 +111,7 @@ func (w *pageWriter) add(c *canon.Change, ref *pageRef) error {
 		}
 		w.head(tag, flags, c)
 		w.b = appendString(w.b, c.Event.ProfileID)
-		w.b = appendString(w.b, string(c.Event.Anchor.Type))
-		w.b = appendString(w.b, c.Event.Anchor.Value)
+		w.b = appendIdentifier(w.b, c.Event.Anchor)
 		if !anchorFile {
 			w.b = appendString(w.b, ref.K)
 		}
@@ -123,8 +122,7 @@ func (w *pageWriter) add(c *canon.Change, ref *pageRef) error {
 		w.b = binary.AppendUvarint(w.b, ref.V)
 	case recMapping:
 		w.head(tag, flags, c)
-		w.b = appendString(w.b, string(c.Mapping.Identifier.Type))
-		w.b = appendString(w.b, c.Mapping.Identifier.Value)
+		w.b = appendIdentifier(w.b, c.Mapping.Identifier)
 		w.b = appendString(w.b, c.Mapping.ProfileID)
 		w.b = binary.AppendUvarint(w.b, c.Mapping.Version)
 	}
@@ -217,7 +215,7 @@ func decodeRecords(b []byte, n uint64) ([]pageChange, error) {
 		switch tag {
 		case recEvent:
 			rec := &canon.EventRecord{ProfileID: d.string(), Refiled: flags&flagRefiled != 0}
-			rec.Anchor = canon.Identifier{Type: canon.IDType(d.string()), Value: d.string()}
+			rec.Anchor = d.identifier()
 			ref := &pageRef{}
 			if flags&flagAnchorFile != 0 {
 				ref.K = rec.Anchor.Key()
@@ -229,7 +227,7 @@ func decodeRecords(b []byte, n uint64) ([]pageChange, error) {
 		case recProfile:
 			pc.Kind, pc.Ref = canon.ChangeProfile, &pageRef{C: d.uvarint(), V: d.uvarint()}
 		case recMapping:
-			m := &canon.Mapping{Identifier: canon.Identifier{Type: canon.IDType(d.string()), Value: d.string()}}
+			m := &canon.Mapping{Identifier: d.identifier()}
 			m.ProfileID, m.Version = d.string(), d.uvarint()
 			pc.Kind, pc.Mapping = canon.ChangeMapping, m
 		default:

@@ -105,19 +105,27 @@ func ParseDecimal(s string) (int64, bool) {
 }
 
 // FormatMicros renders micros as a decimal with no trailing zeros ("12.5").
-func FormatMicros(v int64) string {
-	neg := v < 0
-	if neg {
+func FormatMicros(v int64) string { return string(AppendMicros(nil, v)) }
+
+// AppendMicros appends FormatMicros(v) to b, for encoders that write into a
+// buffer of their own.
+func AppendMicros(b []byte, v int64) []byte {
+	if v < 0 {
+		b = append(b, '-')
 		v = -v
 	}
-	s := strconv.FormatInt(v/1_000_000, 10)
+	b = strconv.AppendInt(b, v/1_000_000, 10)
 	if f := v % 1_000_000; f != 0 {
-		s += "." + strings.TrimRight(strconv.FormatInt(f+1_000_000, 10)[1:], "0")
+		// Six digits with their leading zeros: those of f + 1,000,000
+		// after its first.
+		var buf [8]byte
+		digits := strconv.AppendInt(buf[:0], f+1_000_000, 10)[1:]
+		for digits[len(digits)-1] == '0' {
+			digits = digits[:len(digits)-1]
+		}
+		b = append(append(b, '.'), digits...)
 	}
-	if neg {
-		s = "-" + s
-	}
-	return s
+	return b
 }
 
 // Amounts maps currency to micros. It marshals as {"EUR": 12.5}, exact.
