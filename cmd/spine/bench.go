@@ -336,6 +336,7 @@ type latency struct {
 	P99    float64 `json:"p99"`
 	Max    float64 `json:"max"`
 	Unseen int     `json:"unseen,omitempty"` // probes never seen by the end
+	Lost   int     `json:"lost,omitempty"`   // probes whose produce failed (not sent)
 }
 
 func summarize(xs []float64) latency {
@@ -774,6 +775,10 @@ func produceCorpus(ctx context.Context, cl *kgo.Client, c *corpus, partitions in
 		}
 		acked.Add(1)
 	}
+	// ctx ends the producing, not the records handed over before: kgo
+	// fails a buffered batch whose first record's context is done, with
+	// every record in it, and those may be another loop's (the probes).
+	keep := context.WithoutCancel(ctx)
 	start := time.Now()
 	for i := range c.recs {
 		if ctx.Err() != nil || firstErr.Load() != nil {
@@ -790,9 +795,9 @@ func produceCorpus(ctx context.Context, cl *kgo.Client, c *corpus, partitions in
 		}
 		r := c.record(i)
 		r.Partition = int32(fnv32(r.Key) % uint32(partitions))
-		cl.Produce(ctx, r, done)
+		cl.Produce(keep, r, done)
 	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	fctx, cancel := context.WithTimeout(keep, time.Minute)
 	defer cancel()
 	flushErr := cl.Flush(fctx)
 	if p := firstErr.Load(); p != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ type probe struct {
 	seen      time.Time // lookup-visible
 	seenCH    time.Time // in the events table
 	seenRepl  time.Time // answered by the lookup replica
+	lost      bool      // its produce failed: never sent, so never timed
 }
 
 // probeSet holds every probe; per partition the unseen ones are a FIFO,
@@ -46,6 +48,31 @@ func (s *probeSet) add(p *probe) {
 	s.pending[p.partition] = append(s.pending[p.partition], p)
 	if s.replica != nil {
 		s.replica[p.partition] = append(s.replica[p.partition], p)
+	}
+}
+
+// lose takes a probe whose produce failed out of the queues: it would
+// never be seen, and would hold back the probes behind it in its
+// partition's queue. It counts as lost, not as unseen.
+func (s *probeSet) lose(p *probe) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p.lost = true
+	drop := func(q []*probe) []*probe {
+		return slices.DeleteFunc(q, func(x *probe) bool { return x == p })
+	}
+	s.pending[p.partition] = drop(s.pending[p.partition])
+	if s.replica != nil {
+		s.replica[p.partition] = drop(s.replica[p.partition])
+	}
+	s.advanceCH()
+}
+
+// advanceCH moves chNext past the probes ClickHouse holds or that were
+// never sent. The caller holds mu.
+func (s *probeSet) advanceCH() {
+	for s.chNext < len(s.all) && (!s.all[s.chNext].seenCH.IsZero() || s.all[s.chNext].lost) {
+		s.chNext++
 	}
 }
 
@@ -111,7 +138,12 @@ func (b *benchRun) produceProbes(ctx context.Context, cl *kgo.Client) {
 		pr := &probe{id: fmt.Sprintf("bp-%s-%d", b.runID, n), partition: int32(n % b.o.Partitions), phase: ph}
 		pr.sent = time.Now()
 		b.probes.add(pr)
-		cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: pr.partition, Key: []byte(pr.id), Value: probeJSON(pr.id, pr.sent)}, nil)
+		rec := &kgo.Record{Topic: topic, Partition: pr.partition, Key: []byte(pr.id), Value: probeJSON(pr.id, pr.sent)}
+		cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
+			if err != nil {
+				b.probes.lose(pr)
+			}
+		})
 	})
 }
 
@@ -134,8 +166,15 @@ func (b *benchRun) watchProbes(ctx context.Context) {
 				}
 				now := time.Now()
 				b.probes.mu.Lock()
+				q := b.probes.pending[h.partition]
+				if len(q) == 0 || q[0] != h {
+					// Taken out as lost meanwhile: its produce reported
+					// a failure, though the broker kept it.
+					b.probes.mu.Unlock()
+					break
+				}
 				h.seen = now
-				q := b.probes.pending[h.partition][1:]
+				q = q[1:]
 				b.probes.pending[h.partition] = q
 				var nxt *probe
 				if len(q) > 0 {
@@ -181,7 +220,7 @@ func (b *benchRun) watchProbesCH(ctx context.Context) {
 		b.probes.mu.Lock()
 		var ask []*probe
 		for _, p := range b.probes.all[b.probes.chNext:] {
-			if p.seenCH.IsZero() {
+			if p.seenCH.IsZero() && !p.lost {
 				ask = append(ask, p)
 			}
 			if len(ask) == 1000 {
@@ -209,9 +248,7 @@ func (b *benchRun) watchProbesCH(ctx context.Context) {
 		for _, id := range got {
 			byID[id].seenCH = now
 		}
-		for b.probes.chNext < len(b.probes.all) && !b.probes.all[b.probes.chNext].seenCH.IsZero() {
-			b.probes.chNext++
-		}
+		b.probes.advanceCH()
 		b.probes.mu.Unlock()
 	})
 }

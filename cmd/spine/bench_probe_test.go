@@ -60,3 +60,34 @@ func TestReplicaProbeQueue(t *testing.T) {
 		t.Fatal("waitProbes still waiting with every probe answered")
 	}
 }
+
+// TestLostProbe: a probe whose produce failed leaves its partition's
+// queues, so the probes behind it are looked up, and it counts as not
+// sent rather than unseen; ClickHouse's cursor moves past it.
+func TestLostProbe(t *testing.T) {
+	b := &benchRun{}
+	b.probes.replica = map[int32][]*probe{}
+	a, c, d := &probe{id: "a", partition: 0, phase: phasePaced}, &probe{id: "c", partition: 0, phase: phasePaced}, &probe{id: "d", partition: 1, phase: phasePaced}
+	for _, p := range []*probe{a, c, d} {
+		b.probes.add(p)
+	}
+	b.probes.lose(a)
+	if q := b.probes.pending[0]; len(q) != 1 || q[0] != c {
+		t.Fatalf("pending of partition 0 = %v, want [c]", q)
+	}
+	if q := b.probes.replica[0]; len(q) != 1 || q[0] != c {
+		t.Fatalf("replica queue of partition 0 = %v, want [c]", q)
+	}
+	if b.probes.chNext != 1 {
+		t.Fatalf("chNext = %d, want 1 (past the lost probe)", b.probes.chNext)
+	}
+	for _, p := range []*probe{c, d} {
+		p.seen, p.seenRepl = p.sent.Add(time.Millisecond), p.sent.Add(time.Millisecond)
+	}
+	res := &results{Probe: map[string]latency{}}
+	b.collect(res)
+	got := res.Probe["paced"]
+	if got.N != 2 || got.Unseen != 0 || got.Lost != 1 {
+		t.Fatalf("paced probes: n=%d unseen=%d lost=%d, want 2, 0, 1", got.N, got.Unseen, got.Lost)
+	}
+}

@@ -125,8 +125,13 @@ func (b *benchRun) collect(res *results) {
 	b.probes.mu.Lock()
 	byPhase, chByPhase, replByPhase := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 	unseen, unseenCH, unseenRepl := map[string]int{}, map[string]int{}, map[string]int{}
+	lost := map[string]int{}
 	for _, p := range b.probes.all {
 		ph := phaseNames[p.phase]
+		if p.lost {
+			lost[ph]++
+			continue
+		}
 		if b.replica != nil {
 			if p.seenRepl.IsZero() {
 				unseenRepl[ph]++
@@ -149,8 +154,8 @@ func (b *benchRun) collect(res *results) {
 	}
 	b.probes.mu.Unlock()
 	for _, ph := range []string{"saturate", "paced"} {
-		if l := summarize(byPhase[ph]); l.N > 0 || unseen[ph] > 0 {
-			l.Unseen = unseen[ph]
+		if l := summarize(byPhase[ph]); l.N > 0 || unseen[ph] > 0 || lost[ph] > 0 {
+			l.Unseen, l.Lost = unseen[ph], lost[ph]
 			res.Probe[ph] = l
 		}
 		if b.replica != nil {
@@ -277,7 +282,7 @@ func (b *benchRun) finish(res *results) error {
 	pf("ceiling      bare consumer %.0f records/s; engine at %.1f%% of it\n", res.CeilingPerSec, 100*res.CeilingFraction)
 	for _, ph := range []string{"saturate", "paced"} {
 		if l, ok := res.Probe[ph]; ok {
-			pf("visible      %-8s produce→lookup-visible  p50 %8.1fms  p99 %8.1fms  max %8.1fms  (n=%d, unseen %d)\n", ph, l.P50, l.P99, l.Max, l.N, l.Unseen)
+			pf("visible      %-8s produce→lookup-visible  p50 %8.1fms  p99 %8.1fms  max %8.1fms  (n=%d, unseen %d%s)\n", ph, l.P50, l.P99, l.Max, l.N, l.Unseen, lostNote(l.Lost))
 		}
 		if l, ok := res.ProbeReplica[ph]; ok {
 			pf("replica      %-8s produce→replica-visible p50 %8.1fms  p99 %8.1fms  max %8.1fms  (n=%d, unseen %d)\n", ph, l.P50, l.P99, l.Max, l.N, l.Unseen)
@@ -410,4 +415,13 @@ func freeLoopback() (string, error) {
 	}
 	addr := ln.Addr().String()
 	return addr, ln.Close()
+}
+
+// lostNote names the probes whose produce failed, if any: they were never
+// sent, so they are neither timed nor unseen.
+func lostNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d not sent", n)
 }
