@@ -336,7 +336,7 @@ type latency struct {
 	P99    float64 `json:"p99"`
 	Max    float64 `json:"max"`
 	Unseen int     `json:"unseen,omitempty"` // probes never seen by the end
-	Lost   int     `json:"lost,omitempty"`   // probes whose produce failed (not sent)
+	Lost   int     `json:"lost,omitempty"`   // probes whose produce failed (not sent), not in N or Unseen
 }
 
 func summarize(xs []float64) latency {
@@ -548,7 +548,7 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 	b.setPhase(phaseSaturate)
 	cpu0 := cpuSeconds()
 	produceStart := time.Now()
-	if _, err := produceCorpus(limCtx, cl, sat, o.Partitions, 0); err != nil {
+	if _, err := produceCorpus(limCtx, limCtx, cl, sat, o.Partitions, 0); err != nil {
 		return b.partial(res, fmt.Errorf("saturate: produce: %w", err))
 	}
 	res.ProduceSeconds = time.Since(produceStart).Seconds()
@@ -635,7 +635,7 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 		rate := c.pacedFraction * res.MessagesPerSec
 		res.PacedRate = rate
 		pctx, stopPaced := context.WithTimeout(limCtx, c.paced)
-		n, err := produceCorpus(pctx, cl, paced, o.Partitions, rate)
+		n, err := produceCorpus(pctx, limCtx, cl, paced, o.Partitions, rate)
 		stopPaced()
 		res.PacedSent = n
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -657,6 +657,11 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 	// Probes sent just before the phase ended may not be visible yet; the
 	// slowest must not go uncounted as unseen (the wait is bounded).
 	b.waitProbes(limCtx, 10*time.Second)
+	// No probe is produced after the phases; one still buffered is sent,
+	// or lost, before the loops stop and the probes are counted.
+	fctx, cancelFlush := context.WithTimeout(limCtx, 5*time.Second)
+	_ = cl.Flush(fctx)
+	cancelFlush()
 	stopLoops()
 	loops.Wait()
 	fmt.Fprintln(b.out)
@@ -761,11 +766,20 @@ func lenRecs(c *corpus) int {
 	return len(c.recs)
 }
 
+// errFlushTimeout ends a flush that waited its limit for the broker.
+var errFlushTimeout = errors.New("records still unacknowledged after a minute")
+
 // produceCorpus produces c's records in order, as fast as the broker takes
 // them (rate 0) or at rate records a second, spreading each topic's
 // records over the partitions by key hash like the generator's producer.
 // It returns how many were acknowledged.
-func produceCorpus(ctx context.Context, cl *kgo.Client, c *corpus, partitions int, rate float64) (int, error) {
+//
+// stop ends the producing, run the records handed over before: kgo fails
+// a buffered batch whose first record's context is done, with every
+// record in it, and those may be another loop's (the probes). So a phase
+// that ends on time ends stop only, and a run that stops ends run too,
+// failing what is still buffered at once.
+func produceCorpus(stop, run context.Context, cl *kgo.Client, c *corpus, partitions int, rate float64) (int, error) {
 	var acked atomic.Int64
 	var firstErr atomic.Pointer[error]
 	done := func(_ *kgo.Record, err error) {
@@ -775,13 +789,9 @@ func produceCorpus(ctx context.Context, cl *kgo.Client, c *corpus, partitions in
 		}
 		acked.Add(1)
 	}
-	// ctx ends the producing, not the records handed over before: kgo
-	// fails a buffered batch whose first record's context is done, with
-	// every record in it, and those may be another loop's (the probes).
-	keep := context.WithoutCancel(ctx)
 	start := time.Now()
 	for i := range c.recs {
-		if ctx.Err() != nil || firstErr.Load() != nil {
+		if stop.Err() != nil || firstErr.Load() != nil {
 			break
 		}
 		if rate > 0 && i%64 == 0 {
@@ -789,24 +799,27 @@ func produceCorpus(ctx context.Context, cl *kgo.Client, c *corpus, partitions in
 			if d := time.Until(due); d > time.Millisecond {
 				select {
 				case <-time.After(d):
-				case <-ctx.Done():
+				case <-stop.Done():
 				}
 			}
 		}
 		r := c.record(i)
 		r.Partition = int32(fnv32(r.Key) % uint32(partitions))
-		cl.Produce(keep, r, done)
+		cl.Produce(run, r, done)
 	}
-	fctx, cancel := context.WithTimeout(keep, time.Minute)
+	fctx, cancel := context.WithTimeoutCause(run, time.Minute, errFlushTimeout)
 	defer cancel()
 	flushErr := cl.Flush(fctx)
+	if flushErr != nil {
+		flushErr = context.Cause(fctx)
+	}
 	if p := firstErr.Load(); p != nil {
 		return int(acked.Load()), *p
 	}
-	if ctx.Err() != nil {
-		return int(acked.Load()), ctx.Err()
+	if flushErr != nil {
+		return int(acked.Load()), flushErr
 	}
-	return int(acked.Load()), flushErr
+	return int(acked.Load()), stop.Err()
 }
 
 func fnv32(b []byte) uint32 {

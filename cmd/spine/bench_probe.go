@@ -57,6 +57,9 @@ func (s *probeSet) add(p *probe) {
 func (s *probeSet) lose(p *probe) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !p.seen.IsZero() {
+		return // timed already: the broker kept it whatever the client says
+	}
 	p.lost = true
 	drop := func(q []*probe) []*probe {
 		return slices.DeleteFunc(q, func(x *probe) bool { return x == p })
@@ -97,8 +100,12 @@ func (s *probeSet) replicaHeads() []*probe {
 func (s *probeSet) seenByReplica(h *probe, now time.Time) *probe {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	q := s.replica[h.partition]
+	if len(q) == 0 || q[0] != h {
+		return nil // taken out as lost meanwhile (see lose)
+	}
 	h.seenRepl = now
-	q := s.replica[h.partition][1:]
+	q = q[1:]
 	s.replica[h.partition] = q
 	if len(q) > 0 {
 		return q[0]

@@ -162,8 +162,8 @@ func (b *benchRun) collect(res *results) {
 			if res.ProbeReplica == nil {
 				res.ProbeReplica = map[string]latency{}
 			}
-			if l := summarize(replByPhase[ph]); l.N > 0 || unseenRepl[ph] > 0 {
-				l.Unseen = unseenRepl[ph]
+			if l := summarize(replByPhase[ph]); l.N > 0 || unseenRepl[ph] > 0 || lost[ph] > 0 {
+				l.Unseen, l.Lost = unseenRepl[ph], lost[ph]
 				res.ProbeReplica[ph] = l
 			}
 		}
@@ -171,8 +171,8 @@ func (b *benchRun) collect(res *results) {
 			if res.ProbeCH == nil {
 				res.ProbeCH = map[string]latency{}
 			}
-			if l := summarize(chByPhase[ph]); l.N > 0 || unseenCH[ph] > 0 {
-				l.Unseen = unseenCH[ph]
+			if l := summarize(chByPhase[ph]); l.N > 0 || unseenCH[ph] > 0 || lost[ph] > 0 {
+				l.Unseen, l.Lost = unseenCH[ph], lost[ph]
 				res.ProbeCH[ph] = l
 			}
 		}
@@ -285,10 +285,10 @@ func (b *benchRun) finish(res *results) error {
 			pf("visible      %-8s produce→lookup-visible  p50 %8.1fms  p99 %8.1fms  max %8.1fms  (n=%d, unseen %d%s)\n", ph, l.P50, l.P99, l.Max, l.N, l.Unseen, lostNote(l.Lost))
 		}
 		if l, ok := res.ProbeReplica[ph]; ok {
-			pf("replica      %-8s produce→replica-visible p50 %8.1fms  p99 %8.1fms  max %8.1fms  (n=%d, unseen %d)\n", ph, l.P50, l.P99, l.Max, l.N, l.Unseen)
+			pf("replica      %-8s produce→replica-visible p50 %8.1fms  p99 %8.1fms  max %8.1fms  (n=%d, unseen %d%s)\n", ph, l.P50, l.P99, l.Max, l.N, l.Unseen, lostNote(l.Lost))
 		}
 		if l, ok := res.ProbeCH[ph]; ok {
-			pf("clickhouse   %-8s produce→ClickHouse-visible p50 %7.1fms  p95 %8.1fms  max %8.1fms  (n=%d, unseen %d)\n", ph, l.P50, l.P95, l.Max, l.N, l.Unseen)
+			pf("clickhouse   %-8s produce→ClickHouse-visible p50 %7.1fms  p95 %8.1fms  max %8.1fms  (n=%d, unseen %d%s)\n", ph, l.P50, l.P95, l.Max, l.N, l.Unseen, lostNote(l.Lost))
 		}
 	}
 	if res.PacedRate > 0 {
