@@ -73,48 +73,18 @@ func appendAnyAt(b []byte, v any, depth int) ([]byte, bool) {
 
 // appendAnyMap writes m as a JSON object (null when nil) at nesting depth.
 func appendAnyMap(b []byte, m map[string]any, depth int) ([]byte, bool) {
-	if m == nil {
-		return append(b, "null"...), true
-	}
-	if depth > maxAnyDepth {
+	if m != nil && depth > maxAnyDepth {
 		return b, false
 	}
-	b = append(b, '{')
-	first := true
-	for k, v := range m {
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = appendMarshalString(b, k)
-		b = append(b, ':')
-		var ok bool
-		if b, ok = appendAnyAt(b, v, depth); !ok {
-			return b, false
-		}
-	}
-	return append(b, '}'), true
+	return appendObject(b, m, func(b []byte, v any) ([]byte, bool) { return appendAnyAt(b, v, depth) })
 }
 
 // appendAnySlice writes s as a JSON array (null when nil) at nesting depth.
 func appendAnySlice(b []byte, s []any, depth int) ([]byte, bool) {
-	if s == nil {
-		return append(b, "null"...), true
-	}
-	if depth > maxAnyDepth {
+	if s != nil && depth > maxAnyDepth {
 		return b, false
 	}
-	b = append(b, '[')
-	for i, v := range s {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		var ok bool
-		if b, ok = appendAnyAt(b, v, depth); !ok {
-			return b, false
-		}
-	}
-	return append(b, ']'), true
+	return appendArray(b, s, func(b []byte, v any) ([]byte, bool) { return appendAnyAt(b, v, depth) })
 }
 
 // appendOrMarshal appends v's JSON as enc writes it or, when enc cannot,
@@ -503,47 +473,8 @@ func appendNumber(b []byte, n stdjson.Number) ([]byte, bool) {
 
 // validNumber reports whether s is a JSON number literal.
 func validNumber(s string) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	switch {
-	case i == len(s):
-		return false
-	case s[i] == '0':
-		i++
-	case '1' <= s[i] && s[i] <= '9':
-		i = skipDigits(s, i+1)
-	default:
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		j := skipDigits(s, i+1)
-		if j == i+1 {
-			return false
-		}
-		i = j
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		j := skipDigits(s, i)
-		if j == i {
-			return false
-		}
-		i = j
-	}
-	return i == len(s)
-}
-
-// skipDigits returns the index of the first non-digit of s from i.
-func skipDigits(s string, i int) int {
-	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
-		i++
-	}
-	return i
+	end, ok := canon.JSONNumberEnd(s, 0)
+	return ok && end == len(s)
 }
 
 // marshalSpecial marks the bytes appendMarshalString looks at: those

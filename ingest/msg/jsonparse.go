@@ -6,6 +6,8 @@ import (
 	"math/bits"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/spinecdp/spine/schemas/canon"
 )
 
 // jsonMaxDepth is encoding/json's nesting limit: input nested deeper is
@@ -328,48 +330,13 @@ var digitNumbers = [10]any{
 
 // number takes the number at p.i as its literal text.
 func (p *parser) number() (json.Number, bool) {
-	b, i := p.b, p.i
-	if b[i] == '-' {
-		i++
-	}
-	switch {
-	case i >= len(b):
-		return "", false
-	case b[i] == '0':
-		i++ // no leading zeros: "01" ends at the 0 and fails in the caller
-	case '1' <= b[i] && b[i] <= '9':
-		i = digits(b, i+1)
-	default:
+	end, ok := canon.JSONNumberEnd(p.b, p.i)
+	if !ok {
 		return "", false
 	}
-	if i < len(b) && b[i] == '.' {
-		j := digits(b, i+1)
-		if j == i+1 {
-			return "", false
-		}
-		i = j
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		j := digits(b, i)
-		if j == i {
-			return "", false
-		}
-		i = j
-	}
-	n := json.Number(b[p.i:i])
-	p.i = i
+	n := json.Number(p.b[p.i:end])
+	p.i = end
 	return n, true
-}
-
-func digits(b []byte, i int) int {
-	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-		i++
-	}
-	return i
 }
 
 // str decodes the string at p.i (at its '"'); key says it is an object key.
