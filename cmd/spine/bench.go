@@ -248,6 +248,9 @@ type results struct {
 	Persons  int       `json:"persons"`
 	Seed     int64     `json:"seed"`
 	SyncMode string    `json:"sync_mode"`
+	// LogFaults is how a fault in Badger's logs reads: "read-around" (the
+	// kernel's window) or "one page" (--no-read-around).
+	LogFaults string `json:"log_faults"`
 
 	Messages        int     `json:"messages"`         // records produced in the saturate phase
 	AcceptedTruth   int64   `json:"accepted_truth"`   // unique events the truth expects
@@ -353,7 +356,8 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 	c, o := b.cfg, b.o
 	res := &results{Command: "spine bench " + strings.Join(c.args, " "), Date: time.Now().UTC(), Machine: thisMachine(),
 		Persons: c.persons, Seed: c.seed, SyncMode: map[bool]string{false: "sync", true: "no-sync"}[c.noSync],
-		Probe: map[string]latency{}, Lookup: map[string]latency{}, LookupSched: map[string]latency{}}
+		LogFaults: map[bool]string{false: "read-around", true: "one page"}[o.NoReadAround],
+		Probe:     map[string]latency{}, Lookup: map[string]latency{}, LookupSched: map[string]latency{}}
 	if c.pprof != "" {
 		runtime.SetBlockProfileRate(int(time.Millisecond))
 		runtime.SetMutexProfileFraction(10)

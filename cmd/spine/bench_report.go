@@ -266,7 +266,7 @@ func runPeer(ctx context.Context, w *bench.Warehouse, c *corpus) (*peerResult, e
 func (b *benchRun) finish(res *results) error {
 	w := b.out
 	pf := func(f string, a ...any) { fmt.Fprintf(w, f, a...) }
-	pf("\n=== spine bench (%s, %d persons, seed %d, %s) ===\n", res.Date.Format(time.RFC3339), res.Persons, res.Seed, res.SyncMode)
+	pf("\n=== spine bench (%s, %d persons, seed %d, %s, log faults %s) ===\n", res.Date.Format(time.RFC3339), res.Persons, res.Seed, res.SyncMode, res.LogFaults)
 	pf("machine: %d CPUs, %s memory, %s (%d Ps, ingest at nice %d); load average %.1f before, %.1f after; the bench got %.2f CPU-seconds per second while saturated\n",
 		res.Machine.CPUs, res.Machine.MemTotal, res.Machine.GoVersion, res.Machine.Procs, res.Machine.IngestNice, res.LoadAvg[0], loadAvg(), res.CPUPerWall)
 	served := "the engine's API"

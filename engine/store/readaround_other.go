@@ -1,0 +1,18 @@
+//go:build !linux
+
+package store
+
+import (
+	"errors"
+	"log/slog"
+)
+
+// logAdviser does nothing outside Linux: Options.NoReadAround needs
+// madvise on Badger's mappings, found through /proc/self/maps.
+type logAdviser struct{}
+
+func startLogAdviser(string, *slog.Logger) (*logAdviser, error) {
+	return nil, errors.New("store: advise logs: Linux only")
+}
+
+func (*logAdviser) close() {}
