@@ -71,7 +71,7 @@ type Options struct {
 	// not preempt in faults runs nothing else on that CPU, a lookup
 	// replica at a real-time priority included. With it, all but each new
 	// log's first fault read a page: ingest alone ran about 7 % fewer
-	// events/s, and beside a real-time replica serving lookups about 17 %
+	// events/s, and beside a real-time replica serving lookups about 18 %
 	// fewer, since the replica then gets the CPU whenever it asks
 	// (bench/RESULTS.md). If the mappings cannot be advised, Open logs a
 	// warning and the store runs without.
