@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"sync"
 	"testing"
 	"time"
@@ -161,4 +163,30 @@ func e2eDo(t *testing.T, method, base, token, path string) (int, []byte) {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	return resp.StatusCode, body
+}
+
+// TestReplicaGC: the replica's collector target and memory limit, unless
+// GOGC or GOMEMLIMIT say otherwise.
+func TestReplicaGC(t *testing.T) {
+	gc, limit := debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64)
+	defer func() { debug.SetGCPercent(gc); debug.SetMemoryLimit(limit) }()
+	for _, tc := range []struct {
+		env       map[string]string
+		wantGC    int
+		wantLimit int64
+	}{
+		{nil, replicaGCPercent, 3 * 512 << 20},
+		{map[string]string{"GOGC": "150"}, 100, 3 * 512 << 20},
+		{map[string]string{"GOMEMLIMIT": "1GiB"}, replicaGCPercent, math.MaxInt64},
+	} {
+		debug.SetGCPercent(100)
+		debug.SetMemoryLimit(math.MaxInt64)
+		replicaGC(512, func(k string) string { return tc.env[k] })
+		if got := debug.SetGCPercent(100); got != tc.wantGC {
+			t.Errorf("env %v: GC percent %d, want %d", tc.env, got, tc.wantGC)
+		}
+		if got := debug.SetMemoryLimit(math.MaxInt64); got != tc.wantLimit {
+			t.Errorf("env %v: memory limit %d, want %d", tc.env, got, tc.wantLimit)
+		}
+	}
 }
