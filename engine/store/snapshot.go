@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
@@ -63,14 +64,21 @@ func (s *Store) publish(sn *snapshot) (old *snapshot) {
 }
 
 // closeSnapshot stops handing out snapshots and waits for the readers of
-// the last one, so none reads Badger after it is closed.
+// every snapshot still held, the last one's and older ones' (a reader that
+// took a snapshot before later commits), so none reads Badger after it is
+// closed.
 func (s *Store) closeSnapshot() {
 	s.mu.Lock()
 	sn := s.snap
 	s.snap = nil
+	held := slices.Clone(s.snaps)
 	s.mu.Unlock()
 	if sn != nil {
-		sn.release()
-		<-sn.done
+		sn.release() // the store's own reference
+	}
+	for _, old := range held {
+		if old.refs.Load() > 0 {
+			<-old.done
+		}
 	}
 }

@@ -133,7 +133,8 @@ type Store struct {
 	seq, comp, created, evseq uint64
 	format                    uint64        // the state's format (stateFormat once this build has committed)
 	last                      txnSizes      // of the last commit with changes: the next one's first guess
-	live                      atomic.Uint64 // profiles that exist
+	live                      atomic.Uint64 // profiles that exist, as of the last commit Badger has written
+	liveW                     uint64        // the same as of the writer's last commit, which the next transaction starts from
 	purging                   atomic.Int64  // erased identifiers whose filed events Purge is to delete
 	refiling                  atomic.Int64  // identifiers with filed events still to move (Txn.SetRefile)
 	purgeRoom                 room          // deletes of filed events one transaction takes (purgeBatch)
@@ -220,6 +221,7 @@ func Open(opts Options) (*Store, error) {
 			*dst = v
 		}
 		s.live.Store(live)
+		s.liveW = live
 		it := tx.NewIterator(badger.IteratorOptions{Prefix: []byte{pErased}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

@@ -1676,3 +1676,52 @@ func TestKeptAccountIsReadAsItIs(t *testing.T) {
 		t.Errorf("a kept record of an account gone = %+v, want superseded", got[2])
 	}
 }
+
+// TestCloseWaitsForOlderSnapshots: Close waits for a reader that still
+// reads a snapshot later commits replaced, and the reader finishes its
+// read on an open database.
+func TestCloseWaitsForOlderSnapshots(t *testing.T) {
+	opts := DefaultOptions(t.TempDir())
+	opts.SyncWrites = false
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(now, func(tx *Txn) error {
+		for range 200 {
+			tx.PutProfile(profile.New("prf_x", tx.NewComp(), tx.NewCreated()))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	inView, goOn := make(chan struct{}), make(chan struct{})
+	viewed := make(chan error, 1)
+	profiles := 0
+	go func() {
+		viewed <- s.View(func(r *Reader) error {
+			close(inView)
+			<-goOn
+			return r.EachProfile(func(*profile.State) error { profiles++; return nil })
+		})
+	}()
+	<-inView
+	// A commit replaces the snapshot the reader holds.
+	if err := s.Update(now, func(tx *Txn) error { tx.SetID("email\x00a@b.io", 1); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a reader still held an older snapshot", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(goOn)
+	if err := <-viewed; err != nil || profiles != 200 {
+		t.Errorf("the reader's view = %v with %d profiles, want nil and 200", err, profiles)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("Close = %v", err)
+	}
+}

@@ -49,7 +49,7 @@ func (s *Store) newTxn(now time.Time) *Txn {
 		own:  make(map[string]pending, s.last.own),
 		u64s: make(map[string]uint64, s.last.u64s), dirtyU64: map[string]bool{},
 		profiles: map[uint64]*profile.State{}, dirtyP: map[uint64]bool{},
-		seq: s.seq, comp: s.comp, created: s.created, evseq: s.evseq, live: s.live.Load(),
+		seq: s.seq, comp: s.comp, created: s.created, evseq: s.evseq, live: s.liveW,
 		purgeRoom: s.purgeRoom,
 		// The window takes each commit's records, so the slice is new
 		// every time; sized like the last one's, it is allocated once.
@@ -897,7 +897,9 @@ func (t *Txn) commit() error {
 	if len(t.changes) > 0 {
 		s.last = txnSizes{len(t.changes), len(t.own), len(t.u64s)}
 	}
-	s.live.Store(t.live)
+	s.liveW = t.live
+	// The engine's loop arms its purge and refile timers from these; a
+	// failed commit stops every later one, so counting it early is harmless.
 	s.purging.Add(t.purging)
 	s.refiling.Add(t.refiling)
 	s.ts++
@@ -944,6 +946,7 @@ func (s *Store) finish(f *flight, err error, t *Txn, written map[uint64]sized, s
 	s.ids.update(keys, func(key string, _ uint64, _ bool) (uint64, int64, bool) {
 		return t.u64s[key], idEntryBytes(key), true
 	})
+	s.live.Store(t.live) // Profiles counts what readers can see
 	old := s.publish(next)
 	// The writer's next transaction reads at f.ts-1 at the lowest.
 	s.discardBelow(f.ts - 1)
