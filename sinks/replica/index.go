@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	json "github.com/goccy/go-json"
 
@@ -24,12 +25,34 @@ var ErrNotProfile = errors.New("replica: not a profile record")
 // write lock only for its map updates (its JSON is decoded before).
 type Index struct {
 	max int64 // bytes; 0: no bound
+	now func() time.Time
 
 	mu       sync.RWMutex
 	profiles map[string]*entry // live profile id → its latest record
 	ids      map[string]claim  // identifier key → the profile listing it
 	aliases  map[string]claim  // absorbed profile id → its survivor
+	gone     map[string]uint64 // tombstoned profile id → the tombstone's seq, for forgetAfter
+	forget   []tombstone       // what gone holds, oldest first
 	bytes    int64
+}
+
+// The index remembers a profile's tombstone for forgetAfter, so that a
+// redelivered older record of the profile (a sink's retry of a batch whose
+// later part, the tombstone, was already written) does not bring it back.
+// Past it the redelivery would; a retry comes within seconds. At most
+// maxTombstones are remembered (about 100 bytes each, outside the byte
+// bound, which they cannot push a replica over): past that the oldest go
+// early.
+const (
+	forgetAfter   = 30 * time.Second
+	maxTombstones = 1 << 17
+)
+
+// tombstone is one remembered tombstone.
+type tombstone struct {
+	pid string
+	seq uint64
+	at  time.Time
 }
 
 // entry is a live profile's latest record.
@@ -57,7 +80,7 @@ const (
 // NewIndex returns an empty index that holds at most maxBytes (0: no
 // bound).
 func NewIndex(maxBytes int64) *Index {
-	return &Index{max: maxBytes, profiles: map[string]*entry{}, ids: map[string]claim{}, aliases: map[string]claim{}}
+	return &Index{max: maxBytes, now: time.Now, profiles: map[string]*entry{}, ids: map[string]claim{}, aliases: map[string]claim{}, gone: map[string]uint64{}}
 }
 
 // record is the part of a profile's JSON the index reads.
@@ -74,9 +97,10 @@ type record struct {
 // Apply takes one record of the profile stream: value is the profile's
 // JSON, or nil for a tombstone; seq is the change seq the record carries
 // (its "seq" header; 0 when it has none, and then a profile's version
-// stands in). A record older than the one the index holds for the profile
-// (a sink's redelivery) changes nothing. An error means the record was
-// not taken: ErrFull, or ErrNotProfile.
+// stands in). A record older than the one the index holds for the profile,
+// or than its tombstone read in the last forgetAfter (a sink's
+// redelivery), changes nothing. An error means the record was not taken:
+// ErrFull, or ErrNotProfile.
 func (x *Index) Apply(pid string, value []byte, seq uint64) error {
 	if pid == "" {
 		return fmt.Errorf("%w: no key", ErrNotProfile)
@@ -84,6 +108,7 @@ func (x *Index) Apply(pid string, value []byte, seq uint64) error {
 	if value == nil {
 		x.mu.Lock()
 		defer x.mu.Unlock()
+		x.forgetOld()
 		x.drop(pid, seq)
 		return nil
 	}
@@ -105,6 +130,13 @@ func (x *Index) Apply(pid string, value []byte, seq uint64) error {
 
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.forgetOld()
+	if g, ok := x.gone[pid]; ok {
+		if seq <= g {
+			return nil // older than the profile's tombstone
+		}
+		delete(x.gone, pid) // the id is given out again (a split hands it back)
+	}
 	old := x.profiles[pid]
 	if old != nil && seq < old.seq {
 		return nil
@@ -134,16 +166,40 @@ func (x *Index) Apply(pid string, value []byte, seq uint64) error {
 }
 
 // drop removes a profile on its tombstone, unless the index holds a newer
-// record of it.
+// record of it, and remembers the tombstone for forgetAfter.
 func (x *Index) drop(pid string, seq uint64) {
 	old := x.profiles[pid]
-	if old == nil || seq != 0 && seq < old.seq {
+	if old != nil && seq != 0 && seq < old.seq {
+		return
+	}
+	if seq != 0 && seq > x.gone[pid] {
+		x.gone[pid] = seq
+		x.forget = append(x.forget, tombstone{pid, seq, x.now()})
+	}
+	if old == nil {
 		return
 	}
 	x.release(x.ids, pid, old.ids)
 	x.release(x.aliases, pid, old.merged)
 	x.bytes -= entrySize(pid, old)
 	delete(x.profiles, pid)
+}
+
+// forgetOld forgets the tombstones read more than forgetAfter ago, and the
+// oldest past maxTombstones.
+func (x *Index) forgetOld() {
+	cut := x.now().Add(-forgetAfter)
+	n := 0
+	for n < len(x.forget) && (x.forget[n].at.Before(cut) || len(x.forget)-n >= maxTombstones) {
+		t := x.forget[n]
+		if x.gone[t.pid] == t.seq {
+			delete(x.gone, t.pid)
+		}
+		n++
+	}
+	if n > 0 {
+		x.forget = slices.Delete(x.forget, 0, n)
+	}
 }
 
 // take files keys under pid, except those a newer record gave to another

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spinecdp/spine/schemas/canon"
 )
@@ -471,5 +472,46 @@ func TestIndexEmptiesOnTombstones(t *testing.T) {
 	}
 	if got := x.Size(); got != (Size{}) {
 		t.Errorf("Size() = %+v after every profile's tombstone, want all 0", got)
+	}
+}
+
+// TestIndexRedeliveryAfterTombstone: a sink's retry that delivers a
+// profile's older record again after its tombstone does not bring the
+// profile back while the tombstone is remembered; a newer record of the
+// same id (a split handing it back) does. Past forgetAfter the tombstone is
+// forgotten, and so is everything about it.
+func TestIndexRedeliveryAfterTombstone(t *testing.T) {
+	x := NewIndex(0)
+	clock := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	x.now = func() time.Time { return clock }
+	apply := func(s step) {
+		t.Helper()
+		if err := x.Apply(s.pid, s.value, s.seq); err != nil {
+			t.Fatalf("Apply(%s, seq %d): %v", s.pid, s.seq, err)
+		}
+	}
+	apply(put("p1", 5, ids(em1, ph1)))
+	apply(tomb("p1", 6))
+	apply(put("p1", 5, ids(em1, ph1))) // the retry
+	apply(put("p1", 6, ids(em1)))      // as old as the tombstone
+	want{lookups: map[canon.Identifier]string{em1: "", ph1: ""}, profiles: map[string]string{"p1": ""}}.check(t, x)
+	checkAccounting(t, x)
+
+	apply(put("p1", 9, ids(em1)))
+	want{lookups: map[canon.Identifier]string{em1: "p1@9", ph1: ""}, profiles: map[string]string{"p1": "p1@9"}}.check(t, x)
+
+	apply(tomb("p1", 10))
+	apply(tomb("p2", 3)) // a profile the index never held
+	clock = clock.Add(forgetAfter + time.Second)
+	apply(put("p3", 11, ids(dev1))) // reading on forgets
+	x.mu.RLock()
+	gone, queued := len(x.gone), len(x.forget)
+	x.mu.RUnlock()
+	if gone != 0 || queued != 0 {
+		t.Errorf("after forgetAfter the index remembers %d tombstones (%d queued), want none", gone, queued)
+	}
+	checkAccounting(t, x)
+	if got := x.Size(); got.Profiles != 1 || got.Identifiers != 1 {
+		t.Errorf("Size() = %+v, want p3 and its identifier only", got)
 	}
 }
