@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"sync"
 
@@ -111,7 +112,7 @@ func replicaGC(maxMB int64, env func(string) string) {
 	if env("GOGC") == "" {
 		debug.SetGCPercent(replicaGCPercent)
 	}
-	if env("GOMEMLIMIT") == "" {
+	if env("GOMEMLIMIT") == "" && maxMB <= math.MaxInt64/(3<<20) {
 		debug.SetMemoryLimit(3 * maxMB << 20)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -67,7 +66,7 @@ func startLogAdviser(dir string, log *slog.Logger) (*logAdviser, error) {
 	// Badger maps its newest value log at open: none found means the
 	// paths did not match, and the option would do nothing.
 	mapped, err := a.advise()
-	if err == nil && !slices.ContainsFunc(slices.Sorted(maps.Keys(mapped)), func(name string) bool { return strings.HasSuffix(name, ".vlog") }) {
+	if err == nil && !hasValueLog(mapped) {
 		err = fmt.Errorf("store: advise logs: no value log of %s is mapped", abs)
 	}
 	if err != nil {
@@ -76,6 +75,15 @@ func startLogAdviser(dir string, log *slog.Logger) (*logAdviser, error) {
 	}
 	go a.run()
 	return a, nil
+}
+
+func hasValueLog(names map[string]bool) bool {
+	for name := range names {
+		if strings.HasSuffix(name, ".vlog") {
+			return true
+		}
+	}
+	return false
 }
 
 // close stops the adviser and waits for its goroutine. It is called once,
@@ -108,14 +116,17 @@ func (a *logAdviser) run() {
 
 // await advises the mappings of new log files: Badger maps a log right
 // after creating it, so the adviser looks again and again, soon at first,
-// then every second while a file it waits for exists and is not mapped.
-// It returns false once the adviser is stopped.
+// then every second while a file it waits for exists and is not mapped,
+// until a scan of the mappings fails. It returns false once the adviser is
+// stopped.
 func (a *logAdviser) await(pending []string) bool {
 	wait := time.Millisecond
 	for len(pending) > 0 {
 		mapped, err := a.advise()
 		if err != nil {
-			a.log.Warn("store: advise logs", "err", err)
+			// Tried again at the next new log, not every second.
+			a.log.Warn("store: advise logs; the new logs keep the kernel's read-around", "err", err)
+			return true
 		}
 		pending = slices.DeleteFunc(pending, func(name string) bool {
 			if mapped[name] {

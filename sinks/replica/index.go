@@ -197,9 +197,10 @@ func (x *Index) forgetOld() {
 		}
 		n++
 	}
-	if n > 0 {
-		x.forget = slices.Delete(x.forget, 0, n)
-	}
+	// Reslicing, not shifting, keeps this O(forgotten): the next append
+	// that outgrows the array copies what is left into a new one.
+	clear(x.forget[:n])
+	x.forget = x.forget[n:]
 }
 
 // take files keys under pid, except those a newer record gave to another
