@@ -9,7 +9,10 @@
 //	p <component>              -> profile.State (JSON)       the profile
 //	x <profile id>             -> component (8 bytes)        live and absorbed profile ids
 //	e <len><idkey a><idkey b>  -> canon.Evidence (binary)    links, stored both ways (JSON in older stores)
-//	v <len><idkey><seq>        -> canon.Event (binary)       events by anchor identifier (JSON in older stores)
+//	v <len><idkey><seq>        -> group of canon.Event       events by anchor identifier, in groups (usually one
+//	                                                         per identifier and transaction) under the first
+//	                                                         event's seq, user meta the count (eventgroup.go);
+//	                                                         one event per key, binary or JSON, in older stores
 //	d <channel>\x00<message id>-> empty, with TTL            dedup window
 //	o <topic>\x00<partition>   -> next offset (8 bytes)      consume positions
 //	l <first seq><last seq>    -> []canon.Change (binary)    change log: one page per transaction; an event's

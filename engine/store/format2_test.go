@@ -163,6 +163,10 @@ func appendRefRecord(dst []byte, c *canon.Change, ref *pageRef) []byte {
 		dst = appendJSONString(dst, ref.K)
 		dst = append(dst, `,"n":`...)
 		dst = strconv.AppendUint(dst, ref.N, 10)
+		if ref.G != 0 && ref.G != ref.N { // an event that opened its group is found by its seq
+			dst = append(dst, `,"g":`...)
+			dst = strconv.AppendUint(dst, ref.G, 10)
+		}
 	} else {
 		dst = append(dst, `,"ref":{"c":`...)
 		dst = strconv.AppendUint(dst, ref.C, 10)

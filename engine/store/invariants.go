@@ -105,6 +105,11 @@ func (r *Reader) ScanEdges(fn func(a, b string, ev canon.Evidence) error) error 
 // ScanEvents calls fn for every filed event with the idkey it is filed
 // under and its seq.
 func (r *Reader) ScanEvents(fn func(idkey string, seq uint64, e *canon.Event) error) error {
+	if r.seal != nil {
+		if err := r.seal(); err != nil {
+			return err
+		}
+	}
 	return r.scan(pEvent, func(k, v []byte) error {
 		id, rest, err := splitLen(k)
 		if err != nil {
@@ -113,11 +118,13 @@ func (r *Reader) ScanEvents(fn func(idkey string, seq uint64, e *canon.Event) er
 		if len(rest) != 8 {
 			return fmt.Errorf("store: malformed event key %q", k)
 		}
-		var e canon.Event
-		if err := decodeEvent(v, &e); err != nil {
-			return err
-		}
-		return fn(id, binary.BigEndian.Uint64(rest), &e)
+		return eachFiled(binary.BigEndian.Uint64(rest), v, func(seq uint64, stored []byte) error {
+			var e canon.Event
+			if err := decodeEvent(stored, &e); err != nil {
+				return err
+			}
+			return fn(id, seq, &e)
+		})
 	})
 }
 

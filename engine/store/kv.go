@@ -18,10 +18,12 @@ import (
 // older one, at the commit before the one in flight, and sees the
 // in-flight writes through an overlay: kv is that view.
 
-// pending is a write a transaction made: a value, or a delete.
+// pending is a write a transaction made: a value and its user meta byte,
+// or a delete.
 type pending struct {
-	val []byte
-	del bool
+	val  []byte
+	meta byte
+	del  bool
 }
 
 // overlay holds the writes of a transaction whose commit is in flight,
@@ -82,11 +84,16 @@ type item interface {
 	KeyCopy(dst []byte) []byte
 	Value(fn func([]byte) error) error
 	ValueCopy(dst []byte) ([]byte, error)
+	UserMeta() byte
 }
 
 // written is an overlay write as an item.
-type written struct{ key, val []byte }
+type written struct {
+	key, val []byte
+	meta     byte
+}
 
+func (w *written) UserMeta() byte                       { return w.meta }
 func (w *written) Key() []byte                          { return w.key }
 func (w *written) KeyCopy(dst []byte) []byte            { return append(dst[:0], w.key...) }
 func (w *written) Value(fn func([]byte) error) error    { return fn(w.val) }
@@ -110,7 +117,7 @@ func (k kv) get(key []byte) (item, error) {
 				if w.del {
 					return nil, badger.ErrKeyNotFound
 				}
-				return &written{key, w.val}, nil
+				return &written{key, w.val, w.meta}, nil
 			}
 		}
 	}
@@ -240,7 +247,7 @@ func (it *iterator) settle() {
 			it.i++
 			continue
 		}
-		it.cur = &written{[]byte(ok), w.val}
+		it.cur = &written{[]byte(ok), w.val, w.meta}
 		return
 	}
 }

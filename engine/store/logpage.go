@@ -18,7 +18,8 @@ import (
 // difference from the record before, the commit time unless it is the
 // record before's, then the tag's fields:
 //
-//	recEvent    profile id, anchor type, anchor value, [filing key], filing seq
+//	recEvent    profile id, anchor type, anchor value, [filing key], filing seq,
+//	            [filing seq less its group's, with flagGrouped; format 5]
 //	recProfile  component, version
 //	recMapping  identifier type, identifier value, profile id, version
 //	recJSON     the record's JSON (every other kind, and anything the
@@ -42,6 +43,7 @@ const (
 	flagRefiled
 	flagSameAt     // the commit time is the record before's
 	flagAnchorFile // an event filed under its anchor: the filing key is not repeated
+	flagGrouped    // an event filed in a group: the group's seq follows, as N less it
 )
 
 // changeOverhead is what the change window counts for a record besides
@@ -109,6 +111,11 @@ func (w *pageWriter) add(c *canon.Change, ref *pageRef) error {
 		if anchorFile {
 			flags |= flagAnchorFile
 		}
+		// An event that opened its group is found under its own seq.
+		grouped := ref.G != 0 && ref.G != ref.N
+		if grouped {
+			flags |= flagGrouped
+		}
 		w.head(tag, flags, c)
 		w.b = appendString(w.b, c.Event.ProfileID)
 		w.b = appendIdentifier(w.b, c.Event.Anchor)
@@ -116,6 +123,9 @@ func (w *pageWriter) add(c *canon.Change, ref *pageRef) error {
 			w.b = appendString(w.b, ref.K)
 		}
 		w.b = binary.AppendUvarint(w.b, ref.N)
+		if grouped {
+			w.b = binary.AppendUvarint(w.b, ref.N-ref.G)
+		}
 	case recProfile:
 		w.head(tag, flags, c)
 		w.b = binary.AppendUvarint(w.b, ref.C)
@@ -223,6 +233,13 @@ func decodeRecords(b []byte, n uint64) ([]pageChange, error) {
 				ref.K = d.string()
 			}
 			ref.N = d.uvarint()
+			if flags&flagGrouped != 0 {
+				if back := d.uvarint(); back < ref.N {
+					ref.G = ref.N - back
+				} else {
+					d.bad = true
+				}
+			}
 			pc.Kind, pc.Event, pc.Ref = canon.ChangeEvent, rec, ref
 		case recProfile:
 			pc.Kind, pc.Ref = canon.ChangeProfile, &pageRef{C: d.uvarint(), V: d.uvarint()}

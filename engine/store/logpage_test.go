@@ -35,7 +35,13 @@ func randomChange(r *rand.Rand, seq uint64, at time.Time, raw bool) (canon.Chang
 	case 0, 1:
 		c.Kind = canon.ChangeEvent
 		c.Event = &canon.EventRecord{ProfileID: str(), Anchor: id(), Refiled: r.IntN(4) == 0}
-		ref := &pageRef{K: c.Event.Anchor.Key(), N: r.Uint64N(1 << 40)}
+		ref := &pageRef{K: c.Event.Anchor.Key(), N: 1 + r.Uint64N(1<<40)}
+		switch r.IntN(3) {
+		case 0: // filed in a group it did not open
+			ref.G = 1 + r.Uint64N(ref.N)
+		case 1: // it opened its group
+			ref.G = ref.N
+		}
 		if r.IntN(4) == 0 {
 			ref.K = "k" + str() // never empty: an event is filed under some key
 		}

@@ -17,6 +17,9 @@ type Reader struct {
 	// its holds, for a reader from Txn.Scan, one iterator per kind of
 	// record, reused across calls until Close.
 	its map[byte]*iterator
+	// seal, for a reader of the writer's transaction, writes the event
+	// groups it is still filling, before a read of filed events.
+	seal func() error
 }
 
 // Close releases a scanning reader's iterators; it is a no-op otherwise.
@@ -83,12 +86,31 @@ func (r *Reader) Events(idkey string, fn func(e *canon.Event) error) error {
 	if err != nil {
 		return err
 	}
-	return r.eachFrom(prefix, seek, func(_ []byte, item item) error {
-		var e canon.Event
-		if err := item.Value(func(b []byte) error { return decodeEvent(b, &e) }); err != nil {
+	var evs []canon.Event
+	return r.eachFrom(prefix, seek, func(key []byte, item item) error {
+		keySeq, err := eventKeySeq(key)
+		if err != nil {
+			return err
+		}
+		// Decoded first, then handed on: fn may read the store, and the
+		// value is Badger's only inside Value. Each entry's events are
+		// new, so fn may keep them.
+		evs = nil
+		err = item.Value(func(v []byte) error {
+			return eachFiled(keySeq, v, func(_ uint64, stored []byte) error {
+				evs = append(evs, canon.Event{})
+				return decodeEvent(stored, &evs[len(evs)-1])
+			})
+		})
+		if err != nil {
 			return fmt.Errorf("store: decode event: %w", err)
 		}
-		return fn(&e)
+		for i := range evs {
+			if err := fn(&evs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -96,6 +118,11 @@ func (r *Reader) Events(idkey string, fn func(e *canon.Event) error) error {
 // and the first key of those that are its own: past the newest event of
 // an erasure whose purge is still running (see Txn.EraseEvents).
 func (r *Reader) eventRange(idkey string) (prefix, seek []byte, err error) {
+	if r.seal != nil {
+		if err := r.seal(); err != nil {
+			return nil, nil, err
+		}
+	}
 	prefix = withLen(pEvent, idkey)
 	upTo, err := purgeFloor(r.tx, idkey)
 	if err != nil || upTo == 0 {
@@ -173,7 +200,11 @@ func (r *Reader) Changes(after uint64, max int) ([]canon.Change, error) {
 	it := r.tx.iterate(badger.IteratorOptions{Prefix: []byte{pLog}, PrefetchValues: true, PrefetchSize: 4})
 	defer it.Close()
 	var out []canon.Change
+	// A page's event records mostly refer to a few groups: each is read
+	// once per page.
+	groups := groupCache{}
 	for it.Seek(start); it.Valid() && len(out) < max; it.Next() {
+		groups.reset()
 		var page []pageChange
 		first, last := parseLogKey(it.Item().Key())
 		err := it.Item().Value(func(b []byte) (err error) {
@@ -188,7 +219,7 @@ func (r *Reader) Changes(after uint64, max int) ([]canon.Change, error) {
 				continue
 			}
 			if pc.Ref != nil {
-				if err := r.resolve(&pc.Change, pc.Ref); err != nil {
+				if err := r.resolve(&pc.Change, pc.Ref, &groups); err != nil {
 					return nil, err
 				}
 			}
@@ -288,7 +319,7 @@ type pageChange struct {
 // the reader's snapshot, or marks it Superseded when the payload is gone:
 // the profile is at another version or deleted, the event was moved or
 // erased (its purge pending or done).
-func (r *Reader) resolve(c *canon.Change, ref *pageRef) error {
+func (r *Reader) resolve(c *canon.Change, ref *pageRef, groups *groupCache) error {
 	gone := func() error {
 		c.Event, c.Profile, c.Superseded = nil, nil, true
 		return nil
@@ -300,15 +331,33 @@ func (r *Reader) resolve(c *canon.Change, ref *pageRef) error {
 		} else if floor >= ref.N {
 			return gone()
 		}
-		item, err := r.tx.get(keyEvent(ref.K, ref.N))
+		group := ref.G
+		if group == 0 {
+			group = ref.N // filed alone, before state format 5
+		}
+		v, err := groups.get(r.tx, keyEvent(ref.K, group))
 		if errNotFound(err) {
 			return gone()
 		}
 		if err != nil {
 			return fmt.Errorf("store: read the event of change %d: %w", c.Seq, err)
 		}
-		if err := item.Value(func(b []byte) error { return decodeEvent(b, &c.Event.Event) }); err != nil {
+		found := false
+		err = eachFiled(group, v, func(seq uint64, stored []byte) error {
+			if seq != ref.N {
+				return nil
+			}
+			found = true
+			if err := decodeEvent(stored, &c.Event.Event); err != nil {
+				return err
+			}
+			return errStop
+		})
+		if err != nil && !errors.Is(err, errStop) {
 			return fmt.Errorf("store: decode the event of change %d: %w", c.Seq, err)
+		}
+		if !found {
+			return gone() // moved off the group by a refile
 		}
 	case c.Kind == canon.ChangeProfile:
 		item, err := r.tx.get(keyProfile(ref.C))

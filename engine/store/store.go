@@ -138,6 +138,7 @@ type Store struct {
 	purging                   atomic.Int64  // erased identifiers whose filed events Purge is to delete
 	refiling                  atomic.Int64  // identifiers with filed events still to move (Txn.SetRefile)
 	purgeRoom                 room          // deletes of filed events one transaction takes (purgeBatch)
+	groupBytes                int           // bytes at which a group of filed events closes (eventgroup.go)
 
 	lastSeq  atomic.Uint64 // newest change-log seq, for readers
 	notifyMu sync.Mutex
@@ -200,16 +201,17 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 	}
 	s := &Store{
-		db:        db,
-		opts:      opts,
-		ids:       newCache[string, uint64](opts.CacheBytes/4, hashString),
-		profiles:  newCache[uint64, cachedProfile](opts.CacheBytes-opts.CacheBytes/4, hashU64),
-		notify:    make(chan struct{}),
-		erased:    newBloom(26),
-		dedup:     newKeyFilter(keyFilterLog2Bits(opts.KeyFilterBytes), pDedup),
-		held:      newKeyFilter(keyFilterLog2Bits(opts.KeyFilterBytes), pID, pAlias),
-		recent:    recent{budget: int(opts.RecentChangeBytes)},
-		purgeRoom: purgeBatch(opts.MemTableBytes),
+		db:         db,
+		opts:       opts,
+		ids:        newCache[string, uint64](opts.CacheBytes/4, hashString),
+		profiles:   newCache[uint64, cachedProfile](opts.CacheBytes-opts.CacheBytes/4, hashU64),
+		notify:     make(chan struct{}),
+		erased:     newBloom(26),
+		dedup:      newKeyFilter(keyFilterLog2Bits(opts.KeyFilterBytes), pDedup),
+		held:       newKeyFilter(keyFilterLog2Bits(opts.KeyFilterBytes), pID, pAlias),
+		recent:     recent{budget: int(opts.RecentChangeBytes)},
+		purgeRoom:  purgeBatch(opts.MemTableBytes),
+		groupBytes: groupBytes,
 	}
 	err = db.View(func(tx *badger.Txn) error {
 		var live uint64
@@ -440,11 +442,12 @@ func (s *Store) KeyFilters() []FilterStats {
 
 // stateFormat is the newest layout of the state this build writes. It is
 // kept in the state, so that a build that does not know a newer layout
-// refuses to open it rather than misread it. 4: events are filed in
-// binary (eventbin.go); 3: change-log pages are binary (logpage.go); 2:
-// they are JSON and refer to the stored events and profiles (pageRef);
-// 1 (no marker): they held copies. This build reads all four.
-const stateFormat = 4
+// refuses to open it rather than misread it. 5: a transaction files an
+// identifier's events as one group (eventgroup.go); 4: events are filed
+// in binary (eventbin.go); 3: change-log pages are binary (logpage.go);
+// 2: they are JSON and refer to the stored events and profiles
+// (pageRef); 1 (no marker): they held copies. This build reads all five.
+const stateFormat = 5
 
 // txnSizes are a transaction's change records, writes and identifier
 // entries read or written.

@@ -779,6 +779,7 @@ func TestEventChangeCarriesItsProperties(t *testing.T) {
 // events it leaves where they are.
 func TestRefileEventsIsBounded(t *testing.T) {
 	s := openStore(t, "", nil)
+	s.groupBytes = 1 // an entry per event, as a busy identifier's history is many groups
 	from, to := canon.Identifier{Type: canon.Phone, Value: "+15550100"}.Key(), canon.Identifier{Type: canon.LoyaltyID, Value: "L1"}.Key()
 	update(t, s, func(tx *Txn) error {
 		for i := range 7 { // filing seqs 1..7
@@ -938,6 +939,7 @@ func TestEraseEventsPurgesAcrossTransactions(t *testing.T) {
 	dir := t.TempDir()
 	small := func(o *Options) { o.MemTableBytes = 1 << 20 }
 	s := openStore(t, dir, small)
+	s.groupBytes = 1 // an entry per event: the room counts entries
 	a, b := "device_id\x00meter", "user_id\x00u1"
 	n := 3*s.purgeRoom.n + 17
 	for from := 0; from < n; from += s.purgeRoom.n {
@@ -975,6 +977,7 @@ func TestEraseEventsPurgesAcrossTransactions(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = openStore(t, dir, small)
+	s.groupBytes = 1
 	if s.Purging() != 2 && s.Purging() != 1 {
 		t.Fatalf("Purging after a restart = %d, want the identifiers still marked", s.Purging())
 	}
@@ -1005,6 +1008,7 @@ func TestEraseEventsPurgesAcrossTransactions(t *testing.T) {
 // erased events, and a second erasure of it is counted once.
 func TestEraseEventsLongIdentifier(t *testing.T) {
 	s := openStore(t, "", func(o *Options) { o.MemTableBytes = 1 << 20 })
+	s.groupBytes = 1 // an entry per event: the room counts entries
 	long := "email\x00" + strings.Repeat("x", canon.MaxIDLen-len("@x.io")) + "@x.io"
 	const n = 2000
 	file := func(from, to int, prefix string) {
@@ -1321,7 +1325,8 @@ func TestStoredLogRefersToEventsAndProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A newer profile version, Ann's event erased, one of Ben's moved.
+	// A newer profile version, Ann's event erased, one of Ben's moved
+	// out of the group it shares with the other.
 	update(t, s, func(tx *Txn) error {
 		st.Version = 2
 		tx.PutProfile(st)
@@ -1329,7 +1334,10 @@ func TestStoredLogRefersToEventsAndProfiles(t *testing.T) {
 		if _, err := tx.EraseEvents(ann.Key()); err != nil {
 			return err
 		}
-		moved, _, err := tx.RefileEvents(ben.Key(), 0, 1, func(*canon.Event) (string, error) {
+		moved, _, err := tx.RefileEvents(ben.Key(), 0, 1, func(e *canon.Event) (string, error) {
+			if e.MessageID == "m3" {
+				return "", nil
+			}
 			return uben.Key(), nil
 		})
 		if err != nil || len(moved) != 1 {
@@ -1365,6 +1373,7 @@ func TestStoredLogRefersToEventsAndProfiles(t *testing.T) {
 // log's records of them come back Superseded all the same.
 func TestStoredLogSkipsEventsAwaitingPurge(t *testing.T) {
 	s := openStore(t, "", func(o *Options) { o.MemTableBytes = 1 << 20 })
+	s.groupBytes = 1 // an entry per event: the room counts entries
 	meter := canon.Identifier{Type: canon.DeviceID, Value: "meter"}
 	n := s.purgeRoom.n + 5
 	for from := 0; from < n; from += s.purgeRoom.n {

@@ -30,10 +30,11 @@ type Txn struct {
 	profiles  map[uint64]*profile.State // nil value: deleted
 	dirtyP    map[uint64]bool
 	changes   []canon.Change
-	refs      map[uint64]pageRef // seq -> where the stored log finds an event change's event
-	purging   int64              // erased identifiers marked for Purge, less those it finished
-	refiling  int64              // identifiers marked by SetRefile, less those unmarked
-	purgeRoom room               // deletes of filed events this transaction may still make
+	refs      map[uint64]pageRef    // seq -> where the stored log finds an event change's event
+	purging   int64                 // erased identifiers marked for Purge, less those it finished
+	refiling  int64                 // identifiers marked by SetRefile, less those unmarked
+	purgeRoom room                  // deletes of filed events this transaction may still make
+	groups    map[string]*openGroup // events filed and not yet written, by idkey (eventgroup.go)
 
 	seq, comp, created, evseq, live uint64
 }
@@ -85,7 +86,7 @@ func (t *Txn) setEntry(e *badger.Entry) error {
 	if err := t.tx.SetEntry(e); err != nil {
 		return err
 	}
-	t.own[string(e.Key)] = pending{val: e.Value}
+	t.own[string(e.Key)] = pending{val: e.Value, meta: e.UserMeta}
 	return nil
 }
 
@@ -94,14 +95,17 @@ func (t *Txn) Now() time.Time { return t.now }
 
 // Reader gives read access to the transaction's view, with the writes of
 // the commit in flight, but without the identifier entries and profiles
-// it holds until commit (ID, Profile): edges, events, dedup and positions
-// are written straight through, so the reader sees them.
-func (t *Txn) Reader() *Reader { return &Reader{tx: t.kv()} }
+// it holds until commit (ID, Profile): edges, dedup and positions are
+// written straight through, so the reader sees them, and the event groups
+// the transaction is filling are written before it reads filed events.
+func (t *Txn) Reader() *Reader { return &Reader{tx: t.kv(), seal: t.sealEvents} }
 
 // Scan is a Reader for many reads in a row (a profile's identifiers, one
 // after another): it keeps its iterators until Close, so it does not see
 // writes made after its first read of a kind of record.
-func (t *Txn) Scan() *Reader { return &Reader{tx: t.kv(), its: map[byte]*iterator{}} }
+func (t *Txn) Scan() *Reader {
+	return &Reader{tx: t.kv(), its: map[byte]*iterator{}, seal: t.sealEvents}
+}
 
 func (t *Txn) getU64(key string) (uint64, error) {
 	if v, ok := t.u64s[key]; ok {
@@ -240,7 +244,8 @@ func (t *Txn) PutEvent(idkey string, e *canon.Event) error {
 	if err != nil {
 		return err
 	}
-	return t.fileEvent(idkey, v.Stored)
+	_, _, err = t.fileEvent(idkey, v.Stored)
+	return err
 }
 
 // PutEventRecord files an event like PutEvent and appends its change
@@ -254,20 +259,16 @@ func (t *Txn) PutEventRecord(idkey string, rec *canon.EventRecord, restricted bo
 			return err
 		}
 	}
-	if err := t.fileEvent(idkey, ev.Stored); err != nil {
+	n, g, err := t.fileEvent(idkey, ev.Stored)
+	if err != nil {
 		return err
 	}
 	seq := t.Emit(canon.Change{Kind: canon.ChangeEvent, Event: rec, Restricted: restricted, RawProps: ev.Props})
 	if t.refs == nil {
 		t.refs = map[uint64]pageRef{}
 	}
-	t.refs[seq] = pageRef{K: idkey, N: t.evseq, size: decodedEventOverhead + len(ev.Stored)}
+	t.refs[seq] = pageRef{K: idkey, N: n, G: g, size: decodedEventOverhead + len(ev.Stored)}
 	return nil
-}
-
-func (t *Txn) fileEvent(idkey string, v []byte) error {
-	t.evseq++
-	return t.set(keyEvent(idkey, t.evseq), v)
 }
 
 // Refiled is an event RefileEvents moved, and the identifier key it is
@@ -276,6 +277,7 @@ type Refiled struct {
 	Event *canon.Event
 	To    string
 	seq   uint64 // its filing seq under To
+	group uint64 // the seq of the group holding it (pageRef.G)
 	size  int    // its size in the change window (pageRef.size)
 }
 
@@ -286,25 +288,33 @@ func (t *Txn) EmitRefiled(m Refiled, rec *canon.EventRecord) uint64 {
 	if t.refs == nil {
 		t.refs = map[uint64]pageRef{}
 	}
-	t.refs[seq] = pageRef{K: m.To, N: m.seq, size: m.size}
+	t.refs[seq] = pageRef{K: m.To, N: m.seq, G: m.group, size: m.size}
 	return seq
 }
 
 // RefileEvents moves events filed under idkey with filing seq past
-// after, the oldest max of them: dest names, for each, the identifier key
-// to file it under instead ("" leaves it). The stored encoding moves as
-// it is. Each move counts against the
+// after, the oldest of them, at most max unless the first group alone
+// holds more: dest names, for each, the identifier key to file it under
+// instead ("" leaves it). The stored encoding moves as it is; what stays
+// is rewritten under its group's key. Each group counts against the
 // transaction's room for deletes of filed events (purgeBatch), which with
 // max keeps it within Badger's size limit whatever the history: when
 // events past the ones it looked at are left, next is the filing seq of
 // the last it looked at, to resume after (see SetRefile); 0 when none is
-// left.
+// left. Groups are taken whole, so next is always a group's last.
 func (t *Txn) RefileEvents(idkey string, after uint64, max int, dest func(e *canon.Event) (string, error)) (moved []Refiled, next uint64, err error) {
-	type stored struct {
-		key, val []byte
-		ev       *canon.Event
+	type filed struct {
+		seq    uint64
+		stored []byte
+		ev     *canon.Event
 	}
-	var all []stored
+	type group struct {
+		key    []byte
+		seq    uint64
+		events []filed
+	}
+	var all []group
+	count := 0
 	errEnough := errors.New("enough")
 	r := t.Reader()
 	prefix, seek, err := r.eventRange(idkey)
@@ -316,25 +326,42 @@ func (t *Txn) RefileEvents(idkey string, after uint64, max int, dest func(e *can
 	}
 	room := t.purgeRoom
 	err = r.eachFrom(prefix, seek, func(key []byte, item item) error {
+		keySeq, err := eventKeySeq(key)
+		if err != nil {
+			return err
+		}
 		val, err := item.ValueCopy(nil)
 		if err != nil {
 			return err
 		}
-		// A move is a delete and a write of about the same key and the
-		// value; the first event goes whatever its size, so that a
-		// resumed refile always moves on.
-		cost := deleteCost(key) + len(key) + 16 + len(val)
-		if len(all) == max || (len(all) > 0 && (room.n < 2 || room.bytes < cost)) {
-			next = binary.BigEndian.Uint64(all[len(all)-1].key[len(all[len(all)-1].key)-8:])
+		var evs []filed
+		err = eachFiled(keySeq, val, func(seq uint64, stored []byte) error {
+			var e canon.Event
+			if err := decodeEvent(stored, &e); err != nil {
+				return fmt.Errorf("store: decode event: %w", err)
+			}
+			evs = append(evs, filed{seq, stored, &e})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// A group's refile rewrites or deletes its entry and files
+		// each event that moves again: at most an entry per event and
+		// one, and twice the group's bytes. The first group goes
+		// whatever its size, so that a resumed refile always moves on.
+		n, cost := 1+len(evs), deleteCost(key)+2*len(val)+(1+len(evs))*(len(key)+16)
+		if len(all) > 0 && (count+len(evs) > max || room.n < n || room.bytes < cost) {
+			last := all[len(all)-1]
+			next = last.events[len(last.events)-1].seq
 			return errEnough
 		}
 		// The forced first may overdraw: the room stays at 0, never below.
-		room.n, room.bytes = room.n-min(room.n, 2), room.bytes-min(room.bytes, cost)
-		var e canon.Event
-		if err := decodeEvent(val, &e); err != nil {
-			return fmt.Errorf("store: decode event: %w", err)
+		room.n, room.bytes = room.n-min(room.n, n), room.bytes-min(room.bytes, cost)
+		if len(evs) > 0 {
+			all = append(all, group{bytes.Clone(key), keySeq, evs})
+			count += len(evs)
 		}
-		all = append(all, stored{bytes.Clone(key), val, &e})
 		return nil
 	})
 	if err != nil && !errors.Is(err, errEnough) {
@@ -342,21 +369,36 @@ func (t *Txn) RefileEvents(idkey string, after uint64, max int, dest func(e *can
 	}
 	t.purgeRoom = room
 	var out []Refiled
-	for _, s := range all {
-		to, err := dest(s.ev)
+	for _, g := range all {
+		stay := openGroup{first: g.seq, b: []byte{eventGroupV1}}
+		kept := 0
+		for _, f := range g.events {
+			to, err := dest(f.ev)
+			if err != nil {
+				return nil, 0, err
+			}
+			if to == "" || to == idkey {
+				stay.add(f.seq, f.stored)
+				kept++
+				continue
+			}
+			seq, in, err := t.fileEvent(to, f.stored)
+			if err != nil {
+				return nil, 0, err
+			}
+			out = append(out, Refiled{Event: f.ev, To: to, seq: seq, group: in, size: decodedEventOverhead + len(f.stored)})
+		}
+		switch kept {
+		case len(g.events):
+			// Nothing moved: the entry stays as it is.
+		case 0:
+			err = t.del(g.key)
+		default:
+			err = t.putGroup(g.key, &stay)
+		}
 		if err != nil {
 			return nil, 0, err
 		}
-		if to == "" || to == idkey {
-			continue
-		}
-		if err := t.del(s.key); err != nil {
-			return nil, 0, err
-		}
-		if err := t.fileEvent(to, s.val); err != nil {
-			return nil, 0, err
-		}
-		out = append(out, Refiled{Event: s.ev, To: to, seq: t.evseq, size: decodedEventOverhead + len(s.val)})
 	}
 	return out, next, nil
 }
@@ -454,8 +496,11 @@ func (s *Store) Refiling() int64 { return s.refiling.Load() }
 // erased): the marker holds the newest event seq at the erasure, and
 // Purge deletes no event filed later.
 func (t *Txn) EraseEvents(idkey string) (int, error) {
+	if err := t.sealEvents(); err != nil {
+		return 0, err
+	}
 	prefix := withLen(pEvent, idkey)
-	n, more, err := t.deletePrefix(prefix, nil, &t.purgeRoom)
+	n, more, err := t.deleteEvents(prefix, nil, &t.purgeRoom)
 	if err != nil || !more {
 		return n, err
 	}
@@ -463,7 +508,7 @@ func (t *Txn) EraseEvents(idkey string) (int, error) {
 	defer it.Close()
 	left := 0
 	for it.Rewind(); it.Valid(); it.Next() {
-		left++
+		left += filedCount(it.Item())
 	}
 	if left > 0 {
 		marked, err := purgeFloor(t.kv(), idkey)
@@ -519,7 +564,7 @@ func (s *Store) Purge() (int, error) {
 			tx.purgeRoom.n--
 			tx.purgeRoom.bytes -= deleteCost(m.key)
 			idkey := string(m.key[1:])
-			n, more, err := tx.deletePrefix(withLen(pEvent, idkey), keyEvent(idkey, m.upTo+1), &tx.purgeRoom)
+			n, more, err := tx.deleteEvents(withLen(pEvent, idkey), keyEvent(idkey, m.upTo+1), &tx.purgeRoom)
 			if err != nil {
 				return err
 			}
@@ -554,10 +599,10 @@ func (t *Txn) DeleteEdges(idkey string) (int, error) {
 	return len(edges), nil
 }
 
-// deletePrefix deletes keys under prefix, below stop when stop is not
-// nil, while r has room for them. It returns how many it deleted, and
-// whether it stopped for lack of room with keys left.
-func (t *Txn) deletePrefix(prefix, stop []byte, r *room) (n int, more bool, err error) {
+// deleteEvents deletes filed events' keys under prefix, below stop when
+// stop is not nil, while r has room for them. It returns how many events
+// it deleted, and whether it stopped for lack of room with keys left.
+func (t *Txn) deleteEvents(prefix, stop []byte, r *room) (n int, more bool, err error) {
 	it := t.kv().iterate(badger.IteratorOptions{Prefix: prefix})
 	var keys [][]byte
 	for it.Rewind(); it.Valid(); it.Next() {
@@ -571,6 +616,7 @@ func (t *Txn) deletePrefix(prefix, stop []byte, r *room) (n int, more bool, err 
 		}
 		r.n--
 		r.bytes -= deleteCost(k)
+		n += filedCount(it.Item())
 		keys = append(keys, it.Item().KeyCopy(nil))
 	}
 	it.Close()
@@ -579,7 +625,7 @@ func (t *Txn) deletePrefix(prefix, stop []byte, r *room) (n int, more bool, err 
 			return 0, false, err
 		}
 	}
-	return len(keys), more, nil
+	return n, more, nil
 }
 
 // Seen reports whether a message id was already applied within the window.
@@ -780,6 +826,9 @@ type flight struct {
 // and hands them to Badger, once the commit before is in. It returns
 // without waiting for Badger's write: Store.finish publishes it.
 func (t *Txn) commit() error {
+	if err := t.sealEvents(); err != nil {
+		return err
+	}
 	written := make(map[uint64]sized, len(t.dirtyP))
 	// The JSON of each profile as written, by id: its change record, when
 	// it is of the same version, refers to the stored state in the log and
