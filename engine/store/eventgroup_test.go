@@ -312,9 +312,10 @@ func FuzzEachFiled(f *testing.F) {
 	})
 }
 
-// eventsInEntries counts the events under idkey by decoding its entries,
-// and checks that each entry's user meta counts the same.
-func eventsInEntries(t *testing.T, s *Store, idkey string) int {
+// storedEvents counts the events stored under idkey, erased or not, by
+// decoding its entries, and checks that each entry's user meta counts the
+// same.
+func storedEvents(t *testing.T, s *Store, idkey string) int {
 	t.Helper()
 	n := 0
 	err := s.db.View(func(tx *badger.Txn) error {
@@ -380,7 +381,7 @@ func TestRefileGroupsIsBounded(t *testing.T) {
 	if got := storedIDs(t, s, from); !slices.Equal(got, []string{"m4"}) {
 		t.Errorf("left: %v", got)
 	}
-	if a, b := eventsInEntries(t, s, from), eventsInEntries(t, s, to); a != 1 || b != 8 {
+	if a, b := storedEvents(t, s, from), storedEvents(t, s, to); a != 1 || b != 8 {
 		t.Errorf("%d events left in entries, %d moved; want 1 and 8", a, b)
 	}
 }
@@ -410,7 +411,7 @@ func TestEraseGroupsAcrossTransactions(t *testing.T) {
 		}
 		return nil
 	})
-	left := eventsInEntries(t, s, meter)
+	left := storedEvents(t, s, meter)
 	if left == 0 || left >= n || s.Purging() != 1 {
 		t.Fatalf("after the erasure: %d events left, purging %d", left, s.Purging())
 	}
@@ -422,7 +423,7 @@ func TestEraseGroupsAcrossTransactions(t *testing.T) {
 		}
 		purged += d
 	}
-	if purged != left || eventsInEntries(t, s, meter) != 0 {
-		t.Errorf("Purge deleted %d events of %d left; %d remain", purged, left, eventsInEntries(t, s, meter))
+	if purged != left || storedEvents(t, s, meter) != 0 {
+		t.Errorf("Purge deleted %d events of %d left; %d remain", purged, left, storedEvents(t, s, meter))
 	}
 }

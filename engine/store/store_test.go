@@ -1069,24 +1069,6 @@ func TestEraseEventsLongIdentifier(t *testing.T) {
 	}
 }
 
-// storedEvents counts the event keys filed under idkey, those of an
-// erasure not yet purged included.
-func storedEvents(t *testing.T, s *Store, idkey string) int {
-	t.Helper()
-	n := 0
-	err := s.db.View(func(tx *badger.Txn) error {
-		it := tx.NewIterator(badger.IteratorOptions{Prefix: withLen(pEvent, idkey)})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			n++
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
 
 // TestProfileJSONKeptForLookedUpProfiles: the cache keeps a profile's
 // public JSON once it is looked up, carries it over the profile's next
