@@ -1069,7 +1069,6 @@ func TestEraseEventsLongIdentifier(t *testing.T) {
 	}
 }
 
-
 // TestProfileJSONKeptForLookedUpProfiles: the cache keeps a profile's
 // public JSON once it is looked up, carries it over the profile's next
 // commits, and spends nothing on profiles nobody looks up.
