@@ -174,7 +174,12 @@ func Open(opts Options) (*Store, error) {
 		// cache only adds its own upkeep: with one, identifier reads that
 		// miss our caches cost about a fifth more CPU (bench/RESULTS.md).
 		WithBlockCacheSize(0).
-		WithIndexCacheSize(16 << 20)
+		WithIndexCacheSize(16 << 20).
+		// Badger's own counters are process-wide expvar maps, updated
+		// under a lock on every read and table probe (a twentieth of an
+		// identifier read that misses our caches); the store's metrics
+		// are its own.
+		WithMetricsEnabled(false)
 	if opts.ValueThreshold > 0 {
 		bo = bo.WithValueThreshold(opts.ValueThreshold).WithValueLogFileSize(256 << 20)
 	}
