@@ -633,6 +633,7 @@ type Stats struct {
 	CachedIDs      int
 	CachedProfiles int
 	Purging        int64 // erased identifiers whose stored events are still being deleted
+	ReadAround     bool  // a fault in Badger's logs may read the kernel's read-around window (store.Store.ReadAround)
 }
 
 // Stats reports the engine's size.
@@ -641,7 +642,7 @@ func (e *Engine) Stats() Stats {
 	return Stats{
 		LastSeq: e.st.LastSeq(), Backlog: e.backlog(), Profiles: e.st.Profiles(),
 		Events: e.events.Load(), Duplicates: e.duplicates.Load(), Merges: e.merges.Load(), Conflicts: e.conflicts.Load(),
-		CachedIDs: ids, CachedProfiles: profiles, Purging: e.st.Purging(),
+		CachedIDs: ids, CachedProfiles: profiles, Purging: e.st.Purging(), ReadAround: e.st.ReadAround(),
 	}
 }
 

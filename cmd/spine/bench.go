@@ -249,7 +249,8 @@ type results struct {
 	Seed     int64     `json:"seed"`
 	SyncMode string    `json:"sync_mode"`
 	// LogFaults is how a fault in Badger's logs reads: "read-around" (the
-	// kernel's window) or "one page" (--no-read-around).
+	// kernel's window) or "one page" (--no-read-around), or, when advising
+	// the mappings failed with --no-read-around, read-around and why.
 	LogFaults string `json:"log_faults"`
 
 	Messages        int     `json:"messages"`         // records produced in the saturate phase
@@ -577,6 +578,9 @@ func (b *benchRun) run(ctx context.Context) (err error) {
 	res.EventsPerSec = float64(sat.truth.Totals.Accepted) / applied.Seconds()
 	res.MessagesPerSec = float64(len(sat.recs)) / applied.Seconds()
 	res.Profiles, res.Merges, res.Conflicts = st.Profiles, st.Merges, st.Conflicts
+	if o.NoReadAround && st.ReadAround {
+		res.LogFaults = "read-around (advising the log mappings failed)"
+	}
 	fmt.Fprintf(b.out, "\n  saturate: %d messages applied in %.1fs (%.0f events/s, %.0f messages/s)\n",
 		len(sat.recs), applied.Seconds(), res.EventsPerSec, res.MessagesPerSec)
 

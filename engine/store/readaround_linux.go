@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -36,9 +37,10 @@ type logAdviser struct {
 	done   chan struct{}
 	log    *slog.Logger
 	seen   map[string]bool // mapping ("start-end path") already advised
+	failed *atomic.Bool    // set once a new log may keep the read-around (Store.ReadAround)
 }
 
-func startLogAdviser(dir string, log *slog.Logger) (*logAdviser, error) {
+func startLogAdviser(dir string, log *slog.Logger, failed *atomic.Bool) (*logAdviser, error) {
 	// /proc/self/maps names files by their real path.
 	abs, err := filepath.Abs(dir)
 	if err == nil {
@@ -62,6 +64,7 @@ func startLogAdviser(dir string, log *slog.Logger) (*logAdviser, error) {
 		done:   make(chan struct{}),
 		log:    log,
 		seen:   map[string]bool{},
+		failed: failed,
 	}
 	// Badger maps its newest value log at open: none found means the
 	// paths did not match, and the option would do nothing.
@@ -104,6 +107,7 @@ func (a *logAdviser) run() {
 		n, err := a.events.Read(buf)
 		if err != nil {
 			if !errors.Is(err, os.ErrClosed) {
+				a.failed.Store(true)
 				a.log.Warn("store: advise logs: inotify read failed; new log files keep the kernel's read-around", "err", err)
 			}
 			return
@@ -125,6 +129,7 @@ func (a *logAdviser) await(pending []string) bool {
 		mapped, err := a.advise()
 		if err != nil {
 			// Tried again at the next new log, not every second.
+			a.failed.Store(true)
 			a.log.Warn("store: advise logs; the new logs keep the kernel's read-around", "err", err)
 			return true
 		}

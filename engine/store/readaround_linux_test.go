@@ -77,6 +77,9 @@ func TestNoReadAround(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
+			if s.ReadAround() == on {
+				t.Fatalf("ReadAround = %v with NoReadAround %v", s.ReadAround(), on)
+			}
 			before, _ := filepath.Glob(filepath.Join(dir, "*.mem"))
 			// Small values fill memtables, which rotate; large ones go to
 			// the value log.
@@ -124,6 +127,9 @@ func TestNoReadAround(t *testing.T) {
 					return
 				}
 				if advised == len(m) {
+					if s.ReadAround() {
+						t.Fatal("ReadAround set with every log mapping advised")
+					}
 					return
 				}
 				if time.Now().After(deadline) {

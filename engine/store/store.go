@@ -145,6 +145,10 @@ type Store struct {
 	notify   chan struct{} // closed on each commit that appends changes
 
 	adviser *logAdviser // with Options.NoReadAround; nil otherwise
+	// readAround is set while a fault in Badger's logs may read the
+	// kernel's read-around window: without Options.NoReadAround, or once
+	// advising the mappings failed.
+	readAround atomic.Bool
 }
 
 // ErrFailed is returned by every Update after a commit failed in Badger
@@ -259,8 +263,11 @@ func Open(opts Options) (*Store, error) {
 	s.snap = s.openSnapshot(s.ts)
 	s.snaps = []*snapshot{s.snap}
 	s.discardBelow(s.ts)
+	// Cleared before the adviser starts, which sets it again if it fails.
+	s.readAround.Store(!opts.NoReadAround || opts.InMemory)
 	if opts.NoReadAround && !opts.InMemory {
-		if s.adviser, err = startLogAdviser(opts.Dir, opts.Logger); err != nil {
+		if s.adviser, err = startLogAdviser(opts.Dir, opts.Logger, &s.readAround); err != nil {
+			s.readAround.Store(true)
 			opts.Logger.Warn("Badger's logs keep the kernel's read-around", "err", err)
 		}
 	}
@@ -292,6 +299,11 @@ func purgeBatch(memtable int64) room {
 	limit := int(memtable * 15 / 100)
 	return room{n: max(100, limit/96/4), bytes: max(64<<10, limit/4)}
 }
+
+// ReadAround reports whether a fault in Badger's logs may read the
+// kernel's read-around window: without Options.NoReadAround, or since
+// advising their mappings failed (a warning says why).
+func (s *Store) ReadAround() bool { return s.readAround.Load() }
 
 // Close closes the database.
 func (s *Store) Close() error {
