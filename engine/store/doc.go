@@ -16,8 +16,9 @@
 //	d <channel>\x00<message id>-> empty, with TTL            dedup window
 //	o <topic>\x00<partition>   -> next offset (8 bytes)      consume positions
 //	l <first seq><last seq>    -> []canon.Change (binary)    change log: one page per transaction; an event's
-//	                                                         record refers to its v key, a profile's to its p
-//	                                                         key at that version (pageRef), instead of a copy
+//	                                                         record refers to its group's v key and its seq, a
+//	                                                         profile's to its p key at that version (pageRef),
+//	                                                         instead of a copy
 //	c <sink>                   -> acked seq (8 bytes)        sink cursors
 //	m <name>                   -> uint64                     counters
 //	h <keyed hash>             -> erasure time               erased identifiers, hashed only

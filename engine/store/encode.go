@@ -170,7 +170,7 @@ func EncodeEvent(e *canon.Event) (EncodedEvent, error) {
 type pageRef struct {
 	K    string `json:"k,omitempty"` // event: the identifier key it is filed under
 	N    uint64 `json:"n,omitempty"` // event: its filing seq
-	G    uint64 `json:"g,omitempty"` // event: the filing seq of its group, the key's (0: N, filed alone)
+	G    uint64 `json:"g,omitempty"` // event: the filing seq of its group, the key's (0: N, as for an event that opened its group or was filed alone)
 	C    uint64 `json:"c,omitempty"` // profile: its component
 	V    uint64 `json:"v,omitempty"` // profile: its version
 	size int    // the payload's stored length, for the change window's budget

@@ -10,9 +10,10 @@ import (
 
 // Since state format 5 the writer files an identifier's events in groups:
 // a single Badger entry under the filing seq of its first event
-// (keyEvent(idkey, first)), instead of an entry per event. An entry costs
-// the writer and Badger about as much as the bytes it holds, and filed
-// events were a third of all entries. A transaction fills one group per
+// (keyEvent(idkey, first)), instead of an entry per event. Each entry
+// costs the writer and Badger a fixed amount besides its bytes (its key,
+// headers, a skiplist node, a table index entry), and filed events were a
+// third of all entries. A transaction fills one group per
 // identifier and writes it at commit, once it reaches groupBytes or
 // groupEvents, or before the transaction reads filed events (so usually
 // one per identifier and transaction). A group holds the byte
@@ -79,6 +80,19 @@ func (t *Txn) fileEvent(idkey string, stored []byte) (seq, group uint64, err err
 // them; an identifier's next event opens a new group. The commit seals
 // what is left.
 func (t *Txn) sealEvents() error {
+	return t.sealEventsOf("")
+}
+
+// sealEventsOf writes the group the transaction is filling for idkey, or
+// every group for "": a read of one identifier's events needs its own
+// sealed only, a scan of many needs all.
+func (t *Txn) sealEventsOf(idkey string) error {
+	if idkey != "" {
+		if g := t.groups[idkey]; g != nil {
+			return t.sealGroup(idkey, g)
+		}
+		return nil
+	}
 	for idkey, g := range t.groups {
 		if err := t.sealGroup(idkey, g); err != nil {
 			return err

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 
@@ -425,5 +426,64 @@ func TestEraseGroupsAcrossTransactions(t *testing.T) {
 	}
 	if purged != left || storedEvents(t, s, meter) != 0 {
 		t.Errorf("Purge deleted %d events of %d left; %d remain", purged, left, storedEvents(t, s, meter))
+	}
+}
+
+// A group's count reads the same through the overlay of the commit in
+// flight and after a reopen; a one-off read of one identifier's events
+// leaves another's group open.
+func TestGroupCountsThroughOverlayAndReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, nil)
+	ann, ben, cat := "email\x00ann@shop.io", "email\x00ben@shop.io", "email\x00cat@shop.io"
+	file := func(tx *Txn, idkey string, n int) error {
+		for i := range n {
+			if err := tx.PutEvent(idkey, &canon.Event{Channel: canon.Web, MessageID: fmt.Sprint(idkey, i), Kind: canon.KindPage, Time: now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := s.UpdateAsync(now, func(tx *Txn) error {
+		if err := file(tx, ann, 5); err != nil {
+			return err
+		}
+		if err := file(tx, ben, 3); err != nil {
+			return err
+		}
+		// Reading ann's events seals ann's group only.
+		if got := messageIDs(t, tx.Reader(), ann); len(got) != 5 {
+			return fmt.Errorf("ann's events within the transaction: %v", got)
+		}
+		if tx.groups[ann] != nil || tx.groups[ben] == nil {
+			return fmt.Errorf("open groups after reading ann's events: %v", slices.Collect(maps.Keys(tx.groups)))
+		}
+		return file(tx, cat, 4)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateAsync(now, func(tx *Txn) error {
+		if tx.prev == nil {
+			return fmt.Errorf("no commit in flight")
+		}
+		if n, err := tx.EraseEvents(ann); err != nil || n != 5 {
+			return fmt.Errorf("EraseEvents(ann) through the overlay = %d, %v; want 5", n, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, nil)
+	update(t, s, func(tx *Txn) error {
+		if n, err := tx.EraseEvents(ben); err != nil || n != 3 {
+			return fmt.Errorf("EraseEvents(ben) after a reopen = %d, %v; want 3", n, err)
+		}
+		return nil
+	})
+	if n := storedEvents(t, s, cat); n != 4 {
+		t.Errorf("cat's events after a reopen: %d, want 4", n)
 	}
 }

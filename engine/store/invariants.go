@@ -106,7 +106,7 @@ func (r *Reader) ScanEdges(fn func(a, b string, ev canon.Evidence) error) error 
 // under and its seq.
 func (r *Reader) ScanEvents(fn func(idkey string, seq uint64, e *canon.Event) error) error {
 	if r.seal != nil {
-		if err := r.seal(); err != nil {
+		if err := r.seal(""); err != nil {
 			return err
 		}
 	}

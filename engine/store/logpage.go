@@ -234,7 +234,8 @@ func decodeRecords(b []byte, n uint64) ([]pageChange, error) {
 			}
 			ref.N = d.uvarint()
 			if flags&flagGrouped != 0 {
-				if back := d.uvarint(); back < ref.N {
+				// Written only for an event that did not open its group.
+				if back := d.uvarint(); back > 0 && back < ref.N {
 					ref.G = ref.N - back
 				} else {
 					d.bad = true

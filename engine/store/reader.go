@@ -18,8 +18,9 @@ type Reader struct {
 	// record, reused across calls until Close.
 	its map[byte]*iterator
 	// seal, for a reader of the writer's transaction, writes the event
-	// groups it is still filling, before a read of filed events.
-	seal func() error
+	// groups it is still filling before a read of filed events: those of
+	// the identifier key it is given, or all for "".
+	seal func(idkey string) error
 }
 
 // Close releases a scanning reader's iterators; it is a no-op otherwise.
@@ -119,7 +120,7 @@ func (r *Reader) Events(idkey string, fn func(e *canon.Event) error) error {
 // an erasure whose purge is still running (see Txn.EraseEvents).
 func (r *Reader) eventRange(idkey string) (prefix, seek []byte, err error) {
 	if r.seal != nil {
-		if err := r.seal(); err != nil {
+		if err := r.seal(idkey); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -333,7 +334,7 @@ func (r *Reader) resolve(c *canon.Change, ref *pageRef, groups *groupCache) erro
 		}
 		group := ref.G
 		if group == 0 {
-			group = ref.N // filed alone, before state format 5
+			group = ref.N // it opened its group, or was filed alone (before state format 5)
 		}
 		v, err := groups.get(r.tx, keyEvent(ref.K, group))
 		if errNotFound(err) {

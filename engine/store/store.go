@@ -413,8 +413,8 @@ func (d Disk) Total() int64 { return d.LSM + d.VLog + d.WAL + d.Other }
 
 // DiskUsage sums the blocks allocated to the files under dir, by kind.
 // Badger preallocates and memory-maps value-log and memtable files, so
-// their apparent size overstates; its own figures (DB.Size) are refreshed
-// once a minute, so they read 0 in a store's first minute.
+// their apparent size overstates; its own figures (DB.Size) come from the
+// expvar counters the store turns off.
 func DiskUsage(dir string) Disk {
 	var d Disk
 	_ = filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {

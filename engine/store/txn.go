@@ -98,13 +98,14 @@ func (t *Txn) Now() time.Time { return t.now }
 // it holds until commit (ID, Profile): edges, dedup and positions are
 // written straight through, so the reader sees them, and the event groups
 // the transaction is filling are written before it reads filed events.
-func (t *Txn) Reader() *Reader { return &Reader{tx: t.kv(), seal: t.sealEvents} }
+func (t *Txn) Reader() *Reader { return &Reader{tx: t.kv(), seal: t.sealEventsOf} }
 
 // Scan is a Reader for many reads in a row (a profile's identifiers, one
 // after another): it keeps its iterators until Close, so it does not see
 // writes made after its first read of a kind of record.
 func (t *Txn) Scan() *Reader {
-	return &Reader{tx: t.kv(), its: map[byte]*iterator{}, seal: t.sealEvents}
+	// Its iterators, kept from its first read, must see every group.
+	return &Reader{tx: t.kv(), its: map[byte]*iterator{}, seal: func(string) error { return t.sealEvents() }}
 }
 
 func (t *Txn) getU64(key string) (uint64, error) {
@@ -496,7 +497,7 @@ func (s *Store) Refiling() int64 { return s.refiling.Load() }
 // erased): the marker holds the newest event seq at the erasure, and
 // Purge deletes no event filed later.
 func (t *Txn) EraseEvents(idkey string) (int, error) {
-	if err := t.sealEvents(); err != nil {
+	if err := t.sealEventsOf(idkey); err != nil {
 		return 0, err
 	}
 	prefix := withLen(pEvent, idkey)
