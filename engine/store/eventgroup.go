@@ -13,10 +13,10 @@ import (
 // (keyEvent(idkey, first)), instead of an entry per event. Each entry
 // costs the writer and Badger a fixed amount besides its bytes (its key,
 // headers, a skiplist node, a table index entry), and filed events were a
-// third of all entries. A transaction fills one group per
-// identifier and writes it at commit, once it reaches groupBytes or
-// groupEvents, or before the transaction reads filed events (so usually
-// one per identifier and transaction). A group holds the byte
+// third of all entries. A transaction fills one group per identifier and
+// writes it at commit, once it reaches groupBytes or groupEvents, or
+// before the transaction reads that identifier's filed events or scans
+// many (so usually one per identifier and transaction). A group holds the byte
 // eventGroupV1, then per event its filing seq less the key's (uvarint),
 // its stored length (uvarint) and its stored form (eventbin.go); the
 // entry's user meta byte is its number of events, so that an erasure
