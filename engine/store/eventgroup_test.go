@@ -346,47 +346,6 @@ func storedEvents(t *testing.T, s *Store, idkey string) int {
 	return n
 }
 
-// A refile over groups of several events moves whole groups, at most max
-// events past the first, and resumes after the last one it took.
-func TestRefileGroupsIsBounded(t *testing.T) {
-	s := openStore(t, "", nil)
-	from, to := canon.Identifier{Type: canon.Phone, Value: "+15550100"}.Key(), canon.Identifier{Type: canon.LoyaltyID, Value: "L1"}.Key()
-	for g := range 3 { // groups of filing seqs 1-3, 4-6, 7-9
-		update(t, s, func(tx *Txn) error {
-			for i := range 3 {
-				if err := tx.PutEvent(from, &canon.Event{Channel: canon.POS, MessageID: fmt.Sprint("m", 3*g+i), Kind: canon.KindOrder}); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	dest := func(e *canon.Event) (string, error) {
-		if e.MessageID == "m4" {
-			return "", nil
-		}
-		return to, nil
-	}
-	for _, want := range []struct {
-		after, next uint64
-		moved       int
-	}{{0, 3, 3}, {3, 6, 2}, {6, 0, 3}} {
-		update(t, s, func(tx *Txn) error {
-			moved, next, err := tx.RefileEvents(from, want.after, 4, dest)
-			if err != nil || len(moved) != want.moved || next != want.next {
-				return fmt.Errorf("RefileEvents(after %d, max 4) = %d moved, next %d, %v; want %d, %d", want.after, len(moved), next, err, want.moved, want.next)
-			}
-			return nil
-		})
-	}
-	if got := storedIDs(t, s, from); !slices.Equal(got, []string{"m4"}) {
-		t.Errorf("left: %v", got)
-	}
-	if a, b := storedEvents(t, s, from), storedEvents(t, s, to); a != 1 || b != 8 {
-		t.Errorf("%d events left in entries, %d moved; want 1 and 8", a, b)
-	}
-}
-
 // An erasure of more groups than one transaction deletes counts every
 // event, the deleted and those left to Purge, which deletes the rest.
 func TestEraseGroupsAcrossTransactions(t *testing.T) {

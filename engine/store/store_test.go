@@ -776,56 +776,77 @@ func TestEventChangeCarriesItsProperties(t *testing.T) {
 
 // A quarantine moves a bounded number of events in one transaction, and
 // the next transaction resumes after the last it looked at, past the
-// events it leaves where they are.
+// events it leaves where they are: with an entry per event, as in a busy
+// identifier's history of many groups, and with groups of several events,
+// which it takes whole.
 func TestRefileEventsIsBounded(t *testing.T) {
-	s := openStore(t, "", nil)
-	s.groupBytes = 1 // an entry per event, as a busy identifier's history is many groups
-	from, to := canon.Identifier{Type: canon.Phone, Value: "+15550100"}.Key(), canon.Identifier{Type: canon.LoyaltyID, Value: "L1"}.Key()
-	update(t, s, func(tx *Txn) error {
-		for i := range 7 { // filing seqs 1..7
-			if err := tx.PutEvent(from, &canon.Event{Channel: canon.POS, MessageID: fmt.Sprint("m", i), Kind: canon.KindOrder}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	dest := func(e *canon.Event) (string, error) {
-		if e.MessageID == "m1" {
-			return "", nil // has nowhere else to go: stays
-		}
-		return to, nil
-	}
-	for i, want := range []struct {
+	type step struct {
 		after, next uint64
 		moved       int
-	}{{0, 3, 2}, {3, 6, 3}, {6, 0, 1}} {
-		update(t, s, func(tx *Txn) error {
-			if i > 0 {
-				key, after, owner, err := tx.NextRefile("")
-				if err != nil || key != from || after != want.after || owner != "own" {
-					return fmt.Errorf("NextRefile = %q, %d, %q, %v; want the phone, %d, own", key, after, owner, err, want.after)
+	}
+	for _, tc := range []struct {
+		name       string
+		groupBytes int    // 0: the store's
+		batches    int    // transactions of events
+		perBatch   int    // events each
+		stays      string // the one event with nowhere else to go
+		max        int    // events a refile moves past the first group
+		steps      []step // refiles, one transaction each
+		moved      int    // events under the card at the end
+	}{
+		{"an entry per event", 1, 1, 7, "m1", 3, []step{{0, 3, 2}, {3, 6, 3}, {6, 0, 1}}, 6},
+		{"groups of three", 0, 3, 3, "m4", 4, []step{{0, 3, 3}, {3, 6, 2}, {6, 0, 3}}, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openStore(t, "", nil)
+			if tc.groupBytes > 0 {
+				s.groupBytes = tc.groupBytes
+			}
+			from, to := canon.Identifier{Type: canon.Phone, Value: "+15550100"}.Key(), canon.Identifier{Type: canon.LoyaltyID, Value: "L1"}.Key()
+			for b := range tc.batches { // filing seqs from 1 on
+				update(t, s, func(tx *Txn) error {
+					for i := range tc.perBatch {
+						if err := tx.PutEvent(from, &canon.Event{Channel: canon.POS, MessageID: fmt.Sprint("m", b*tc.perBatch+i), Kind: canon.KindOrder}); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			}
+			dest := func(e *canon.Event) (string, error) {
+				if e.MessageID == tc.stays {
+					return "", nil
+				}
+				return to, nil
+			}
+			for i, want := range tc.steps {
+				update(t, s, func(tx *Txn) error {
+					if i > 0 {
+						key, after, owner, err := tx.NextRefile("")
+						if err != nil || key != from || after != want.after || owner != "own" {
+							return fmt.Errorf("NextRefile = %q, %d, %q, %v; want the phone, %d, own", key, after, owner, err, want.after)
+						}
+					}
+					moved, next, err := tx.RefileEvents(from, want.after, tc.max, dest)
+					if err != nil || len(moved) != want.moved || next != want.next || moved[0].To != to {
+						return fmt.Errorf("RefileEvents(after %d, max %d) = %d moved, next %d, %v; want %d, %d", want.after, tc.max, len(moved), next, err, want.moved, want.next)
+					}
+					return tx.SetRefile(from, next, "own")
+				})
+				if n, want := s.Refiling(), int64(min(1, want.next)); n != want {
+					t.Errorf("step %d: Refiling = %d, want %d", i, n, want)
 				}
 			}
-			moved, next, err := tx.RefileEvents(from, want.after, 3, dest)
-			if err != nil || len(moved) != want.moved || next != want.next || moved[0].To != to {
-				return fmt.Errorf("RefileEvents(after %d, max 3) = %d moved, next %d, %v; want %d, %d", want.after, len(moved), next, err, want.moved, want.next)
+			if got := storedIDs(t, s, from); !slices.Equal(got, []string{tc.stays}) {
+				t.Errorf("left under the phone: %v", got)
 			}
-			return tx.SetRefile(from, next, "own")
+			if a, b := len(storedIDs(t, s, to)), storedEvents(t, s, to); a != tc.moved || b != tc.moved {
+				t.Errorf("after the refiles: %d events read under the card, %d in its entries; want %d", a, b, tc.moved)
+			}
+			if a := storedEvents(t, s, from); a != 1 {
+				t.Errorf("%d events left in the phone's entries, want 1", a)
+			}
 		})
-		if n, want := s.Refiling(), int64(min(1, want.next)); n != want {
-			t.Errorf("step %d: Refiling = %d, want %d", i, n, want)
-		}
-	}
-	count := func(key string) (n int) {
-		if err := s.View(func(r *Reader) error {
-			return r.Events(key, func(*canon.Event) error { n++; return nil })
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	if a, b := count(from), count(to); a != 1 || b != 6 {
-		t.Errorf("after the refiles: %d events left, %d moved; want 1 and 6", a, b)
 	}
 }
 

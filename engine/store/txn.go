@@ -96,8 +96,9 @@ func (t *Txn) Now() time.Time { return t.now }
 // Reader gives read access to the transaction's view, with the writes of
 // the commit in flight, but without the identifier entries and profiles
 // it holds until commit (ID, Profile): edges, dedup and positions are
-// written straight through, so the reader sees them, and the event groups
-// the transaction is filling are written before it reads filed events.
+// written straight through, so the reader sees them, and the group of
+// events the transaction is filling for an identifier is written before
+// it reads that identifier's events.
 func (t *Txn) Reader() *Reader { return &Reader{tx: t.kv(), seal: t.sealEventsOf} }
 
 // Scan is a Reader for many reads in a row (a profile's identifiers, one
