@@ -71,9 +71,22 @@ func (e *Engine) graphView(r *store.Reader, pid string) (*GraphView, error) {
 		g.Conflicts = []canon.LogRecord{}
 	}
 	byKey := map[string]canon.Identifier{}
+	keys := make([]string, 0, len(st.Identifiers))
 	for _, pi := range st.Identifiers {
 		id := canon.Identifier{Type: pi.Type, Value: pi.Value}
 		byKey[id.Key()] = id
+		keys = append(keys, id.Key())
+	}
+	links, err := r.Links(keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range links {
+		a, aok := byKey[l.A]
+		b, bok := byKey[l.B]
+		if aok && bok {
+			g.Links = append(g.Links, GraphLink{A: a, B: b, Evidence: l.Evidence})
+		}
 	}
 	for _, pi := range st.Identifiers {
 		id := canon.Identifier{Type: pi.Type, Value: pi.Value}
@@ -82,16 +95,6 @@ func (e *Engine) graphView(r *store.Reader, pid string) (*GraphView, error) {
 			return nil, err
 		}
 		g.Identifiers = append(g.Identifiers, GraphIdentifier{ProfileIdentifier: pi, Quarantined: graph.Comp(raw) != raw})
-		edges, err := r.Edges(id.Key())
-		if err != nil {
-			return nil, err
-		}
-		for _, ed := range edges {
-			// Each link is stored both ways: list it once.
-			if other, ok := byKey[ed.Other]; ok && id.Key() < ed.Other {
-				g.Links = append(g.Links, GraphLink{A: id, B: other, Evidence: ed.Evidence})
-			}
-		}
 		cands, err := r.Candidates(id.Key())
 		if err != nil {
 			return nil, err

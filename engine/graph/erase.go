@@ -52,15 +52,22 @@ func (g *Graph) Erase(tx *store.Txn, comp uint64, reason string) (*Erasure, erro
 		return nil, err
 	}
 	out := &Erasure{ProfileIDs: append([]string{st.ID}, st.MergedFrom...)}
+	r := tx.Scan() // one iterator for every identifier's links
+	links, err := r.Links(keysOf(st))
+	r.Close()
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range links {
+		if err := tx.DeleteEdge(l.A, l.B); err != nil {
+			return nil, err
+		}
+	}
+	out.Links = len(links)
 	var hashes []string
 	for _, pi := range st.Identifiers {
 		id := canon.Identifier{Type: pi.Type, Value: pi.Value}
 		key := id.Key()
-		n, err := tx.DeleteEdges(key)
-		if err != nil {
-			return nil, err
-		}
-		out.Links += n
 		_, q, err := entry(tx, key)
 		if err != nil {
 			return nil, err
@@ -74,7 +81,8 @@ func (g *Graph) Erase(tx *store.Txn, comp uint64, reason string) (*Erasure, erro
 		if !pending {
 			// Events still to move off a quarantined value are other
 			// people's, on their way to them (RefileRest).
-			if n, err = tx.EraseEvents(key); err != nil {
+			n, err := tx.EraseEvents(key)
+			if err != nil {
 				return nil, err
 			}
 			out.Events += n

@@ -21,7 +21,13 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 	if err != nil || comp == 0 {
 		return nil, err
 	}
-	edges, err := tx.Reader().Edges(key)
+	st, err := g.load(tx, comp)
+	if err != nil {
+		return nil, err
+	}
+	r := tx.Scan()                    // one iterator for every identifier's links
+	links, err := r.Links(keysOf(st)) // the value is one of them
+	r.Close()
 	if err != nil {
 		return nil, err
 	}
@@ -30,19 +36,29 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 		other []canon.Identifier
 	}
 	var groups []*group
-	for _, e := range edges {
-		if err := tx.DeleteEdge(key, e.Other); err != nil {
+	glued := false // the value had links
+	for _, l := range links {
+		otherKey := l.B
+		switch key {
+		case l.A:
+		case l.B:
+			otherKey = l.A
+		default:
+			continue
+		}
+		glued = true
+		if err := tx.DeleteEdge(l.A, l.B); err != nil {
 			return nil, err
 		}
-		other, ok := canon.ParseKey(e.Other)
-		if !ok || e.Evidence.Channel == "api" {
+		other, ok := canon.ParseKey(otherKey)
+		if !ok || l.Evidence.Channel == "api" {
 			continue // an explicit link is one pair, not a message to relink
 		}
 		i := slices.IndexFunc(groups, func(gr *group) bool {
-			return gr.ev.Channel == e.Evidence.Channel && gr.ev.MessageID == e.Evidence.MessageID
+			return gr.ev.Channel == l.Evidence.Channel && gr.ev.MessageID == l.Evidence.MessageID
 		})
 		if i < 0 {
-			groups = append(groups, &group{ev: e.Evidence})
+			groups = append(groups, &group{ev: l.Evidence})
 			i = len(groups) - 1
 		}
 		groups[i].other = append(groups[i].other, other)
@@ -95,7 +111,7 @@ func (g *Graph) repair(tx *store.Txn, id canon.Identifier) ([]uint64, error) {
 	}
 	// Events left to move count for no one until they do (foldEvents).
 	pending := next > 0
-	if len(edges) == 0 && len(others) == 0 && !parked && !pending {
+	if !glued && len(others) == 0 && !parked && !pending {
 		return nil, nil // nothing glued, nothing moved out
 	}
 	parts, err := g.rebuild(tx, comp, &id, nil, len(others) > 0 || parked || pending)

@@ -14,12 +14,8 @@ import (
 // whose profiles changed, and false when there was no such link.
 func (g *Graph) Unlink(tx *store.Txn, a, b canon.Identifier, ev *canon.Evidence) ([]uint64, bool, error) {
 	ka, kb := a.Key(), b.Key()
-	edges, err := tx.Reader().Edges(ka)
-	if err != nil {
+	if _, ok, err := tx.Reader().Link(ka, kb); err != nil || !ok {
 		return nil, false, err
-	}
-	if !slices.ContainsFunc(edges, func(e store.Edge) bool { return e.Other == kb }) {
-		return nil, false, nil
 	}
 	if err := tx.DeleteEdge(ka, kb); err != nil {
 		return nil, false, err
@@ -244,9 +240,22 @@ func (g *Graph) parts(tx *store.Txn, st *profile.State) ([][]canon.ProfileIdenti
 	for i := range part {
 		part[i] = -1
 	}
+	r := tx.Scan() // one iterator for every identifier's links
+	links, err := r.Links(keysOf(st))
+	r.Close()
+	if err != nil {
+		return nil, err
+	}
+	adj := make([][]int, len(st.Identifiers))
+	for _, l := range links {
+		i, iok := index[l.A]
+		j, jok := index[l.B]
+		if iok && jok {
+			adj[i] = append(adj[i], j)
+			adj[j] = append(adj[j], i)
+		}
+	}
 	var parts [][]canon.ProfileIdentifier
-	r := tx.Scan()
-	defer r.Close()
 	for start := range st.Identifiers {
 		if part[start] >= 0 {
 			continue
@@ -258,14 +267,9 @@ func (g *Graph) parts(tx *store.Txn, st *profile.State) ([][]canon.ProfileIdenti
 		for len(queue) > 0 {
 			i := queue[0]
 			queue = queue[1:]
-			pi := st.Identifiers[i]
-			parts[n] = append(parts[n], pi)
-			edges, err := r.Edges(canon.Identifier{Type: pi.Type, Value: pi.Value}.Key())
-			if err != nil {
-				return nil, err
-			}
-			for _, e := range edges {
-				if j, ok := index[e.Other]; ok && part[j] < 0 {
+			parts[n] = append(parts[n], st.Identifiers[i])
+			for _, j := range adj[i] {
+				if part[j] < 0 {
 					part[j] = n
 					queue = append(queue, j)
 				}
@@ -273,6 +277,15 @@ func (g *Graph) parts(tx *store.Txn, st *profile.State) ([][]canon.ProfileIdenti
 		}
 	}
 	return parts, nil
+}
+
+// keysOf returns the idkeys of a profile's identifiers.
+func keysOf(st *profile.State) []string {
+	keys := make([]string, len(st.Identifiers))
+	for i, pi := range st.Identifiers {
+		keys[i] = canon.Identifier{Type: pi.Type, Value: pi.Value}.Key()
+	}
+	return keys
 }
 
 // better orders split parts: higher identity level, then the part holding

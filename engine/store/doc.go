@@ -8,7 +8,8 @@
 //	i <idkey>                  -> component (8 bytes)        identifier index: one read per lookup
 //	p <component>              -> profile.State (JSON)       the profile
 //	x <profile id>             -> component (8 bytes)        live and absorbed profile ids
-//	e <len><idkey a><idkey b>  -> canon.Evidence (binary)    links, stored both ways (JSON in older stores)
+//	e <len><idkey a><idkey b>  -> canon.Evidence (binary)    links, once under the lower idkey a (both ways,
+//	                                                         or JSON, in older stores)
 //	v <len><idkey><seq>        -> group of canon.Event       events by anchor identifier, in groups (usually one
 //	                                                         per identifier and transaction) under the first
 //	                                                         event's seq, user meta the count (eventgroup.go);

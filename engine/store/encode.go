@@ -185,8 +185,8 @@ func rfc3339(t time.Time) bool {
 	return t.Year() >= 0 && t.Year() <= 9999 && off > -24*3600 && off < 24*3600
 }
 
-// evidenceV1 starts the binary encoding of a link's evidence. Links are two
-// entries each and the most numerous records after identifiers; in binary
+// evidenceV1 starts the binary encoding of a link's evidence. Links are
+// among the most numerous records after identifiers; in binary
 // (about half the JSON's size) they stay under Badger's value threshold,
 // in the LSM tree instead of the value log. JSON, from stores written
 // before, starts with '{' and is still read.

@@ -87,7 +87,8 @@ func (r *Reader) ScanProfiles(fn func(comp uint64, st *profile.State) error) err
 	})
 }
 
-// ScanEdges calls fn for every stored link, once per direction.
+// ScanEdges calls fn for every stored link key: a link once, under its
+// lower idkey, or both ways in a store of format 5 or older.
 func (r *Reader) ScanEdges(fn func(a, b string, ev canon.Evidence) error) error {
 	return r.scan(pEdge, func(k, v []byte) error {
 		a, rest, err := splitLen(k)

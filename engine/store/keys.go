@@ -43,6 +43,15 @@ func withLen(prefix byte, idkey string) []byte {
 
 func keyEdge(a, b string) []byte { return append(withLen(pEdge, a), b...) }
 
+// keyLink is where a link is stored: under its lower idkey, once. (Stores
+// of format 5 and older hold it both ways.)
+func keyLink(a, b string) []byte {
+	if b < a {
+		a, b = b, a
+	}
+	return keyEdge(a, b)
+}
+
 func keyEvent(idkey string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(withLen(pEvent, idkey), seq)
 }

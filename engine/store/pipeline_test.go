@@ -198,9 +198,13 @@ func TestPipelinedTxnSeesCommitInFlight(t *testing.T) {
 		if err != nil || !seen {
 			return fmt.Errorf("Seen: %v, %v", seen, err)
 		}
-		edges, err := tx.Reader().Edges("email\x00a@b.c")
-		if err != nil || len(edges) != 1 || edges[0].Other != "phone\x00+1" {
-			return fmt.Errorf("Edges: %v, %v", edges, err)
+		links, err := tx.Reader().Links([]string{"phone\x00+1"})
+		if err != nil || len(links) != 0 {
+			return fmt.Errorf("Links under the higher idkey: %v, %v", links, err)
+		}
+		links, err = tx.Reader().Links([]string{"email\x00a@b.c", "phone\x00+1"})
+		if err != nil || len(links) != 1 || links[0].A != "email\x00a@b.c" || links[0].B != "phone\x00+1" {
+			return fmt.Errorf("Links: %v, %v", links, err)
 		}
 		n := 0
 		if err := tx.Reader().Events("email\x00a@b.c", func(*canon.Event) error { n++; return nil }); err != nil || n != 1 {
@@ -223,9 +227,9 @@ func TestPipelinedTxnSeesCommitInFlight(t *testing.T) {
 		t.Fatalf("LoadProfile after Wait: %+v, %v", st, err)
 	}
 	err = s.View(func(r *Reader) error {
-		edges, err := r.Edges("email\x00a@b.c")
-		if err != nil || len(edges) != 0 {
-			return fmt.Errorf("edges after the delete: %v, %v", edges, err)
+		links, err := r.Links([]string{"email\x00a@b.c"})
+		if err != nil || len(links) != 0 {
+			return fmt.Errorf("links after the delete: %v, %v", links, err)
 		}
 		return nil
 	})
@@ -284,7 +288,7 @@ func TestScanKeepsOverlayKeyRewritten(t *testing.T) {
 		}
 		r := tx.Scan()
 		defer r.Close()
-		before, err := r.Edges(a)
+		before, err := r.Links([]string{a})
 		if err != nil {
 			return err
 		}
@@ -293,11 +297,11 @@ func TestScanKeepsOverlayKeyRewritten(t *testing.T) {
 		if err := tx.PutEdge(a, b, ev2); err != nil {
 			return err
 		}
-		after, err := r.Edges(a)
+		after, err := r.Links([]string{a})
 		if err != nil {
 			return err
 		}
-		fresh, err := tx.Reader().Edges(a)
+		fresh, err := tx.Reader().Links([]string{a})
 		if err != nil {
 			return err
 		}

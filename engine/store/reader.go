@@ -58,25 +58,55 @@ func (r *Reader) eachFrom(prefix, seek []byte, fn func(key []byte, it item) erro
 	return nil
 }
 
-// Edge is one stored link, seen from one of its ends.
-type Edge struct {
-	Other    string // the other end's idkey
+// Link is one stored link between two identifiers, A the lower idkey.
+type Link struct {
+	A, B     string
 	Evidence canon.Evidence
 }
 
-// Edges lists the links of an identifier.
-func (r *Reader) Edges(idkey string) ([]Edge, error) {
-	prefix := withLen(pEdge, idkey)
-	var out []Edge
-	err := r.each(prefix, func(key []byte, item item) error {
-		e := Edge{Other: string(key[len(prefix):])}
-		if err := item.Value(func(b []byte) error { return decodeEvidence(b, &e.Evidence) }); err != nil {
-			return fmt.Errorf("store: decode edge: %w", err)
+// Links lists the links stored under the identifiers in idkeys. A link is
+// stored under its lower idkey (keyLink), so given every identifier of a
+// component, as callers do, these are all the component's links, once
+// each: a link joins two identifiers of one component. Stores of format 5
+// and older also hold each link under its higher idkey, written and
+// deleted with the other copy but not rewritten since: it is skipped.
+func (r *Reader) Links(idkeys []string) ([]Link, error) {
+	var out []Link
+	for _, a := range idkeys {
+		prefix := withLen(pEdge, a)
+		err := r.each(prefix, func(key []byte, item item) error {
+			l := Link{A: a, B: string(key[len(prefix):])}
+			if l.B < l.A {
+				return nil
+			}
+			if err := item.Value(func(b []byte) error { return decodeEvidence(b, &l.Evidence) }); err != nil {
+				return fmt.Errorf("store: decode link: %w", err)
+			}
+			out = append(out, l)
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, e)
-		return nil
-	})
-	return out, err
+	}
+	return out, nil
+}
+
+// Link returns the stored link between two identifiers, and whether there
+// is one.
+func (r *Reader) Link(a, b string) (canon.Evidence, bool, error) {
+	var ev canon.Evidence
+	item, err := r.tx.get(keyLink(a, b))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ev, false, nil
+	}
+	if err != nil {
+		return ev, false, err
+	}
+	if err := item.Value(func(v []byte) error { return decodeEvidence(v, &ev) }); err != nil {
+		return ev, false, fmt.Errorf("store: decode link: %w", err)
+	}
+	return ev, true, nil
 }
 
 // Events calls fn for each event filed under an identifier, oldest first.

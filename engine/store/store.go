@@ -459,12 +459,14 @@ func (s *Store) KeyFilters() []FilterStats {
 
 // stateFormat is the newest layout of the state this build writes. It is
 // kept in the state, so that a build that does not know a newer layout
-// refuses to open it rather than misread it. 5: a transaction files an
-// identifier's events as one group (eventgroup.go); 4: events are filed
+// refuses to open it rather than misread it. 6: a link is stored once,
+// under its lower idkey (keyLink), where older stores hold it both ways;
+// 5: a transaction files an identifier's events as one group
+// (eventgroup.go); 4: events are filed
 // in binary (eventbin.go); 3: change-log pages are binary (logpage.go);
 // 2: they are JSON and refer to the stored events and profiles
-// (pageRef); 1 (no marker): they held copies. This build reads all five.
-const stateFormat = 5
+// (pageRef); 1 (no marker): they held copies. This build reads all six.
+const stateFormat = 6
 
 // txnSizes are a transaction's change records, writes and identifier
 // entries read or written.

@@ -448,12 +448,12 @@ func TestDedupMarkerHasTTL(t *testing.T) {
 	}
 }
 
-func TestEdgesAndEventsByIdentifier(t *testing.T) {
+func TestLinksAndEventsByIdentifier(t *testing.T) {
 	s := openStore(t, "", nil)
 	a, b, ab := "email\x00a", "email\x00b", "email\x00a\x00b" // ab must not read as a's
 	ev := canon.Evidence{Channel: canon.Web, MessageID: "m1", Time: now, Trust: canon.Asserted}
 	update(t, s, func(tx *Txn) error {
-		if err := tx.PutEdge(a, b, ev); err != nil {
+		if err := tx.PutEdge(b, a, ev); err != nil {
 			return err
 		}
 		if err := tx.PutEdge(ab, b, ev); err != nil {
@@ -467,12 +467,22 @@ func TestEdgesAndEventsByIdentifier(t *testing.T) {
 		return tx.PutEvent(ab, &canon.Event{Channel: canon.Web, MessageID: "ab"})
 	})
 	err := s.View(func(r *Reader) error {
-		edges, err := r.Edges(a)
-		if err != nil || len(edges) != 1 || edges[0].Other != b || edges[0].Evidence != ev {
-			return fmt.Errorf("Edges(a) = %+v, %v", edges, err)
+		links, err := r.Links([]string{a})
+		if err != nil || len(links) != 1 || links[0] != (Link{A: a, B: b, Evidence: ev}) {
+			return fmt.Errorf("Links(a) = %+v, %v", links, err)
 		}
-		if back, _ := r.Edges(b); len(back) != 2 {
-			return fmt.Errorf("Edges(b) = %+v, want both links", back)
+		// Each link is stored once, under its lower idkey.
+		if under, _ := r.Links([]string{b}); len(under) != 0 {
+			return fmt.Errorf("Links(b) = %+v, want none stored under b", under)
+		}
+		if all, _ := r.Links([]string{b, ab, a}); len(all) != 2 {
+			return fmt.Errorf("Links(b, ab, a) = %+v, want both links", all)
+		}
+		if got, ok, err := r.Link(b, a); err != nil || !ok || got != ev {
+			return fmt.Errorf("Link(b, a) = %+v, %v, %v", got, ok, err)
+		}
+		if _, ok, err := r.Link(a, ab); err != nil || ok {
+			return fmt.Errorf("Link(a, ab) = %v, %v, want none", ok, err)
 		}
 		var ids []string
 		if err := r.Events(a, func(e *canon.Event) error { ids = append(ids, e.MessageID); return nil }); err != nil {
@@ -487,8 +497,11 @@ func TestEdgesAndEventsByIdentifier(t *testing.T) {
 		t.Fatal(err)
 	}
 	update(t, s, func(tx *Txn) error {
-		if n, err := tx.DeleteEdges(b); err != nil || n != 2 {
-			return fmt.Errorf("DeleteEdges(b) = %d, %v", n, err)
+		if err := tx.DeleteEdge(a, b); err != nil {
+			return err
+		}
+		if err := tx.DeleteEdge(b, ab); err != nil {
+			return err
 		}
 		if n, err := tx.EraseEvents(a); err != nil || n != 3 {
 			return fmt.Errorf("EraseEvents(a) = %d, %v", n, err)
@@ -496,14 +509,61 @@ func TestEdgesAndEventsByIdentifier(t *testing.T) {
 		return nil
 	})
 	err = s.View(func(r *Reader) error {
-		for _, k := range []string{a, b, ab} {
-			if e, _ := r.Edges(k); len(e) != 0 {
-				return fmt.Errorf("Edges(%q) after delete = %+v", k, e)
-			}
+		if l, _ := r.Links([]string{a, b, ab}); len(l) != 0 {
+			return fmt.Errorf("Links after delete = %+v", l)
 		}
 		n := 0
 		if err := r.Events(ab, func(*canon.Event) error { n++; return nil }); err != nil || n != 1 {
 			return fmt.Errorf("Events(ab) = %d, %v; want the one event", n, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLinksStoredBothWays reads links as a store of format 5 or older
+// holds them, under both idkeys: listed once, with the copy under the
+// lower idkey (the one PutEdge rewrites), and deleted whole.
+func TestLinksStoredBothWays(t *testing.T) {
+	s := openStore(t, "", nil)
+	a, b, c := "email\x00a", "email\x00b", "email\x00c"
+	old := canon.Evidence{Channel: canon.Web, MessageID: "m1", Time: now, Trust: canon.Observed}
+	newer := canon.Evidence{Channel: canon.CIAM, MessageID: "m2", Time: now, Trust: canon.Verified}
+	update(t, s, func(tx *Txn) error {
+		for _, k := range [][]byte{keyEdge(a, b), keyEdge(b, a), keyEdge(b, c), keyEdge(c, b)} {
+			if err := tx.set(k, appendEvidence(nil, old)); err != nil {
+				return err
+			}
+		}
+		return tx.PutEdge(b, a, newer) // rewrites the copy under a only
+	})
+	err := s.View(func(r *Reader) error {
+		links, err := r.Links([]string{c, b, a})
+		want := []Link{{A: b, B: c, Evidence: old}, {A: a, B: b, Evidence: newer}}
+		if err != nil || !slices.Equal(links, want) {
+			return fmt.Errorf("Links = %+v, %v; want %+v", links, err, want)
+		}
+		if got, ok, err := r.Link(b, a); err != nil || !ok || got != newer {
+			return fmt.Errorf("Link(b, a) = %+v, %v, %v; want the copy under a", got, ok, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	update(t, s, func(tx *Txn) error {
+		if err := tx.DeleteEdge(a, b); err != nil {
+			return err
+		}
+		return tx.DeleteEdge(c, b)
+	})
+	err = s.View(func(r *Reader) error {
+		for _, k := range [][]byte{keyEdge(a, b), keyEdge(b, a), keyEdge(b, c), keyEdge(c, b)} {
+			if _, err := r.tx.get(k); !errors.Is(err, badger.ErrKeyNotFound) {
+				return fmt.Errorf("link key %q after the deletes: %v", k, err)
+			}
 		}
 		return nil
 	})

@@ -222,16 +222,14 @@ func (t *Txn) NewComp() uint64 { t.comp++; t.live++; return t.comp }
 // NewCreated allocates the next creation number, which orders profiles by age.
 func (t *Txn) NewCreated() uint64 { t.created++; return t.created }
 
-// PutEdge stores a link between two identifiers, both ways.
+// PutEdge stores a link between two identifiers, once (keyLink).
 func (t *Txn) PutEdge(a, b string, ev canon.Evidence) error {
-	v := appendEvidence(nil, ev)
-	if err := t.set(keyEdge(a, b), v); err != nil {
-		return err
-	}
-	return t.set(keyEdge(b, a), v)
+	return t.set(keyLink(a, b), appendEvidence(nil, ev))
 }
 
-// DeleteEdge removes the link between two identifiers.
+// DeleteEdge removes the link between two identifiers. Both keys go: a
+// store of format 5 or older holds the link both ways, and the copy left
+// behind would still join the two.
 func (t *Txn) DeleteEdge(a, b string) error {
 	if err := t.del(keyEdge(a, b)); err != nil {
 		return err
@@ -585,20 +583,6 @@ func (s *Store) Purge() (int, error) {
 		return 0, fmt.Errorf("store: purge erased events: %w", err)
 	}
 	return deleted, nil
-}
-
-// DeleteEdges removes every link of an identifier, both ways.
-func (t *Txn) DeleteEdges(idkey string) (int, error) {
-	edges, err := t.Reader().Edges(idkey)
-	if err != nil {
-		return 0, err
-	}
-	for _, e := range edges {
-		if err := t.DeleteEdge(idkey, e.Other); err != nil {
-			return 0, err
-		}
-	}
-	return len(edges), nil
 }
 
 // deleteEvents deletes filed events' keys under prefix, below stop when
