@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -399,6 +400,10 @@ func (l *lookupConn) close() {
 	}
 }
 
+// exactSleep is the longest wait before a due request the dispatcher
+// sleeps in the kernel's timer rather than a Go timer.
+const exactSleep = 4 * time.Millisecond
+
 type lookupJob struct {
 	due   time.Time // when the open-loop schedule meant it to be sent
 	phase int32
@@ -427,12 +432,13 @@ func dispatch(ctx context.Context, cfg *lookupChildConfig, phase *atomic.Int32, 
 			cur, start, i = ph, time.Now(), 0
 		}
 		wait := time.Hour // paused: until the phase changes
+		var next time.Time
 		if lookupPhase(cur) {
 			now := time.Now()
 			for ; sent < cfg.Budget; i++ {
 				due := start.Add(time.Duration(i) * interval)
 				if due.After(now) {
-					wait = due.Sub(now)
+					wait, next = due.Sub(now), due
 					break
 				}
 				select {
@@ -446,7 +452,21 @@ func dispatch(ctx context.Context, cfg *lookupChildConfig, phase *atomic.Int32, 
 		if sent >= cfg.Budget {
 			return
 		}
-		timer.Reset(wait)
+		// The next request is due within a few milliseconds: a Go timer
+		// could send it up to a millisecond late (sleepExactly), and the
+		// scheduled latency would count that as the server's.
+		if wait <= exactSleep {
+			// The requests just queued run first: while this goroutine's
+			// thread sleeps in the kernel, a worker readied onto its P
+			// waits for another thread to take it.
+			runtime.Gosched()
+			sleepExactly(time.Until(next))
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		timer.Reset(wait - exactSleep/2)
 		select {
 		case <-ctx.Done():
 			return

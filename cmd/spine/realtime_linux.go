@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -54,4 +55,15 @@ func realtimeAllowed(prio int) error {
 		errc <- unix.SchedSetAttr(0, attr, 0)
 	}()
 	return <-errc
+}
+
+// sleepExactly sleeps for d in the kernel's high-resolution timer. A Go
+// timer under a millisecond can wake up to a millisecond late: an idle Go
+// runtime waits in epoll, whose timeout has millisecond steps
+// (BenchmarkSleepLateness; bench/RESULTS.md). It blocks its thread, not
+// the Go scheduler.
+func sleepExactly(d time.Duration) {
+	ts := unix.NsecToTimespec(d.Nanoseconds())
+	for unix.Nanosleep(&ts, &ts) == unix.EINTR {
+	}
 }
