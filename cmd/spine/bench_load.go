@@ -458,7 +458,8 @@ func dispatch(ctx context.Context, cfg *lookupChildConfig, phase *atomic.Int32, 
 		if wait <= exactSleep {
 			// The requests just queued run first: while this goroutine's
 			// thread sleeps in the kernel, a worker readied onto its P
-			// waits for another thread to take it.
+			// waits, when no P is idle, until the runtime's monitor takes
+			// the P back (20 µs to 10 ms).
 			runtime.Gosched()
 			sleepExactly(time.Until(next))
 			if ctx.Err() != nil {

@@ -63,6 +63,9 @@ func realtimeAllowed(prio int) error {
 // (BenchmarkSleepLateness; bench/RESULTS.md). It blocks its thread, not
 // the Go scheduler.
 func sleepExactly(d time.Duration) {
+	if d <= 0 {
+		return
+	}
 	ts := unix.NsecToTimespec(d.Nanoseconds())
 	for unix.Nanosleep(&ts, &ts) == unix.EINTR {
 	}
