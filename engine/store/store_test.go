@@ -54,6 +54,13 @@ func update(t *testing.T, s *Store, fn func(tx *Txn) error) {
 	}
 }
 
+func view(t *testing.T, s *Store, fn func(r *Reader) error) {
+	t.Helper()
+	if err := s.View(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // The byte count stays within the budget, shard by shard, and equals the
 // sum of the entries' sizes, for a cache of one LRU and a sharded one.
 func TestCacheByteBound(t *testing.T) {
@@ -466,7 +473,7 @@ func TestLinksAndEventsByIdentifier(t *testing.T) {
 		}
 		return tx.PutEvent(ab, &canon.Event{Channel: canon.Web, MessageID: "ab"})
 	})
-	err := s.View(func(r *Reader) error {
+	view(t, s, func(r *Reader) error {
 		links, err := r.Links([]string{a})
 		if err != nil || len(links) != 1 || links[0] != (Link{A: a, B: b, Evidence: ev}) {
 			return fmt.Errorf("Links(a) = %+v, %v", links, err)
@@ -493,9 +500,6 @@ func TestLinksAndEventsByIdentifier(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	update(t, s, func(tx *Txn) error {
 		if err := tx.DeleteEdge(a, b); err != nil {
 			return err
@@ -508,7 +512,7 @@ func TestLinksAndEventsByIdentifier(t *testing.T) {
 		}
 		return nil
 	})
-	err = s.View(func(r *Reader) error {
+	view(t, s, func(r *Reader) error {
 		if l, _ := r.Links([]string{a, b, ab}); len(l) != 0 {
 			return fmt.Errorf("Links after delete = %+v", l)
 		}
@@ -518,9 +522,6 @@ func TestLinksAndEventsByIdentifier(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestLinksStoredBothWays reads links as a store of format 5 or older
@@ -539,7 +540,7 @@ func TestLinksStoredBothWays(t *testing.T) {
 		}
 		return tx.PutEdge(b, a, newer) // rewrites the copy under a only
 	})
-	err := s.View(func(r *Reader) error {
+	view(t, s, func(r *Reader) error {
 		links, err := r.Links([]string{c, b, a})
 		want := []Link{{A: b, B: c, Evidence: old}, {A: a, B: b, Evidence: newer}}
 		if err != nil || !slices.Equal(links, want) {
@@ -550,16 +551,13 @@ func TestLinksStoredBothWays(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	update(t, s, func(tx *Txn) error {
 		if err := tx.DeleteEdge(a, b); err != nil {
 			return err
 		}
 		return tx.DeleteEdge(c, b)
 	})
-	err = s.View(func(r *Reader) error {
+	view(t, s, func(r *Reader) error {
 		for _, k := range [][]byte{keyEdge(a, b), keyEdge(b, a), keyEdge(b, c), keyEdge(c, b)} {
 			if _, err := r.tx.get(k); !errors.Is(err, badger.ErrKeyNotFound) {
 				return fmt.Errorf("link key %q after the deletes: %v", k, err)
@@ -567,9 +565,6 @@ func TestLinksStoredBothWays(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // Message ids marked before a restart are found after it, with the
