@@ -26,8 +26,9 @@ const InvariantsEnabled = true
 //   - every alias names a live profile whose id or merged_from is that
 //     alias, and a profile's id and merged_from all have aliases to it;
 //   - the live-profile counter equals the number of profiles;
-//   - links are stored under their lower idkey, and join two identifiers
-//     of one profile; pending links are stored both ways;
+//   - links are stored under their lower idkey (a store of format 5 or
+//     older also keeps a copy under the higher one), and join two
+//     identifiers of one profile; pending links are stored both ways;
 //   - the quarantine flag in the index agrees with the quarantine records;
 //   - events are filed only under identifiers of live profiles (or of
 //     erased identifiers whose events are still being purged), and every

@@ -258,8 +258,8 @@ func mustJSON(v any) []byte {
 
 // StoreLinksBothWays rewrites the state's links as a store of format 5 or
 // older holds them, under both idkeys, and marks the state as of format 5
-// (this build's next commit marks it 6 again): tests run this build on
-// such a store with it.
+// (reopened, this build marks it 6 again at its first commit): tests run
+// this build on such a store with it.
 func (s *Store) StoreLinksBothWays(now time.Time) error {
 	type link struct {
 		a, b string
