@@ -73,7 +73,7 @@ func (e *Engine) graphView(r *store.Reader, pid string) (*GraphView, error) {
 	byKey := map[string]canon.Identifier{}
 	keys := make([]string, 0, len(st.Identifiers))
 	for _, pi := range st.Identifiers {
-		id := canon.Identifier{Type: pi.Type, Value: pi.Value}
+		id := pi.Identifier()
 		byKey[id.Key()] = id
 		keys = append(keys, id.Key())
 	}
@@ -89,7 +89,7 @@ func (e *Engine) graphView(r *store.Reader, pid string) (*GraphView, error) {
 		}
 	}
 	for _, pi := range st.Identifiers {
-		id := canon.Identifier{Type: pi.Type, Value: pi.Value}
+		id := pi.Identifier()
 		raw, err := r.ID(id.Key())
 		if err != nil {
 			return nil, err

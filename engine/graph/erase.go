@@ -66,7 +66,7 @@ func (g *Graph) Erase(tx *store.Txn, comp uint64, reason string) (*Erasure, erro
 	out.Links = len(links)
 	var hashes []string
 	for _, pi := range st.Identifiers {
-		id := canon.Identifier{Type: pi.Type, Value: pi.Value}
+		id := pi.Identifier()
 		key := id.Key()
 		_, q, err := entry(tx, key)
 		if err != nil {
@@ -203,7 +203,7 @@ func spared(st *profile.State, ids []canon.Identifier, spare Spare) bool {
 				continue
 			}
 			own = true
-			if slices.Contains(ids, canon.Identifier{Type: pi.Type, Value: pi.Value}) {
+			if slices.Contains(ids, pi.Identifier()) {
 				return false
 			}
 		}

@@ -388,7 +388,7 @@ func (g *Graph) merge(tx *store.Txn, a, b *profile.State, via canon.Observation,
 	}
 	keepID, keepCreated, goneID := survivor.ID, survivor.Created, absorbed.ID
 	for _, pi := range small.Identifiers {
-		if err := relabel(tx, canon.Identifier{Type: pi.Type, Value: pi.Value}.Key(), big.Comp); err != nil {
+		if err := relabel(tx, pi.Identifier().Key(), big.Comp); err != nil {
 			return nil, err
 		}
 	}
@@ -407,7 +407,7 @@ func (g *Graph) merge(tx *store.Txn, a, b *profile.State, via canon.Observation,
 	tx.PutProfile(big)
 	// Identifiers whose profile id changed get new identity-map rows.
 	for _, pi := range absorbed.Identifiers {
-		id := canon.Identifier{Type: pi.Type, Value: pi.Value}
+		id := pi.Identifier()
 		tx.Emit(canon.Change{Kind: canon.ChangeMapping, Mapping: &canon.Mapping{Identifier: id, ProfileID: keepID}})
 	}
 	viaID := via.Identifier

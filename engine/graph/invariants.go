@@ -236,7 +236,7 @@ func (g *Graph) CheckInvariants(s *store.Store) error {
 }
 
 func key(pi canon.ProfileIdentifier) string {
-	return canon.Identifier{Type: pi.Type, Value: pi.Value}.Key()
+	return pi.Identifier().Key()
 }
 
 func nonZero[K comparable](m map[K]int64) map[K]int64 {

@@ -203,7 +203,7 @@ func (g *Graph) firstHeld(tx *store.Txn, comp uint64, skip canon.Identifier) (st
 func observations(ids []canon.ProfileIdentifier) []canon.Observation {
 	out := make([]canon.Observation, len(ids))
 	for i, pi := range ids {
-		out[i] = canon.Observation{Identifier: canon.Identifier{Type: pi.Type, Value: pi.Value}, Trust: pi.Trust}
+		out[i] = canon.Observation{Identifier: pi.Identifier(), Trust: pi.Trust}
 	}
 	return out
 }

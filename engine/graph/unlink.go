@@ -100,7 +100,7 @@ func (g *Graph) rebuild(tx *store.Txn, comp uint64, via *canon.Identifier, ev *c
 		}
 		for _, pi := range p {
 			ns.AddIdentifier(pi)
-			id := canon.Identifier{Type: pi.Type, Value: pi.Value}
+			id := pi.Identifier()
 			if i != keep {
 				if err := relabel(tx, id.Key(), ns.Comp); err != nil {
 					return nil, err
@@ -169,7 +169,7 @@ func absorbedByPart(tx *store.Txn, st *profile.State, parts [][]canon.ProfileIde
 	at := map[string][2]int{} // identifier key -> part, position in it
 	for i, p := range parts {
 		for j, pi := range p {
-			at[canon.Identifier{Type: pi.Type, Value: pi.Value}.Key()] = [2]int{i, j}
+			at[pi.Identifier().Key()] = [2]int{i, j}
 		}
 	}
 	type owned struct {
@@ -211,7 +211,7 @@ func absorbedByPart(tx *store.Txn, st *profile.State, parts [][]canon.ProfileIde
 func founders(st *profile.State, p []canon.ProfileIdentifier, own string, merged []string) (string, map[string]string) {
 	held := func(f string) bool {
 		return f != "" && slices.ContainsFunc(p, func(pi canon.ProfileIdentifier) bool {
-			return canon.Identifier{Type: pi.Type, Value: pi.Value}.Key() == f
+			return pi.Identifier().Key() == f
 		})
 	}
 	if !held(own) {
@@ -234,7 +234,7 @@ func founders(st *profile.State, p []canon.ProfileIdentifier, own string, merged
 func (g *Graph) parts(tx *store.Txn, st *profile.State) ([][]canon.ProfileIdentifier, error) {
 	index := make(map[string]int, len(st.Identifiers))
 	for i, pi := range st.Identifiers {
-		index[canon.Identifier{Type: pi.Type, Value: pi.Value}.Key()] = i
+		index[pi.Identifier().Key()] = i
 	}
 	part := make([]int, len(st.Identifiers))
 	for i := range part {
@@ -283,7 +283,7 @@ func (g *Graph) parts(tx *store.Txn, st *profile.State) ([][]canon.ProfileIdenti
 func keysOf(st *profile.State) []string {
 	keys := make([]string, len(st.Identifiers))
 	for i, pi := range st.Identifiers {
-		keys[i] = canon.Identifier{Type: pi.Type, Value: pi.Value}.Key()
+		keys[i] = pi.Identifier().Key()
 	}
 	return keys
 }
@@ -298,7 +298,7 @@ func (g *Graph) keeper(tx *store.Txn, parts [][]canon.ProfileIdentifier) (int, e
 	for i, p := range parts {
 		junk := true
 		for _, pi := range p {
-			_, q, err := entry(tx, canon.Identifier{Type: pi.Type, Value: pi.Value}.Key())
+			_, q, err := entry(tx, pi.Identifier().Key())
 			if err != nil {
 				return 0, err
 			}
@@ -341,7 +341,7 @@ func splitConflicts(cs []canon.LogRecord, parts [][]canon.ProfileIdentifier) [][
 	owner := map[canon.Identifier]int{}
 	for i, p := range parts {
 		for _, pi := range p {
-			owner[canon.Identifier{Type: pi.Type, Value: pi.Value}] = i
+			owner[pi.Identifier()] = i
 		}
 	}
 	out := make([][]canon.LogRecord, len(parts))

@@ -97,7 +97,7 @@ func (s *State) index(id canon.Identifier) int {
 // AddIdentifier adds id, or strengthens the one held: the highest trust and
 // the earliest first-seen time survive.
 func (s *State) AddIdentifier(pi canon.ProfileIdentifier) (changed bool) {
-	if k := s.index(canon.Identifier{Type: pi.Type, Value: pi.Value}); k >= 0 {
+	if k := s.index(pi.Identifier()); k >= 0 {
 		cur := &s.Identifiers[k]
 		if pi.Trust > cur.Trust {
 			cur.Trust, changed = pi.Trust, true
