@@ -43,9 +43,11 @@ import (
 //	SPINE_BENCH_IDS=1000000 go test -run '^$' -bench BenchmarkGraphResolve -benchtime 1x -cpu 1 -v ./bench/
 //
 // -cpu 1 (GOMAXPROCS=1) measures one core, Badger's background work
-// (memtable flushes, compactions) included, as the target asks;
-// -v shows the checkpoint table, which go test otherwise cuts.
+// (memtable flushes, compactions) and the collector included, as the
+// issue's target asks; the collector runs at the spine binary's target
+// (engine.GCPercent; GOGC, when set, wins). -v shows the checkpoint table, which go test otherwise cuts.
 func BenchmarkGraphResolve(b *testing.B) {
+	engineGC(b)
 	n := resolveIDs()
 	persons := n / idsPerPerson
 	secret := []byte("bench-erasure-secret-0123456789a")

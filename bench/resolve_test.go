@@ -78,9 +78,11 @@ const lookupCount = 200_000
 //
 //	SPINE_BENCH_IDS=1000000 go test -run '^$' -bench BenchmarkResolution -benchtime 1x -cpu 1 -v ./bench/
 //
-// -cpu 1 (GOMAXPROCS=1) measures one core, Badger's background work
-// included; -v shows the checkpoint table, which go test otherwise cuts.
+// -cpu 1 (GOMAXPROCS=1) measures one core, Badger's background work and
+// the collector included, at the spine binary's collector target
+// (engine.GCPercent; GOGC, when set, wins); -v shows the checkpoint table, which go test otherwise cuts.
 func BenchmarkResolution(b *testing.B) {
+	engineGC(b)
 	n := resolveIDs()
 	persons := n / idsPerPerson
 	for b.Loop() {

@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/spinecdp/spine/engine"
 )
 
 const usage = `spine: streaming customer-360 engine
@@ -33,16 +35,10 @@ and a YAML file given with --config. Run 'spine COMMAND -h' for a command's flag
 
 var version = "dev"
 
-// defaultGCPercent is the garbage collector's target when GOGC is not set.
-// The engine's live heap is bounded by its caches, memtables and change
-// window, and allocation is per event: at Go's 100 the collector took about
-// a seventh of the CPU while saturated; at 200 the heap may grow to three
-// times the live one, and events/s rose about a tenth (bench/RESULTS.md).
-const defaultGCPercent = 200
-
 func main() {
+	// GOGC, when set, wins.
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGCPercent)
+		debug.SetGCPercent(engine.GCPercent)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
