@@ -45,7 +45,8 @@ import (
 // -cpu 1 (GOMAXPROCS=1) measures one core, Badger's background work
 // (memtable flushes, compactions) and the collector included, as the
 // issue's target asks; the collector runs at the spine binary's target
-// (engine.GCPercent; GOGC, when set, wins). -v shows the checkpoint table, which go test otherwise cuts.
+// (engine.GCPercent; GOGC, when set, wins). -v shows the checkpoint
+// table, which go test otherwise cuts.
 func BenchmarkGraphResolve(b *testing.B) {
 	engineGC(b)
 	n := resolveIDs()

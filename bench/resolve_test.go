@@ -80,9 +80,9 @@ const lookupCount = 200_000
 //
 // -cpu 1 (GOMAXPROCS=1) measures one core, Badger's background work and
 // the collector included, at the spine binary's collector target
-// (engine.GCPercent; GOGC, when set, wins); -v shows the checkpoint table, which go test otherwise cuts.
+// (engine.GCPercent; GOGC, when set, wins); -v shows the checkpoint
+// table, which go test otherwise cuts.
 func BenchmarkResolution(b *testing.B) {
-	engineGC(b)
 	n := resolveIDs()
 	persons := n / idsPerPerson
 	for b.Loop() {
@@ -133,9 +133,11 @@ func BenchmarkResolution(b *testing.B) {
 }
 
 // runEngine opens an engine on dir without fsync and with caches of
-// cacheBytes, and runs it until stop, which also closes it.
+// cacheBytes, and runs it until stop, which also closes it. The benchmark
+// runs at the binary's collector target from here on (engineGC).
 func runEngine(b *testing.B, dir string, cacheBytes int64) (e *engine.Engine, ctx context.Context, stop func()) {
 	b.Helper()
+	engineGC(b)
 	cfg := engine.DefaultConfig(dir)
 	cfg.Store.SyncWrites = false
 	cfg.Store.CacheBytes = cacheBytes

@@ -12,13 +12,12 @@ import (
 	"github.com/spinecdp/spine/engine/store"
 )
 
-// GCPercent is the garbage collector's target the engine runs at (the
-// spine binary sets it when GOGC is not set). The engine's live heap is
-// bounded by its caches, memtables and change window, and allocation is per
-// event: at Go's 100 the collector took about a seventh of the CPU while
-// saturated; at 200 the heap may grow to three times the live one, and
-// events/s rose about a tenth (bench/RESULTS.md). The resolution
-// benchmarks run at it too.
+// GCPercent is the garbage collector's target the spine binary sets when
+// GOGC is not set. The engine's live heap is bounded by its caches,
+// memtables and change window, and allocation is per event: at Go's 100
+// the collector took about a seventh of the CPU while saturated; at 200
+// the heap may grow to three times the live one, and events/s rose about
+// a tenth (bench/RESULTS.md).
 const GCPercent = 200
 
 // Config configures the engine.
