@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-
-	"github.com/spinecdp/spine/engine"
 )
 
 // Memory and disk measurement shared by the resolution benchmarks.
@@ -351,17 +349,6 @@ func heapProfile(n int) error {
 		return err
 	}
 	return f.Close()
-}
-
-// engineGC runs the benchmark at the collector's target the spine binary
-// sets (engine.GCPercent) rather than Go's default, so that the figures
-// are the engine's as it runs; GOGC, when set, wins, as in the binary.
-func engineGC(b *testing.B) {
-	if os.Getenv("GOGC") != "" {
-		return
-	}
-	old := debug.SetGCPercent(engine.GCPercent)
-	b.Cleanup(func() { debug.SetGCPercent(old) })
 }
 
 // loadMeasured loads persons [0, persons) through load, step persons at a

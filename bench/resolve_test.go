@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"testing"
 	"time"
@@ -155,4 +156,15 @@ func runEngine(b *testing.B, dir string, cacheBytes int64) (e *engine.Engine, ct
 			b.Fatal(err)
 		}
 	}
+}
+
+// engineGC runs the benchmark at the collector's target the spine binary
+// sets (engine.GCPercent) rather than Go's default, so that the figures
+// are the engine's as it runs; GOGC, when set, wins, as in the binary.
+func engineGC(b *testing.B) {
+	if os.Getenv("GOGC") != "" {
+		return
+	}
+	old := debug.SetGCPercent(engine.GCPercent)
+	b.Cleanup(func() { debug.SetGCPercent(old) })
 }
