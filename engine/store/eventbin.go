@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -133,7 +134,13 @@ func appendBytes(dst, v []byte) []byte {
 }
 
 // decodeEvent reads a filed event in either encoding.
-func decodeEvent(b []byte, e *canon.Event) error {
+func decodeEvent(b []byte, e *canon.Event) error { return decodeEventProps(b, e, nil) }
+
+// decodeEventProps is decodeEvent that, with rawProps set and the binary
+// encoding, leaves Props nil and sets *rawProps to a copy of their stored
+// JSON instead: a sink that writes them as JSON then neither decodes nor
+// encodes them again.
+func decodeEventProps(b []byte, e *canon.Event, rawProps *[]byte) error {
 	if len(b) == 0 || b[0] != eventV1 {
 		return json.Unmarshal(b, e)
 	}
@@ -209,7 +216,11 @@ func decodeEvent(b []byte, e *canon.Event) error {
 			e.Consent[k] = d.byte() == 1
 		}
 	}
-	if has&evProps != 0 {
+	if has&evProps != 0 && rawProps != nil {
+		if raw := d.bytes(); !d.bad {
+			*rawProps = bytes.Clone(raw)
+		}
+	} else if has&evProps != 0 {
 		if err := jsonMap(&e.Props); err != nil {
 			return fmt.Errorf("store: event properties: %w", err)
 		}

@@ -17,7 +17,7 @@ func filedEntries(t *testing.T, s *Store, idkey string) []uint64 {
 	t.Helper()
 	var seqs []uint64
 	err := s.db.View(func(tx *badger.Txn) error {
-		it := tx.NewIterator(badger.IteratorOptions{Prefix: withLen(pEvent, idkey)})
+		it := tx.NewIterator(badger.IteratorOptions{Prefix: withLen(pEvent, idkey, 0)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			seq, err := eventKeySeq(it.Item().Key())
@@ -320,7 +320,7 @@ func storedEvents(t *testing.T, s *Store, idkey string) int {
 	t.Helper()
 	n := 0
 	err := s.db.View(func(tx *badger.Txn) error {
-		it := tx.NewIterator(badger.IteratorOptions{Prefix: withLen(pEvent, idkey), PrefetchValues: true})
+		it := tx.NewIterator(badger.IteratorOptions{Prefix: withLen(pEvent, idkey, 0), PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			seq, err := eventKeySeq(it.Item().Key())

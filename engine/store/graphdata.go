@@ -136,7 +136,7 @@ func (t *Txn) DeleteCandidates(idkey string) error {
 
 // Candidates lists the pending links of an identifier.
 func (r *Reader) Candidates(idkey string) ([]Candidate, error) {
-	it := r.tx.iterate(badger.IteratorOptions{Prefix: withLen(pCand, idkey), PrefetchValues: true})
+	it := r.tx.iterate(badger.IteratorOptions{Prefix: withLen(pCand, idkey, 0), PrefetchValues: true})
 	defer it.Close()
 	var out []Candidate
 	for it.Rewind(); it.Valid(); it.Next() {

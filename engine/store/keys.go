@@ -26,22 +26,38 @@ const (
 	pRefile  = 'f'
 )
 
-func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
 
-func keyID(idkey string) []byte { return append([]byte{pID}, idkey...) }
+// key starts a key of the given prefix with room for n more bytes, so that
+// building it allocates once: keys are built for every read and write.
+func key(prefix byte, n int) []byte {
+	b := make([]byte, 1, 1+n)
+	b[0] = prefix
+	return b
+}
 
-func keyProfile(comp uint64) []byte { return binary.BigEndian.AppendUint64([]byte{pProfile}, comp) }
+// keyOf is a key of the prefix followed by s.
+func keyOf(prefix byte, s string) []byte { return append(key(prefix, len(s)), s...) }
 
-func keyAlias(pid string) []byte { return append([]byte{pAlias}, pid...) }
+func keyID(idkey string) []byte { return keyOf(pID, idkey) }
+
+func keyProfile(comp uint64) []byte { return binary.BigEndian.AppendUint64(key(pProfile, 8), comp) }
+
+func keyAlias(pid string) []byte { return keyOf(pAlias, pid) }
 
 // withLen writes a length-prefixed idkey, so that keys of one identifier
-// form a prefix no other identifier's keys can share.
-func withLen(prefix byte, idkey string) []byte {
-	b := binary.AppendUvarint([]byte{prefix}, uint64(len(idkey)))
+// form a prefix no other identifier's keys can share; extra is the room
+// left for what follows.
+func withLen(prefix byte, idkey string, extra int) []byte {
+	n := 1 // the length's varint bytes
+	for v := len(idkey); v >= 0x80; v >>= 7 {
+		n++
+	}
+	b := binary.AppendUvarint(key(prefix, n+len(idkey)+extra), uint64(len(idkey)))
 	return append(b, idkey...)
 }
 
-func keyEdge(a, b string) []byte { return append(withLen(pEdge, a), b...) }
+func keyEdge(a, b string) []byte { return append(withLen(pEdge, a, len(b)), b...) }
 
 // keyLink is where a link is stored: under its lower idkey, once. (Stores
 // of format 5 and older hold it both ways.)
@@ -53,17 +69,17 @@ func keyLink(a, b string) []byte {
 }
 
 func keyEvent(idkey string, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(withLen(pEvent, idkey), seq)
+	return binary.BigEndian.AppendUint64(withLen(pEvent, idkey, 8), seq)
 }
 
 func keyDedup(ch canon.Channel, msgID string) []byte {
-	b := append([]byte{pDedup}, ch...)
+	b := append(key(pDedup, len(ch)+1+len(msgID)), ch...)
 	b = append(b, 0)
 	return append(b, msgID...)
 }
 
 func keyOffset(p canon.Partition) []byte {
-	b := append([]byte{pOffset}, p.Topic...)
+	b := append(key(pOffset, len(p.Topic)+1+4), p.Topic...)
 	b = append(b, 0)
 	return binary.BigEndian.AppendUint32(b, uint32(p.Partition))
 }
@@ -71,7 +87,7 @@ func keyOffset(p canon.Partition) []byte {
 // keyLogPage keys a page of change records by its first and last seq, so
 // pages sort by seq and a key alone says which records a page holds.
 func keyLogPage(first, last uint64) []byte {
-	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte{pLog}, first), last)
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(key(pLog, 16), first), last)
 }
 
 // parseLogKey returns the seqs a change-log key covers: a page's first and
@@ -89,22 +105,22 @@ func parseLogKey(k []byte) (first, last uint64) {
 
 // keyHeld keys an erasure record kept after the log page that held it was
 // trimmed (Txn.TrimLog).
-func keyHeld(seq uint64) []byte { return binary.BigEndian.AppendUint64([]byte{pHeld}, seq) }
+func keyHeld(seq uint64) []byte { return binary.BigEndian.AppendUint64(key(pHeld, 8), seq) }
 
 // keyRefile marks an identifier whose filed events a quarantine still has
 // to move (Txn.SetRefile).
-func keyRefile(idkey string) []byte { return append([]byte{pRefile}, idkey...) }
+func keyRefile(idkey string) []byte { return keyOf(pRefile, idkey) }
 
-func keyCursor(sink string) []byte { return append([]byte{pCursor}, sink...) }
+func keyCursor(sink string) []byte { return keyOf(pCursor, sink) }
 
-func keyMeta(name string) []byte { return append([]byte{pMeta}, name...) }
+func keyMeta(name string) []byte { return keyOf(pMeta, name) }
 
-func keyErased(hash string) []byte { return append([]byte{pErased}, hash...) }
+func keyErased(hash string) []byte { return keyOf(pErased, hash) }
 
-func keyQuar(idkey string) []byte { return append([]byte{pQuar}, idkey...) }
+func keyQuar(idkey string) []byte { return keyOf(pQuar, idkey) }
 
-func keyCand(a, b string) []byte { return append(withLen(pCand, a), b...) }
+func keyCand(a, b string) []byte { return append(withLen(pCand, a, len(b)), b...) }
 
-func keyAccount(id string) []byte { return append([]byte{pAccount}, id...) }
+func keyAccount(id string) []byte { return keyOf(pAccount, id) }
 
-func keyPurge(idkey string) []byte { return append([]byte{pPurge}, idkey...) }
+func keyPurge(idkey string) []byte { return keyOf(pPurge, idkey) }

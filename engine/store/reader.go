@@ -73,7 +73,7 @@ type Link struct {
 func (r *Reader) Links(idkeys []string) ([]Link, error) {
 	var out []Link
 	for _, a := range idkeys {
-		prefix := withLen(pEdge, a)
+		prefix := withLen(pEdge, a, 0)
 		err := r.each(prefix, func(key []byte, item item) error {
 			l := Link{A: a, B: string(key[len(prefix):])}
 			if l.B < l.A {
@@ -154,7 +154,7 @@ func (r *Reader) eventRange(idkey string) (prefix, seek []byte, err error) {
 			return nil, nil, err
 		}
 	}
-	prefix = withLen(pEvent, idkey)
+	prefix = withLen(pEvent, idkey, 0)
 	upTo, err := purgeFloor(r.tx, idkey)
 	if err != nil || upTo == 0 {
 		return prefix, prefix, err
@@ -379,7 +379,9 @@ func (r *Reader) resolve(c *canon.Change, ref *pageRef, groups *groupCache) erro
 				return nil
 			}
 			found = true
-			if err := decodeEvent(stored, &c.Event.Event); err != nil {
+			// The properties stay JSON (canon.Change.RawProps): the
+			// sinks only write them out.
+			if err := decodeEventProps(stored, &c.Event.Event, &c.RawProps); err != nil {
 				return err
 			}
 			return errStop

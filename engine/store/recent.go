@@ -82,7 +82,15 @@ func (r *recent) read(after uint64, max int) ([]canon.Change, bool) {
 		cs := live[i].cs
 		return cs[len(cs)-1].Seq > after
 	})
-	var out []canon.Change
+	n := 0 // how many it returns, so that out is allocated once
+	for j := i; j < len(live) && n < max; j++ {
+		cs := live[j].cs
+		n += len(cs)
+		if cs[0].Seq <= after {
+			n -= int(after + 1 - cs[0].Seq)
+		}
+	}
+	out := make([]canon.Change, 0, min(n, max))
 	for ; i < len(live) && len(out) < max; i++ {
 		cs := live[i].cs
 		from := 0

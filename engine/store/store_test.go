@@ -787,6 +787,21 @@ func TestProfileChangeCarriesItsJSON(t *testing.T) {
 
 // An event's change record carries its properties' JSON from the window;
 // read back from Badger it has none.
+// storedProps decodes the properties of an event change read from storage,
+// which carries them as JSON (canon.Change.RawProps).
+func storedProps(t *testing.T, c *canon.Change) map[string]any {
+	t.Helper()
+	if c.Event == nil || c.Event.Props != nil {
+		t.Errorf("change %d: the stored event's properties are decoded", c.Seq)
+		return nil
+	}
+	var props map[string]any
+	if err := json.Unmarshal(c.RawProps, &props); err != nil {
+		t.Errorf("change %d: properties %q: %v", c.Seq, c.RawProps, err)
+	}
+	return props
+}
+
 func TestEventChangeCarriesItsProperties(t *testing.T) {
 	s := openStore(t, "", nil)
 	ev := canon.Event{Channel: canon.Web, MessageID: "m1", Kind: canon.KindTrack, Time: now,
@@ -815,7 +830,8 @@ func TestEventChangeCarriesItsProperties(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(stored) != 2 || stored[0].RawProps != nil || stored[0].Event.Props["plan"] != "pro" {
+		// Read back, the properties stay JSON: the sinks only write them.
+		if len(stored) != 2 || stored[0].Event.Props != nil || storedProps(t, &stored[0])["plan"] != "pro" || stored[1].RawProps != nil {
 			t.Errorf("stored changes: %+v", stored)
 		}
 		return r.Events(canon.Identifier{Type: canon.Email, Value: "a@b.c"}.Key(), func(e *canon.Event) error {
@@ -1360,7 +1376,7 @@ func TestStoredLogRefersToEventsAndProfiles(t *testing.T) {
 	}
 	for i, msg := range []string{"m1", "m2", "m3"} {
 		e := got[i+1].Event
-		if got[i+1].Superseded || e == nil || e.MessageID != msg || e.Props["secret"] != "s-"+msg || e.ProfileID != "p-1" || e.Time.IsZero() {
+		if got[i+1].Superseded || e == nil || e.MessageID != msg || storedProps(t, &got[i+1])["secret"] != "s-"+msg || e.ProfileID != "p-1" || e.Time.IsZero() {
 			t.Errorf("stored event change %d: %+v", i, got[i+1])
 		}
 	}
@@ -1407,7 +1423,7 @@ func TestStoredLogRefersToEventsAndProfiles(t *testing.T) {
 	if len(got) != 6 {
 		t.Fatalf("stored changes after: %d, want 6", len(got))
 	}
-	if r := got[5]; r.Superseded || r.Event == nil || r.Event.MessageID != "m2" || r.Event.Props["secret"] != "s-m2" || r.Event.Anchor != uben {
+	if r := got[5]; r.Superseded || r.Event == nil || r.Event.MessageID != "m2" || storedProps(t, &r)["secret"] != "s-m2" || r.Event.Anchor != uben {
 		t.Errorf("the refiled event's record: %+v", r)
 	}
 	// Ben's new identifier erased: the refiled record goes too.

@@ -499,7 +499,7 @@ func (t *Txn) EraseEvents(idkey string) (int, error) {
 	if err := t.sealEventsOf(idkey); err != nil {
 		return 0, err
 	}
-	prefix := withLen(pEvent, idkey)
+	prefix := withLen(pEvent, idkey, 0)
 	n, more, err := t.deleteEvents(prefix, nil, &t.purgeRoom)
 	if err != nil || !more {
 		return n, err
@@ -564,7 +564,7 @@ func (s *Store) Purge() (int, error) {
 			tx.purgeRoom.n--
 			tx.purgeRoom.bytes -= deleteCost(m.key)
 			idkey := string(m.key[1:])
-			n, more, err := tx.deleteEvents(withLen(pEvent, idkey), keyEvent(idkey, m.upTo+1), &tx.purgeRoom)
+			n, more, err := tx.deleteEvents(withLen(pEvent, idkey, 0), keyEvent(idkey, m.upTo+1), &tx.purgeRoom)
 			if err != nil {
 				return err
 			}

@@ -52,7 +52,9 @@ type Change struct {
 	// RawProps, when set on an event change, is the JSON of Event.Props
 	// as the engine encoded it (map members in any order). Sinks that store the
 	// properties as a JSON string use it instead of encoding them again;
-	// like Raw, it is not part of the change's own JSON.
+	// like Raw, it is not part of the change's own JSON. An event change
+	// the engine reads back from storage carries its properties only here,
+	// with Event.Props nil.
 	RawProps []byte `json:"-"`
 }
 

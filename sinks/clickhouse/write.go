@@ -492,7 +492,7 @@ func (s *Sink) requestRecount(ctx context.Context, days []time.Time, seq uint64)
 	}
 	rows := make([]*row, len(days))
 	for i, d := range days {
-		r := &row{dialect: s.dialect}
+		r := newRow(s.dialect, 2)
 		r.add("day", d)
 		r.add("seq", seq)
 		rows[i] = r

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/spinecdp/spine/schemas"
 	"github.com/spinecdp/spine/schemas/canon"
@@ -106,5 +107,34 @@ func TestParkedEventRowHasNoAnchor(t *testing.T) {
 	r = eventRow(schemas.Modern, &canon.Change{Kind: canon.ChangeEvent, Event: rec})
 	if at := r.vals[slices.Index(r.names, "anchor_type")]; at != string(canon.Phone) {
 		t.Errorf("an event of a profile anchored on %v", at)
+	}
+}
+
+// TestRowColumns checks that each kind of row fits the room newRow gives
+// it, in both dialects, so that building one never regrows its slices.
+func TestRowColumns(t *testing.T) {
+	c := &canon.Change{Event: &canon.EventRecord{}, Profile: &canon.Profile{}, Delete: &canon.Deletion{},
+		Mapping: &canon.Mapping{}, Log: &canon.LogRecord{}}
+	for _, d := range []schemas.Dialect{schemas.Modern, schemas.Legacy} {
+		prof, err := profileRow(d, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []struct {
+			kind string
+			row  *row
+			room int
+		}{
+			{"event", eventRow(d, c), eventCols},
+			{"profile", prof, profileCols},
+			{"deletion", deletionRow(d, c), profileCols},
+			{"mapping", mappingRow(d, c), mappingCols},
+			{"log", logRow(d, c), logCols},
+			{"account", accountRow(d, 1, time.Time{}, &account{}), accountCols},
+		} {
+			if len(r.row.names) > r.room || len(r.row.vals) != len(r.row.names) {
+				t.Errorf("%s: %s row has %d columns, room for %d", d, r.kind, len(r.row.names), r.room)
+			}
+		}
 	}
 }
