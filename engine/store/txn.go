@@ -224,7 +224,9 @@ func (t *Txn) NewCreated() uint64 { t.created++; return t.created }
 
 // PutEdge stores a link between two identifiers, once (keyLink).
 func (t *Txn) PutEdge(a, b string, ev canon.Evidence) error {
-	return t.set(keyLink(a, b), appendEvidence(nil, ev))
+	// Room for the version, two lengths, the trust and the time's varints.
+	v := make([]byte, 0, 24+len(ev.Channel)+len(ev.MessageID))
+	return t.set(keyLink(a, b), appendEvidence(v, ev))
 }
 
 // DeleteEdge removes the link between two identifiers. Both keys go: a
@@ -872,6 +874,7 @@ func (t *Txn) commit() error {
 	// stores, refer to the stored event or profile instead of holding a
 	// second copy (see pageRef).
 	sizes := make([]int, len(t.changes))
+	pageBytes := 0
 	if len(t.changes) > 0 {
 		refs := make([]*pageRef, len(t.changes))
 		for i, c := range t.changes {
@@ -889,7 +892,7 @@ func (t *Txn) commit() error {
 				}
 			}
 		}
-		page := newPageWriter(1 + len(t.changes)*64)
+		page := newPageWriter(t.s.last.pageRoom(len(t.changes)))
 		for i := range t.changes {
 			c := &t.changes[i]
 			start := len(page.b)
@@ -906,6 +909,7 @@ func (t *Txn) commit() error {
 		if err := t.set(keyLogPage(t.changes[0].Seq, t.seq), page.b); err != nil {
 			return err
 		}
+		pageBytes = len(page.b)
 	}
 	for name, v := range map[string]uint64{"seq": t.seq, "comp": t.comp, "created": t.created, "evseq": t.evseq, "live": t.live} {
 		if err := t.set(keyMeta(name), u64(v)); err != nil {
@@ -930,7 +934,7 @@ func (t *Txn) commit() error {
 	}
 	s.seq, s.comp, s.created, s.evseq, s.format = t.seq, t.comp, t.created, t.evseq, stateFormat
 	if len(t.changes) > 0 {
-		s.last = txnSizes{len(t.changes), len(t.own), len(t.u64s)}
+		s.last = txnSizes{len(t.changes), len(t.own), len(t.u64s), pageBytes}
 	}
 	s.liveW = t.live
 	// The engine's loop arms its purge and refile timers from these; a
