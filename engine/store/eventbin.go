@@ -216,10 +216,9 @@ func decodeEventProps(b []byte, e *canon.Event, rawProps *[]byte) error {
 			e.Consent[k] = d.byte() == 1
 		}
 	}
-	if has&evProps != 0 && rawProps != nil {
-		if raw := d.bytes(); !d.bad {
-			*rawProps = bytes.Clone(raw)
-		}
+	if has&evProps != 0 && rawProps != nil && compactObject(d.b) {
+		// The writer's form (compact, not empty): kept as it is.
+		*rawProps = bytes.Clone(d.bytes())
 	} else if has&evProps != 0 {
 		if err := jsonMap(&e.Props); err != nil {
 			return fmt.Errorf("store: event properties: %w", err)
@@ -234,6 +233,19 @@ func decodeEventProps(b []byte, e *canon.Event, rawProps *[]byte) error {
 		return fmt.Errorf("store: malformed event")
 	}
 	return nil
+}
+
+// compactObject reports whether b starts with a length-prefixed field that
+// holds a valid JSON object of at least one member, written without
+// spaces as marshal writes it. Anything else the properties' decoding
+// (jsonMap) judges.
+func compactObject(b []byte) bool {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return false
+	}
+	v := b[k : k+int(n)]
+	return len(v) > 2 && v[0] == '{' && v[1] == '"' && v[len(v)-1] == '}' && json.Valid(v)
 }
 
 // count reads a number of entries that follow, each at least one byte, so

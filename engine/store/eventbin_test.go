@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	gojson "github.com/goccy/go-json"
+
 	"github.com/spinecdp/spine/schemas/canon"
 )
 
@@ -142,8 +144,35 @@ func FuzzDecodeEvent(f *testing.F) {
 		f.Add(appendEventBinary(nil, &e, props, nil, nil)[1:])
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var e canon.Event
-		if decodeEvent(append([]byte{eventV1}, body...), &e) != nil || !binaryEvent(&e) {
+		var e, raw canon.Event
+		var props []byte
+		// The change reader's decoding, which keeps the properties as JSON
+		// when they are in the writer's form, reads every event decodeEvent
+		// reads, and the same; it may pass on properties decodeEvent
+		// refuses to decode (a number too large for a float64), as long as
+		// they are a JSON object.
+		errFull := decodeEvent(append([]byte{eventV1}, body...), &e)
+		errRaw := decodeEventProps(append([]byte{eventV1}, body...), &raw, &props)
+		if errFull == nil && errRaw != nil {
+			t.Fatalf("keeping the properties as JSON refuses an event decodeEvent reads: %v", errRaw)
+		}
+		if props != nil && !gojson.Valid(props) {
+			t.Fatalf("properties kept as JSON are not JSON: %q", props)
+		}
+		if errFull == nil {
+			if props != nil {
+				if raw.Props != nil {
+					t.Fatalf("properties both decoded and kept as JSON")
+				}
+				if err := gojson.Unmarshal(props, &raw.Props); err != nil { // as jsonMap decodes
+					t.Fatalf("properties kept as JSON %q: %v", props, err)
+				}
+			}
+			if !reflect.DeepEqual(e, raw) {
+				t.Fatalf("keeping the properties as JSON reads another event:\n%+v\n%+v", e, raw)
+			}
+		}
+		if errFull != nil || !binaryEvent(&e) {
 			return
 		}
 		var again canon.Event

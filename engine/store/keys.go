@@ -26,7 +26,7 @@ const (
 	pRefile  = 'f'
 )
 
-func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // key starts a key of the given prefix with room for n more bytes, so that
 // building it allocates once: keys are built for every read and write.

@@ -90,7 +90,11 @@ func (r *recent) read(after uint64, max int) ([]canon.Change, bool) {
 			n -= int(after + 1 - cs[0].Seq)
 		}
 	}
-	out := make([]canon.Change, 0, min(n, max))
+	room := min(n, max)
+	if room < 0 {
+		room = 0
+	}
+	out := make([]canon.Change, 0, room)
 	for ; i < len(live) && len(out) < max; i++ {
 		cs := live[i].cs
 		from := 0

@@ -474,12 +474,12 @@ type txnSizes struct{ changes, own, u64s, page int }
 
 // pageRoom guesses the bytes of a change-log page of n records from the
 // last page's bytes per record, so that the page is allocated about once
-// instead of regrown while it is written. The guess is at most 1 KiB a
-// record: a page of a few large records must not size the next one.
+// instead of regrown while it is written. The guess is at most 256 bytes
+// a record: a page of a few large records must not size the next one.
 func (l txnSizes) pageRoom(n int) int {
 	per := 64
 	if l.changes > 0 && l.page > 0 {
-		per = min(l.page/l.changes+8, 1024)
+		per = min(l.page/l.changes+8, 256)
 	}
 	return 1 + n*per
 }

@@ -49,12 +49,12 @@ type Change struct {
 	// instead of encoding Profile again; it is not part of the change's
 	// own JSON, so a change read back from storage has none.
 	Raw []byte `json:"-"`
-	// RawProps, when set on an event change, is the JSON of Event.Props
-	// as the engine encoded it (map members in any order). Sinks that store the
-	// properties as a JSON string use it instead of encoding them again;
-	// like Raw, it is not part of the change's own JSON. An event change
-	// the engine reads back from storage carries its properties only here,
-	// with Event.Props nil.
+	// RawProps, when set on an event change, is the JSON of the event's
+	// properties as the engine encoded it (map members in any order). Sinks
+	// that store the properties as a JSON string use it instead of encoding
+	// them again; like Raw, it is not part of the change's own JSON. An
+	// event change the engine reads back from storage usually carries its
+	// properties only here (Event.Props nil), so a consumer checks both.
 	RawProps []byte `json:"-"`
 }
 
