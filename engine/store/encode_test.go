@@ -40,7 +40,7 @@ func sameEvent(t *testing.T, what string, stored, want []byte) {
 	if err := decodeEvent(stored, &got); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
-	if err := unmarshalNumbers(want, &w); err != nil { // as the store reads events
+	if err := canon.Decode(want, &w); err != nil { // as the store reads events
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, w) {

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
-	stdjson "encoding/json"
 	"fmt"
 	"time"
 
@@ -143,7 +142,7 @@ func decodeEvent(b []byte, e *canon.Event) error { return decodeEventProps(b, e,
 // encodes them again.
 func decodeEventProps(b []byte, e *canon.Event, rawProps *[]byte) error {
 	if len(b) == 0 || b[0] != eventV1 {
-		return unmarshalNumbers(b, e)
+		return canon.Decode(b, e)
 	}
 	d := decoder{b: b[1:]}
 	*e = canon.Event{Channel: canon.Channel(d.string()), MessageID: d.string(), Kind: canon.Kind(d.string()), Name: d.string()}
@@ -196,7 +195,7 @@ func decodeEventProps(b []byte, e *canon.Event, rawProps *[]byte) error {
 		if d.bad {
 			return nil
 		}
-		if err := unmarshalNumbers(raw, dst); err != nil {
+		if err := canon.Decode(raw, dst); err != nil {
 			return err
 		}
 		if len(*dst) == 0 {
@@ -232,23 +231,6 @@ func decodeEventProps(b []byte, e *canon.Event, rawProps *[]byte) error {
 	}
 	if d.bad || len(d.b) != 0 || has >= evGroupTraits<<1 {
 		return fmt.Errorf("store: malformed event")
-	}
-	return nil
-}
-
-// unmarshalNumbers decodes stored JSON as the ingest parser built it: a
-// number stays a json.Number, exact, where a float64 would round it or
-// refuse one out of its range (1e400), and the event could not be read
-// back (export, a split's rebuild, a refile).
-func unmarshalNumbers(b []byte, v any) error {
-	dec := stdjson.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	// One value, as Unmarshal takes: nothing after it but spaces.
-	if rest := bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
-		return fmt.Errorf("invalid character %q after the JSON value", rest[0])
 	}
 	return nil
 }

@@ -164,7 +164,7 @@ func FuzzDecodeEvent(f *testing.F) {
 				if raw.Props != nil {
 					t.Fatalf("properties both decoded and kept as JSON")
 				}
-				if err := unmarshalNumbers(props, &raw.Props); err != nil { // as jsonMap decodes
+				if err := canon.Decode(props, &raw.Props); err != nil { // as jsonMap decodes
 					t.Fatalf("properties kept as JSON %q: %v", props, err)
 				}
 			}

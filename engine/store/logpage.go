@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/spinecdp/spine/schemas/canon"
 )
 
@@ -198,7 +196,7 @@ func decodeRecords(b []byte, n uint64) ([]pageChange, error) {
 			if d.bad {
 				break
 			}
-			if err := json.Unmarshal(raw, &pc); err != nil {
+			if err := canon.Decode(raw, &pc); err != nil {
 				return nil, fmt.Errorf("store: log page record: %w", err)
 			}
 			page = append(page, pc)

@@ -268,10 +268,10 @@ func decodePage(b []byte, first, last uint64) ([]pageChange, error) {
 	}
 	if len(b) > 0 && b[0] == '{' { // one record per key
 		page := make([]pageChange, 1)
-		return page, json.Unmarshal(b, &page[0])
+		return page, canon.Decode(b, &page[0])
 	}
 	var page []pageChange
-	return page, json.Unmarshal(b, &page)
+	return page, canon.Decode(b, &page)
 }
 
 // errStop ends an iteration early.
@@ -403,7 +403,7 @@ func (r *Reader) resolve(c *canon.Change, ref *pageRef, groups *groupCache) erro
 		// The stored state is the public profile's members and the
 		// engine's own: decoding the profile alone skips the rest.
 		var p canon.Profile
-		if err := item.Value(func(b []byte) error { return json.Unmarshal(b, &p) }); err != nil {
+		if err := item.Value(func(b []byte) error { return canon.Decode(b, &p) }); err != nil {
 			return fmt.Errorf("store: decode the profile of change %d: %w", c.Seq, err)
 		}
 		if p.Version != ref.V {

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
-	json "github.com/goccy/go-json"
 
 	"github.com/spinecdp/spine/engine/profile"
 	"github.com/spinecdp/spine/schemas/canon"
@@ -19,7 +18,7 @@ func (r *Reader) EachProfile(fn func(st *profile.State) error) error {
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
 		var st profile.State
-		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &st) }); err != nil {
+		if err := it.Item().Value(func(b []byte) error { return canon.Decode(b, &st) }); err != nil {
 			return fmt.Errorf("store: decode profile: %w", err)
 		}
 		if err := fn(&st); err != nil {

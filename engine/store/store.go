@@ -16,9 +16,9 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
-	json "github.com/goccy/go-json"
 
 	"github.com/spinecdp/spine/engine/profile"
+	"github.com/spinecdp/spine/schemas/canon"
 )
 
 // Options configure the store.
@@ -635,7 +635,7 @@ func getProfile(tx kv, comp uint64) (*profile.State, int, error) {
 	size := 0
 	err = item.Value(func(b []byte) error {
 		size = len(b)
-		return json.Unmarshal(b, &st)
+		return canon.Decode(b, &st)
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: decode profile: %w", err)

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -1806,4 +1807,35 @@ func TestCloseWaitsForOlderSnapshots(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Errorf("Close = %v", err)
 	}
+}
+
+// TestStoredTraitNumbersReadBack checks that a profile whose traits hold
+// numbers a float64 cannot (out of its range, or finer than it) reads back
+// from Badger as it was written, once no cache holds it.
+func TestStoredTraitNumbersReadBack(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, nil)
+	traits := map[string]any{"huge": json.Number("1e400"), "fine": json.Number("0.10000000000000000001"), "n": json.Number("36")}
+	var comp uint64
+	update(t, s, func(tx *Txn) error {
+		st := profile.New("prf_n", tx.NewComp(), tx.NewCreated())
+		st.Traits = traits
+		comp = st.Comp
+		tx.PutProfile(st)
+		return nil
+	})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, nil)
+	view(t, s, func(r *Reader) error {
+		st, err := r.Profile(comp)
+		if err != nil {
+			return err
+		}
+		if st == nil || !reflect.DeepEqual(st.Traits, traits) {
+			t.Errorf("traits read back: %+v", st)
+		}
+		return nil
+	})
 }

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	json "github.com/goccy/go-json"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -402,7 +401,7 @@ func decoded(b []byte, err error) (canon.Profile, error) {
 	if err != nil {
 		return p, err
 	}
-	if err := json.Unmarshal(b, &p); err != nil {
+	if err := canon.Decode(b, &p); err != nil {
 		return p, fmt.Errorf("replica: decode profile: %w", err)
 	}
 	return p, nil
