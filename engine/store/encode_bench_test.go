@@ -1,9 +1,13 @@
 package store
 
 import (
+	stdjson "encoding/json"
 	"testing"
 	"time"
 
+	json "github.com/goccy/go-json"
+
+	"github.com/spinecdp/spine/engine/profile"
 	"github.com/spinecdp/spine/schemas/canon"
 )
 
@@ -29,6 +33,46 @@ func BenchmarkEncodeEvent(b *testing.B) {
 	b.Run("whole", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := marshal(&e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkDecodeProfile decodes a stored profile of four identifiers,
+// traits, consent and counters as the store reads one (canon.Decode,
+// numbers as json.Number), against json.Unmarshal (numbers as float64,
+// which refuses 1e400).
+//
+//	go test -run '^$' -bench BenchmarkDecodeProfile -benchmem -count 3 ./engine/store/
+func BenchmarkDecodeProfile(b *testing.B) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	st := profile.New("prf_1", 7, 3)
+	st.Level = canon.Registered
+	for _, v := range []string{"a@b.io", "ada@b.io", "ada.l@b.io", "al@b.io"} {
+		st.Identifiers = append(st.Identifiers, canon.ProfileIdentifier{Type: canon.Email, Value: v, Trust: canon.Verified, FirstSeen: at})
+	}
+	st.Traits = map[string]any{"first_name": "Ada", "last_name": "Lovelace", "age": stdjson.Number("36"), "city": "London"}
+	st.TraitSources = map[string]canon.TraitSource{"first_name": {Time: at, Channel: canon.Web}, "age": {Time: at, Channel: canon.POS}}
+	st.Consent = map[string]canon.ConsentState{"analytics": {Value: true, Time: at, Source: "web"}}
+	st.Computed.EventsByChannel = map[canon.Channel]int64{canon.Web: 2, canon.POS: 5}
+	stored, _, err := encodeState(st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(stored)))
+	b.Run("exact", func(b *testing.B) {
+		for b.Loop() {
+			var got profile.State
+			if err := canon.Decode(stored, &got); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("float64", func(b *testing.B) {
+		for b.Loop() {
+			var got profile.State
+			if err := json.Unmarshal(stored, &got); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -149,8 +149,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		// The change reader's decoding, which keeps the properties as JSON
 		// when they are in the writer's form, reads every event decodeEvent
 		// reads, and the same; it may pass on properties decodeEvent
-		// refuses to decode (a number too large for a float64), as long as
-		// they are a JSON object.
+		// refuses to decode, as long as they are a valid JSON object.
 		errFull := decodeEvent(append([]byte{eventV1}, body...), &e)
 		errRaw := decodeEventProps(append([]byte{eventV1}, body...), &raw, &props)
 		if errFull == nil && errRaw != nil {

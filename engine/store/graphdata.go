@@ -41,7 +41,8 @@ func getJSON(tx kv, key []byte, v any) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return true, item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+	// Accounts hold group traits as ingest gave them: numbers stay exact.
+	return true, item.Value(func(b []byte) error { return canon.Decode(b, v) })
 }
 
 func (t *Txn) setJSON(key []byte, v any) error {

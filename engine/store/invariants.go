@@ -81,7 +81,7 @@ func (r *Reader) ScanProfiles(fn func(comp uint64, st *profile.State) error) err
 			return fmt.Errorf("store: malformed profile key %q", k)
 		}
 		var st profile.State
-		if err := json.Unmarshal(v, &st); err != nil {
+		if err := canon.Decode(v, &st); err != nil {
 			return err
 		}
 		return fn(binary.BigEndian.Uint64(k), &st)
@@ -232,7 +232,7 @@ func (s *Store) CheckCache() error {
 				continue
 			}
 			var pub canon.Profile
-			if err := json.Unmarshal(c.json, &pub); err != nil {
+			if err := canon.Decode(c.json, &pub); err != nil {
 				errs = append(errs, fmt.Errorf("store: cached JSON of component %d: %w", comp, err))
 			} else if x, y := mustJSON(&pub), mustJSON(&disk.Profile); !bytes.Equal(x, y) {
 				errs = append(errs, fmt.Errorf("store: cached JSON of component %d differs from Badger:\ncache  %s\nbadger %s", comp, x, y))

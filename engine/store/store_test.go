@@ -1839,3 +1839,24 @@ func TestStoredTraitNumbersReadBack(t *testing.T) {
 		return nil
 	})
 }
+
+// TestStoredAccountNumbersReadBack checks the same for an account's group
+// traits: accounts are read from Badger on every group event, so one that
+// did not read back would fail each later event of its account.
+func TestStoredAccountNumbersReadBack(t *testing.T) {
+	s := openStore(t, "", nil)
+	traits := map[string]any{"employees": json.Number("1e400"), "arr": json.Number("0.10000000000000000001")}
+	update(t, s, func(tx *Txn) error {
+		return tx.SaveAccount(&Account{ID: "acme", Traits: traits, Members: []string{"prf_1"}})
+	})
+	update(t, s, func(tx *Txn) error {
+		a, err := tx.Account("acme")
+		if err != nil {
+			return err
+		}
+		if a == nil || !reflect.DeepEqual(a.Traits, traits) {
+			t.Errorf("account read back: %+v", a)
+		}
+		return nil
+	})
+}
