@@ -871,3 +871,34 @@ func TestPseudonymKeyIsKept(t *testing.T) {
 		t.Error("two states share a pseudonym key")
 	}
 }
+
+// TestNumbersBeyondFloat64: traits and group traits with numbers a float64
+// cannot hold, kept exact as the ingest parser builds them (json.Number),
+// are applied, read back from Badger after a restart, and do not fail the
+// account's next group event.
+func TestNumbersBeyondFloat64(t *testing.T) {
+	dir := t.TempDir()
+	e, stop := start(t, dir)
+	id := ev(canon.Web, "i1", canon.KindIdentify, 1, obs(canon.UserID, "u1"))
+	id.Traits = map[string]any{"score": json.Number("1e400"), "ratio": json.Number("0.10000000000000000001")}
+	g1 := ev(canon.Web, "g1", canon.KindGroup, 2, obs(canon.UserID, "u1"))
+	g1.GroupID, g1.GroupTraits = "acme", map[string]any{"employees": json.Number("1e400")}
+	if err := e.Apply(t.Context(), canon.Batch{Events: []canon.Event{id, g1}}); err != nil {
+		t.Fatal(err)
+	}
+	g2 := ev(canon.Web, "g2", canon.KindGroup, 3, obs(canon.UserID, "u1"))
+	g2.GroupID, g2.GroupTraits = "acme", map[string]any{"name": "Acme"}
+	if err := e.Apply(t.Context(), canon.Batch{Events: []canon.Event{g2}}); err != nil {
+		t.Fatalf("the account's next group event: %v", err)
+	}
+	stop()
+
+	e = open(t, dir) // caches empty: the profile is read from Badger
+	p := lookup(t, e, canon.UserID, "u1")
+	if p.Traits["score"] != json.Number("1e400") || p.Traits["ratio"] != json.Number("0.10000000000000000001") {
+		t.Errorf("traits read back: %#v", p.Traits)
+	}
+	if p.Computed.EventsByChannel[canon.Web] != 3 {
+		t.Errorf("events by channel %v, want 3 web events", p.Computed.EventsByChannel)
+	}
+}
