@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -172,8 +173,12 @@ func TestStoredLogIntoClickHouse(t *testing.T) {
 	x := ev(canon.Web, "x1", canon.KindTrack, 1, obs(canon.Email, "xavier@mail.io"))
 	x.Props = map[string]any{"plan": "x-secret"}
 	y := ev(canon.Web, "y1", canon.KindTrack, 2, obs(canon.Email, "yuri@mail.io"))
-	y.Props = map[string]any{"plan": "pro"}
-	apply(t, e, x, y)
+	// Numbers stay as ingest keeps them (json.Number), also those a
+	// float64 cannot hold, through the stored log into ClickHouse.
+	y.Props = map[string]any{"plan": "pro", "big": json.Number("1e400")}
+	yid := ev(canon.Web, "y0", canon.KindIdentify, 1, obs(canon.Email, "yuri@mail.io"))
+	yid.Traits = map[string]any{"score": json.Number("1e400")}
+	apply(t, e, x, yid, y)
 	apply(t, e, ev(canon.POS, "y2", canon.KindOrder, 3, obs(canon.Email, "yuri@mail.io")))
 	do(t, e, canon.Command{Kind: canon.CmdErase, ProfileID: lookup(t, e, canon.Email, "xavier@mail.io").ID})
 	yuri := lookup(t, e, canon.Email, "yuri@mail.io")
@@ -203,6 +208,12 @@ func TestStoredLogIntoClickHouse(t *testing.T) {
 	}
 	if n := count("SELECT count() FROM events WHERE message_id IN ('y1', 'y2')"); n != 2 {
 		t.Errorf("Yuri's event rows: %d, want 2", n)
+	}
+	if n := count("SELECT count() FROM events FINAL WHERE message_id = 'y1' AND properties LIKE '%\"big\":1e400%'"); n != 1 {
+		t.Errorf("Yuri's event row with its number beyond float64: %d, want 1", n)
+	}
+	if n := count(fmt.Sprintf("SELECT count() FROM profiles FINAL WHERE profile_id = '%s' AND profile LIKE '%%\"score\":1e400%%'", yuri.ID)); n != 1 {
+		t.Errorf("Yuri's profile row with its trait beyond float64: %d, want 1", n)
 	}
 	if n := count("SELECT count() FROM events WHERE message_id = 'x1' OR properties LIKE '%x-secret%'"); n != 0 {
 		t.Errorf("the erased person's event rows: %d, want 0", n)
